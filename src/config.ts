@@ -1,0 +1,74 @@
+/**
+ * Configuration, resolved once at the edge (the CLI, a test) and passed down.
+ * Nothing below this module reads process.env for settings: it takes a RotaConfig.
+ */
+import path from 'node:path'
+
+export interface RotaConfig {
+  /** Folder for embedded state: PGlite data, the local lake, the DuckDB warehouse. */
+  readonly home: string
+  /** PostgreSQL connection string; undefined means embedded PGlite under `home/db`. */
+  readonly databaseUrl: string | undefined
+  /** Where the server listens. */
+  readonly host: string
+  readonly port: number
+  /** Shared secret for the API; required when the server binds beyond loopback. */
+  readonly apiKey: string | undefined
+  /** Where clients (CLI, agents, flow children) find the server. */
+  readonly apiUrl: string
+  /** `file:///abs/path` or `gs://bucket/prefix`; default is `home/lake`. */
+  readonly lakeUrl: string
+  /** `duckdb` (default) or `bigquery`. */
+  readonly warehouse: 'duckdb' | 'bigquery'
+  readonly gcpProject: string | undefined
+  /** The BRT GPS API (the real one by default; the simulator with `rota up --simulate`). */
+  readonly brtApiUrl: string
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export const DEFAULT_BRT_API_URL = 'https://dados.mobilidade.rio/gps/brt'
+
+export function resolveConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<RotaConfig> = {}): RotaConfig {
+  const home = path.resolve(overrides.home ?? env.ROTA_HOME ?? '.rota')
+  const port = overrides.port ?? parsePort(env.ROTA_PORT ?? '4200', 'ROTA_PORT')
+  const host = overrides.host ?? env.ROTA_HOST ?? '127.0.0.1'
+  const warehouse = overrides.warehouse ?? parseWarehouse(env.WAREHOUSE ?? 'duckdb')
+  const lakeUrl = overrides.lakeUrl ?? env.LAKE_URL ?? `file://${path.join(home, 'lake')}`
+  if (!/^(file:\/\/\/|gs:\/\/[^/]+)/.test(lakeUrl)) {
+    throw new ConfigError(`LAKE_URL must be file:///absolute/path or gs://bucket[/prefix], got "${lakeUrl}"`)
+  }
+  const gcpProject = overrides.gcpProject ?? emptyToUndefined(env.GCP_PROJECT)
+  if (warehouse === 'bigquery' && !gcpProject) {
+    throw new ConfigError('WAREHOUSE=bigquery needs GCP_PROJECT (the Google Cloud project that holds the datasets)')
+  }
+  return {
+    home,
+    databaseUrl: 'databaseUrl' in overrides ? overrides.databaseUrl : emptyToUndefined(env.DATABASE_URL),
+    host,
+    port,
+    apiKey: 'apiKey' in overrides ? overrides.apiKey : emptyToUndefined(env.ROTA_API_KEY),
+    apiUrl: (overrides.apiUrl ?? env.ROTA_API_URL ?? `http://127.0.0.1:${port}`).replace(/\/+$/, ''),
+    lakeUrl,
+    warehouse,
+    gcpProject,
+    brtApiUrl: overrides.brtApiUrl ?? env.BRT_API_URL ?? DEFAULT_BRT_API_URL,
+  }
+}
+
+function parsePort(raw: string, name: string): number {
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name} must be a port number (0-65535), got "${raw}"`)
+  return n
+}
+
+function parseWarehouse(raw: string): 'duckdb' | 'bigquery' {
+  if (raw === 'duckdb' || raw === 'bigquery') return raw
+  throw new ConfigError(`WAREHOUSE must be "duckdb" or "bigquery", got "${raw}"`)
+}
+
+function emptyToUndefined(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === '' ? undefined : v
+}
