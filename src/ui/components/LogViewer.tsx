@@ -1,0 +1,129 @@
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks'
+import { clockTime } from '../format.ts'
+import { LOG_LEVELS, type LogLevel, type LogLine } from '../types.ts'
+
+const LEVEL_RANK: Record<string, number> = { debug: 0, info: 1, warn: 2, error: 3 }
+/** Sentinel for "logs written by the flow itself, outside any task". */
+const FLOW_LEVEL = '\u0000flow'
+/** Rendering every line of a huge run would stall the tab; the newest lines matter most. */
+const MAX_RENDERED = 3000
+
+export function LogViewer({ logs, tasks, live }: { logs: LogLine[]; tasks: string[]; live: boolean }) {
+  const [minLevel, setMinLevel] = useState<LogLevel>('info')
+  const [task, setTask] = useState('')
+  const [text, setText] = useState('')
+  const [follow, setFollow] = useState(true)
+  const box = useRef<HTMLDivElement>(null)
+
+  const taskNames = useMemo(() => {
+    const names = new Set(tasks)
+    for (const l of logs) if (l.taskName) names.add(l.taskName)
+    return [...names]
+  }, [logs, tasks])
+
+  const filtered = useMemo(() => {
+    const min = LEVEL_RANK[minLevel] ?? 0
+    const needle = text.trim().toLowerCase()
+    return logs.filter(
+      (l) =>
+        (LEVEL_RANK[l.level] ?? 1) >= min &&
+        (task === '' || (task === FLOW_LEVEL ? l.taskName === null : l.taskName === task)) &&
+        (needle === '' || l.message.toLowerCase().includes(needle)),
+    )
+  }, [logs, minLevel, task, text])
+  const shown = filtered.length > MAX_RENDERED ? filtered.slice(-MAX_RENDERED) : filtered
+
+  useLayoutEffect(() => {
+    if (follow && box.current) box.current.scrollTop = box.current.scrollHeight
+  }, [shown.length, follow])
+
+  useEffect(() => {
+    const el = box.current
+    if (!el) return
+    const onScroll = () => setFollow(el.scrollHeight - el.scrollTop - el.clientHeight < 24)
+    el.addEventListener('scroll', onScroll, { passive: true })
+    return () => el.removeEventListener('scroll', onScroll)
+  }, [])
+
+  return (
+    <div class="logs">
+      <div class="toolbar">
+        <label class="inline">
+          Level{' '}
+          <select name="level" value={minLevel} onChange={(e) => setMinLevel(e.currentTarget.value as LogLevel)}>
+            {LOG_LEVELS.map((l) => (
+              <option key={l} value={l}>
+                {l === 'debug' ? 'all (debug+)' : `${l}+`}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label class="inline">
+          Task{' '}
+          <select name="task" value={task} onChange={(e) => setTask(e.currentTarget.value)}>
+            <option value="">all</option>
+            <option value={FLOW_LEVEL}>flow (no task)</option>
+            {taskNames.map((t) => (
+              <option key={t} value={t}>
+                {t}
+              </option>
+            ))}
+          </select>
+        </label>
+        <input type="search" class="search" placeholder="Search logs" value={text} onInput={(e) => setText(e.currentTarget.value)} aria-label="Search logs" />
+        <span class="grow" />
+        <span class="muted log-count">
+          {filtered.length === logs.length ? `${logs.length} lines` : `${filtered.length} of ${logs.length} lines`}
+        </span>
+        {live ? (
+          <span class="live-tag" title="Logs stream live from the server">
+            <span class="pulse" /> live
+          </span>
+        ) : null}
+      </div>
+      <div ref={box} class="log-box" role="log" aria-live="polite" data-testid="logs">
+        {shown.length === 0 ? <div class="log-empty">{logs.length ? 'No lines match the filters.' : live ? 'Waiting for logs…' : 'No logs.'}</div> : null}
+        {filtered.length > shown.length ? <div class="log-empty">… {filtered.length - shown.length} earlier lines hidden</div> : null}
+        {shown.map((l) => (
+          <div key={l.seq} class={`log-line lvl-${l.level}`} data-level={l.level} data-task={l.taskName ?? ''}>
+            <span class="log-time">{clockTime(l.time)}</span>
+            <span class="log-level">{l.level.toUpperCase()}</span>
+            <span class="log-task" title={l.taskName ?? 'flow'}>
+              {l.taskName ?? 'flow'}
+            </span>
+            <span class="log-msg">{l.message}</span>
+          </div>
+        ))}
+      </div>
+      {!follow ? (
+        <button
+          type="button"
+          class="btn small follow-btn"
+          onClick={() => {
+            setFollow(true)
+            if (box.current) box.current.scrollTop = box.current.scrollHeight
+          }}
+        >
+          ↓ Follow new lines
+        </button>
+      ) : null}
+    </div>
+  )
+}
+
+/** Merge new lines into a seq-ordered list without duplicates (live events and catch-up fetches overlap). */
+export function mergeLogs(current: LogLine[], incoming: LogLine[]): LogLine[] {
+  if (!incoming.length) return current
+  const last = current.length ? current[current.length - 1]!.seq : -Infinity
+  const fresh = incoming.filter((l) => l.seq > last)
+  if (fresh.length === incoming.length && isSorted(fresh)) return current.concat(fresh)
+  const bySeq = new Map<number, LogLine>()
+  for (const l of current) bySeq.set(l.seq, l)
+  for (const l of incoming) bySeq.set(l.seq, l)
+  return [...bySeq.values()].sort((a, b) => a.seq - b.seq)
+}
+
+function isSorted(lines: LogLine[]): boolean {
+  for (let i = 1; i < lines.length; i++) if (lines[i]!.seq <= lines[i - 1]!.seq) return false
+  return true
+}

@@ -1,0 +1,195 @@
+import type { ComponentChildren } from 'preact'
+import { useEffect, useRef, useState } from 'preact/hooks'
+import { api, ApiError, keyAccepted, setApiKey } from '../api.ts'
+import type { Flow, FlowParameter, FlowRun } from '../types.ts'
+
+export function Modal({ title, onClose, children }: { title: string; onClose?: () => void; children: ComponentChildren }) {
+  useEffect(() => {
+    if (!onClose) return
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === 'Escape') onClose()
+    }
+    window.addEventListener('keydown', onKey)
+    return () => window.removeEventListener('keydown', onKey)
+  }, [onClose])
+  return (
+    <div class="modal-backdrop" onClick={(e) => e.target === e.currentTarget && onClose?.()}>
+      <div class="modal" role="dialog" aria-modal="true" aria-label={title}>
+        <header class="modal-head">
+          <h2>{title}</h2>
+          {onClose ? (
+            <button type="button" class="icon-btn" aria-label="Close" onClick={onClose}>
+              ×
+            </button>
+          ) : null}
+        </header>
+        {children}
+      </div>
+    </div>
+  )
+}
+
+export function ApiKeyDialog({ onSaved }: { onSaved: () => void }) {
+  const [key, setKey] = useState('')
+  const [error, setError] = useState<string | null>(null)
+  const [busy, setBusy] = useState(false)
+  const input = useRef<HTMLInputElement>(null)
+  useEffect(() => input.current?.focus(), [])
+  const submit = async (e: Event) => {
+    e.preventDefault()
+    if (!key.trim()) return
+    setBusy(true)
+    setApiKey(key.trim())
+    try {
+      // Any protected read proves the key; /flows is cheap.
+      await api('/flows')
+      keyAccepted()
+      onSaved()
+    } catch (err) {
+      setApiKey(null)
+      setError(err instanceof ApiError && err.status === 401 ? 'That key was refused by the server.' : (err as Error).message)
+    } finally {
+      setBusy(false)
+    }
+  }
+  return (
+    <Modal title="API key needed">
+      <form onSubmit={submit} class="form">
+        <p class="muted">This Rota server is protected. Enter its API key (the server's ROTA_API_KEY); it is kept in this browser only.</p>
+        <label>
+          API key
+          <input ref={input} name="apiKey" type="password" autocomplete="current-password" value={key} onInput={(e) => setKey(e.currentTarget.value)} />
+        </label>
+        {error ? (
+          <p class="form-error" role="alert">
+            {error}
+          </p>
+        ) : null}
+        <div class="form-actions">
+          <button type="submit" class="btn primary" disabled={busy || !key.trim()}>
+            {busy ? 'Checking…' : 'Save key'}
+          </button>
+        </div>
+      </form>
+    </Modal>
+  )
+}
+
+function initialText(p: FlowParameter): string {
+  if (p.secret) return ''
+  if (p.default === undefined || p.default === null) return ''
+  if (p.type === 'json') return JSON.stringify(p.default, null, 2)
+  return String(p.default)
+}
+
+/** Turn the form's text into typed parameter values; returns an error per field that does not parse. */
+export function readParameters(params: FlowParameter[], text: Record<string, string>, bools: Record<string, boolean>): { values: Record<string, unknown>; errors: Record<string, string> } {
+  const values: Record<string, unknown> = {}
+  const errors: Record<string, string> = {}
+  for (const p of params) {
+    if (p.type === 'boolean') {
+      values[p.name] = bools[p.name] ?? false
+      continue
+    }
+    const raw = text[p.name] ?? ''
+    if (p.secret && raw === '') continue // keep the server-side default without ever showing it
+    if (p.type === 'number') {
+      if (raw.trim() === '') {
+        if (p.default !== undefined && p.default !== null) errors[p.name] = 'Enter a number'
+        continue
+      }
+      const n = Number(raw)
+      if (!Number.isFinite(n)) errors[p.name] = `"${raw}" is not a number`
+      else values[p.name] = n
+    } else if (p.type === 'json') {
+      if (raw.trim() === '') continue
+      try {
+        values[p.name] = JSON.parse(raw)
+      } catch (err) {
+        errors[p.name] = `Not valid JSON: ${(err as Error).message}`
+      }
+    } else {
+      values[p.name] = raw
+    }
+  }
+  return { values, errors }
+}
+
+export function QuickRunDialog({ flow, onClose, onStarted }: { flow: Flow; onClose: () => void; onStarted: (run: FlowRun) => void }) {
+  const [text, setText] = useState<Record<string, string>>(() => Object.fromEntries(flow.parameters.map((p) => [p.name, initialText(p)])))
+  const [bools, setBools] = useState<Record<string, boolean>>(() => Object.fromEntries(flow.parameters.filter((p) => p.type === 'boolean').map((p) => [p.name, p.default === true])))
+  const [errors, setErrors] = useState<Record<string, string>>({})
+  const [formError, setFormError] = useState<string | null>(null)
+  const [busy, setBusy] = useState(false)
+
+  const submit = async (e: Event) => {
+    e.preventDefault()
+    const { values, errors: errs } = readParameters(flow.parameters, text, bools)
+    setErrors(errs)
+    if (Object.keys(errs).length) return
+    setBusy(true)
+    setFormError(null)
+    try {
+      const run = await api<FlowRun>(`/flows/${encodeURIComponent(flow.name)}/runs`, { method: 'POST', body: { parameters: values } })
+      onStarted(run)
+    } catch (err) {
+      setFormError((err as Error).message)
+      setBusy(false)
+    }
+  }
+
+  return (
+    <Modal title={`Quick Run · ${flow.name}`} onClose={onClose}>
+      <form onSubmit={submit} class="form quick-run" data-flow={flow.name}>
+        {flow.parameters.length === 0 ? <p class="muted">This flow takes no parameters.</p> : null}
+        {flow.parameters.map((p) => (
+          <div class="field" key={p.name}>
+            {p.type === 'boolean' ? (
+              <label class="check">
+                <input type="checkbox" name={p.name} checked={bools[p.name] ?? false} onChange={(e) => setBools({ ...bools, [p.name]: e.currentTarget.checked })} />
+                <span>
+                  {p.name} <code class="type">boolean</code>
+                </span>
+              </label>
+            ) : (
+              <label>
+                <span>
+                  {p.name} <code class="type">{p.type}</code>
+                  {p.secret ? <span class="tag">secret</span> : null}
+                </span>
+                {p.type === 'json' ? (
+                  <textarea name={p.name} rows={4} spellcheck={false} value={text[p.name] ?? ''} onInput={(e) => setText({ ...text, [p.name]: e.currentTarget.value })} />
+                ) : (
+                  <input
+                    name={p.name}
+                    type={p.secret ? 'password' : p.type === 'number' ? 'text' : 'text'}
+                    inputMode={p.type === 'number' ? 'decimal' : undefined}
+                    autocomplete="off"
+                    placeholder={p.secret ? 'leave empty to use the stored value' : undefined}
+                    value={text[p.name] ?? ''}
+                    onInput={(e) => setText({ ...text, [p.name]: e.currentTarget.value })}
+                  />
+                )}
+              </label>
+            )}
+            {p.description ? <small class="muted">{p.description}</small> : null}
+            {errors[p.name] ? <small class="form-error">{errors[p.name]}</small> : null}
+          </div>
+        ))}
+        {formError ? (
+          <p class="form-error" role="alert">
+            {formError}
+          </p>
+        ) : null}
+        <div class="form-actions">
+          <button type="button" class="btn" onClick={onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="btn primary" disabled={busy}>
+            {busy ? 'Starting…' : 'Run now'}
+          </button>
+        </div>
+      </form>
+    </Modal>
+  )
+}

@@ -1,0 +1,136 @@
+import { useState } from 'preact/hooks'
+import { query } from '../api.ts'
+import { Card, Empty, ErrorBox, Legend, Loading, StateBadge, TimeAgo } from '../components/common.tsx'
+import { RunHistoryChart, STATE_LEGEND, TaskGraph } from '../components/charts.tsx'
+import { QuickRunDialog } from '../components/dialogs.tsx'
+import { RunsList } from '../components/RunsList.tsx'
+import { ScheduleToggle } from '../components/ScheduleToggle.tsx'
+import { useApi, useDebounced, useNow } from '../hooks.ts'
+import { useLiveEvent } from '../live.ts'
+import { href, navigate } from '../router.ts'
+import { applyRunToFlow } from './Flows.tsx'
+import type { Flow, FlowRun, Page, TaskRun } from '../types.ts'
+
+export function FlowPage({ name }: { name: string }) {
+  const flow = useApi<Flow>(`/flows/${encodeURIComponent(name)}`)
+  const history = useApi<Page<FlowRun>>(`/flow-runs${query({ flow: name, limit: 60 })}`)
+  const lastRunId = flow.data?.lastRun?.id ?? null
+  const tasks = useApi<{ items: TaskRun[] }>(lastRunId ? `/flow-runs/${encodeURIComponent(lastRunId)}/task-runs` : null)
+  const [quickRun, setQuickRun] = useState(false)
+  const now = useNow(2000)
+  const refresh = useDebounced(() => {
+    history.reload()
+    tasks.reload()
+  }, 1500)
+
+  useLiveEvent('flow-run', (run) => {
+    if (!flow.data || (run.flowId !== flow.data.id && run.flowName !== flow.data.name)) return
+    flow.setData((prev) => (prev ? applyRunToFlow(prev, run) : prev))
+    refresh()
+  })
+  useLiveEvent('reconnect', refresh)
+
+  if (flow.error) return <ErrorBox error={flow.error} onRetry={flow.reload} />
+  if (!flow.data) return <Loading />
+  const f = flow.data
+  const taskStates = Object.fromEntries((tasks.data?.items ?? []).map((t) => [t.taskName, t.state]))
+  const runs = (history.data?.items ?? []).filter((r) => r.state !== 'scheduled')
+
+  return (
+    <div class="page flow">
+      <div class="page-head">
+        <div>
+          <div class="crumbs">
+            <a href={href('flows')}>Flows</a> /
+          </div>
+          <h1>{f.name}</h1>
+          {f.description ? <p class="lead">{f.description}</p> : null}
+        </div>
+        <div class="head-actions">
+          <button type="button" class="btn primary" onClick={() => setQuickRun(true)} data-testid="quick-run">
+            ▶ Quick Run
+          </button>
+        </div>
+      </div>
+      <div class="grid grid-main">
+        <Card title="Details">
+          <dl class="facts">
+            <div>
+              <dt>Schedule</dt>
+              <dd>{f.schedule ? f.scheduleText : 'manual only'}</dd>
+            </div>
+            <div>
+              <dt>Active</dt>
+              <dd>
+                <ScheduleToggle flow={f} onChange={(nf) => flow.setData(() => nf)} />
+              </dd>
+            </div>
+            <div>
+              <dt>Last run</dt>
+              <dd>
+                {f.lastRun ? (
+                  <a href={href('runs', f.lastRun.id)}>
+                    <StateBadge state={f.lastRun.state} /> <TimeAgo iso={f.lastRun.endTime ?? f.lastRun.startTime ?? f.lastRun.createdAt} />
+                  </a>
+                ) : (
+                  'never'
+                )}
+              </dd>
+            </div>
+            <div>
+              <dt>Version</dt>
+              <dd>
+                <code>{f.version.slice(0, 12)}</code>
+              </dd>
+            </div>
+            {f.schedule?.timezone ? (
+              <div>
+                <dt>Timezone</dt>
+                <dd>{f.schedule.timezone}</dd>
+              </div>
+            ) : null}
+          </dl>
+        </Card>
+        <Card title="Run history" class="span-2" actions={<span class="muted">last {runs.length} runs · duration</span>}>
+          {history.error ? <ErrorBox error={history.error} /> : !history.data ? <Loading /> : runs.length ? <RunHistoryChart runs={runs} now={now} /> : <Empty>No runs yet.</Empty>}
+          <Legend items={STATE_LEGEND.filter((s) => runs.some((r) => r.state === s.label))} />
+        </Card>
+        <Card title="Task graph" class="span-3" actions={f.lastRun ? <span class="muted">states from the last run</span> : null}>
+          {f.tasks.length ? <TaskGraph tasks={f.tasks} states={taskStates} /> : <Empty>This flow declares no tasks.</Empty>}
+        </Card>
+        <Card title="Parameters" class="span-3">
+          {f.parameters.length ? (
+            <div class="table-wrap">
+              <table class="table">
+                <thead>
+                  <tr>
+                    <th>Name</th>
+                    <th>Type</th>
+                    <th>Default</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {f.parameters.map((p) => (
+                    <tr key={p.name}>
+                      <td>
+                        <code>{p.name}</code>
+                      </td>
+                      <td>{p.type}</td>
+                      <td>{p.secret ? <span class="tag">secret</span> : <code>{JSON.stringify(p.default)}</code>}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          ) : (
+            <Empty>No parameters.</Empty>
+          )}
+        </Card>
+        <Card title="Runs" class="span-3">
+          <RunsList flow={f.name} showFlow={false} pageSize={15} />
+        </Card>
+      </div>
+      {quickRun ? <QuickRunDialog flow={f} onClose={() => setQuickRun(false)} onStarted={(run) => navigate(href('runs', run.id))} /> : null}
+    </div>
+  )
+}

@@ -1,0 +1,278 @@
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
+import { api, query, subscribe } from '../api.ts'
+import { Card, Empty, ErrorBox, Json, Loading, StateBadge, TimeAgo } from '../components/common.tsx'
+import { Gantt } from '../components/charts.tsx'
+import { Artifacts } from '../components/Artifacts.tsx'
+import { LogViewer, mergeLogs } from '../components/LogViewer.tsx'
+import { useApi, useNow } from '../hooks.ts'
+import { href, navigate } from '../router.ts'
+import { absoluteTime, formatDuration, runDuration } from '../format.ts'
+import { FINAL_STATES, type Artifact, type Flow, type FlowRun, type LogLine, type TaskRun } from '../types.ts'
+
+const LOG_PAGE = 1000
+/** Safety valve for a run with a huge log: the viewer renders the newest lines anyway. */
+const MAX_LOG_PAGES = 20
+
+export function FlowRunPage({ id }: { id: string }) {
+  const base = `/flow-runs/${encodeURIComponent(id)}`
+  const run = useApi<FlowRun>(base)
+  const tasks = useApi<{ items: TaskRun[] }>(`${base}/task-runs`)
+  const artifacts = useApi<{ items: Artifact[] }>(`${base}/artifacts`)
+  const flow = useApi<Flow>(run.data ? `/flows/${encodeURIComponent(run.data.flowName)}` : null)
+  const [logs, setLogs] = useState<LogLine[]>([])
+  const [logError, setLogError] = useState<Error | null>(null)
+  const [streaming, setStreaming] = useState(false)
+  const [action, setAction] = useState<{ busy: boolean; error: string | null }>({ busy: false, error: null })
+  const lastSeq = useRef(-1)
+  const loadingLogs = useRef(false)
+  const final = run.data ? FINAL_STATES.has(run.data.state) : false
+  const now = useNow(final ? 60_000 : 500)
+
+  const addLogs = useCallback((incoming: LogLine[]) => {
+    if (!incoming.length) return
+    setLogs((cur) => {
+      const next = mergeLogs(cur, incoming)
+      lastSeq.current = next.length ? next[next.length - 1]!.seq : -1
+      return next
+    })
+  }, [])
+
+  /** Fetch every line after the last one we hold (initial load, and catch-up after a reconnect). */
+  const catchUpLogs = useCallback(async () => {
+    if (loadingLogs.current) return
+    loadingLogs.current = true
+    try {
+      for (let page = 0; page < MAX_LOG_PAGES; page++) {
+        const res = await api<{ items: LogLine[] }>(`${base}/logs${query({ after: lastSeq.current >= 0 ? lastSeq.current : undefined, limit: LOG_PAGE })}`)
+        addLogs(res.items)
+        const last = res.items[res.items.length - 1]
+        if (last) lastSeq.current = Math.max(lastSeq.current, last.seq)
+        if (res.items.length < LOG_PAGE) break
+      }
+      setLogError(null)
+    } catch (err) {
+      setLogError(err as Error)
+    } finally {
+      loadingLogs.current = false
+    }
+  }, [base, addLogs])
+
+  useEffect(() => {
+    setLogs([])
+    lastSeq.current = -1
+    void catchUpLogs()
+  }, [catchUpLogs])
+
+  // Live stream for this run: states, task runs and log lines, pushed by the server.
+  useEffect(() => {
+    let first = true
+    const close = subscribe(
+      { flowRunId: id },
+      {
+        'flow-run': (d) => {
+          const r = d as FlowRun
+          if (r.id === id) run.setData((prev) => ({ ...prev, ...r }))
+        },
+        'task-run': (d) => {
+          const t = d as TaskRun
+          if (t.flowRunId && t.flowRunId !== id) return
+          tasks.setData((prev) => {
+            const items = prev?.items ?? []
+            const i = items.findIndex((x) => x.id === t.id)
+            if (i === -1) return { items: [...items, t] }
+            const copy = items.slice()
+            copy[i] = { ...copy[i]!, ...t }
+            return { items: copy }
+          })
+        },
+        log: (d) => {
+          const l = d as LogLine
+          if (!l.flowRunId || l.flowRunId === id) addLogs([l])
+        },
+      },
+      () => {
+        if (!first) {
+          // Reconnected: fetch what happened while the stream was down.
+          run.reload()
+          tasks.reload()
+          void catchUpLogs()
+        }
+        first = false
+      },
+      setStreaming,
+    )
+    return () => {
+      close()
+      setStreaming(false)
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [id])
+
+  // When the run ends: fetch its artifacts and a final catch-up of logs and task runs.
+  const state = run.data?.state
+  useEffect(() => {
+    if (!state || !FINAL_STATES.has(state)) return
+    artifacts.reload()
+    tasks.reload()
+    const t = setTimeout(() => void catchUpLogs(), 300)
+    return () => clearTimeout(t)
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [state])
+
+  const act = async (verb: 'cancel' | 'retry') => {
+    setAction({ busy: true, error: null })
+    try {
+      const r = await api<FlowRun>(`${base}/${verb}`, { method: 'POST' })
+      setAction({ busy: false, error: null })
+      if (verb === 'retry' && r.id !== id) navigate(href('runs', r.id))
+      else run.setData((prev) => ({ ...prev, ...r }))
+    } catch (err) {
+      setAction({ busy: false, error: (err as Error).message })
+    }
+  }
+
+  if (run.error) return <ErrorBox error={run.error} onRetry={run.reload} />
+  if (!run.data) return <Loading />
+  const r = run.data
+  const taskRuns = tasks.data?.items ?? []
+  const declared = flow.data?.tasks ?? []
+  const canCancel = !FINAL_STATES.has(r.state) && r.state !== 'cancelling'
+  const canRetry = r.state === 'failed' || r.state === 'crashed' || r.state === 'cancelled'
+
+  return (
+    <div class="page flow-run" data-run={r.id} data-state={r.state}>
+      <div class="page-head">
+        <div>
+          <div class="crumbs">
+            <a href={href('flows')}>Flows</a> / <a href={href('flows', r.flowName)}>{r.flowName}</a> /
+          </div>
+          <h1>
+            {r.name} <StateBadge state={r.state} late={r.late} />
+          </h1>
+          {r.stateMessage ? <p class={`lead ${r.state === 'failed' || r.state === 'crashed' ? 'error-text' : ''}`}>{r.stateMessage}</p> : null}
+        </div>
+        <div class="head-actions">
+          {canCancel ? (
+            <button type="button" class="btn danger" disabled={action.busy} onClick={() => void act('cancel')} data-testid="cancel-run">
+              Cancel
+            </button>
+          ) : null}
+          {canRetry ? (
+            <button type="button" class="btn primary" disabled={action.busy} onClick={() => void act('retry')} data-testid="retry-run">
+              ↻ Retry
+            </button>
+          ) : null}
+        </div>
+      </div>
+      {action.error ? (
+        <div class="error-box" role="alert">
+          {action.error}
+        </div>
+      ) : null}
+      <div class="grid grid-main">
+        <Card title="Run">
+          <dl class="facts">
+            <div>
+              <dt>State</dt>
+              <dd data-testid="run-state">
+                <StateBadge state={r.state} late={r.late} />
+              </dd>
+            </div>
+            <div>
+              <dt>Duration</dt>
+              <dd>{formatDuration(runDuration(r, now))}</dd>
+            </div>
+            <div>
+              <dt>Scheduled</dt>
+              <dd title={absoluteTime(r.scheduledStartTime)}>
+                <TimeAgo iso={r.scheduledStartTime} />
+              </dd>
+            </div>
+            <div>
+              <dt>Started</dt>
+              <dd>
+                <TimeAgo iso={r.startTime} />
+              </dd>
+            </div>
+            <div>
+              <dt>Ended</dt>
+              <dd>
+                <TimeAgo iso={r.endTime} />
+              </dd>
+            </div>
+            <div>
+              <dt>Agent</dt>
+              <dd>{r.agentId ? <a href={href('agents')}>{r.agentId.slice(0, 8)}</a> : '—'}</dd>
+            </div>
+          </dl>
+        </Card>
+        <Card title="Parameters" class="span-2">
+          {Object.keys(r.parameters ?? {}).length ? <Json value={r.parameters} /> : <Empty>No parameters.</Empty>}
+        </Card>
+        <Card title="Timeline" class="span-3">
+          {taskRuns.length ? <Gantt taskRuns={taskRuns} runStart={r.startTime} runEnd={r.endTime} now={now} /> : <Empty>{FINAL_STATES.has(r.state) ? 'No task ran.' : 'No task has started yet.'}</Empty>}
+        </Card>
+        <Card title="Task runs" class="span-3">
+          {tasks.error ? <ErrorBox error={tasks.error} /> : <TaskRunTable taskRuns={taskRuns} declared={declared} now={now} />}
+        </Card>
+        <Card title="Logs" class="span-3">
+          {logError ? <ErrorBox error={logError} onRetry={() => void catchUpLogs()} /> : null}
+          <LogViewer logs={logs} tasks={declared} live={streaming && !FINAL_STATES.has(r.state)} />
+        </Card>
+        <Card title="Results" class="span-3">
+          {artifacts.error ? <ErrorBox error={artifacts.error} /> : !artifacts.data ? <Loading /> : <Artifacts items={artifacts.data.items} />}
+        </Card>
+      </div>
+    </div>
+  )
+}
+
+function TaskRunTable({ taskRuns, declared, now }: { taskRuns: TaskRun[]; declared: string[]; now: number }) {
+  const started = new Set(taskRuns.map((t) => t.taskName))
+  const waiting = declared.filter((n) => !started.has(n))
+  if (!taskRuns.length && !waiting.length) return <Empty>No task runs yet.</Empty>
+  return (
+    <div class="table-wrap">
+      <table class="table task-table">
+        <thead>
+          <tr>
+            <th>Task</th>
+            <th>State</th>
+            <th class="num">Attempts</th>
+            <th>Started</th>
+            <th class="num">Duration</th>
+          </tr>
+        </thead>
+        <tbody>
+          {taskRuns.map((t) => (
+            <tr key={t.id} data-task={t.taskName} data-state={t.state}>
+              <td>
+                <strong>{t.taskName}</strong>
+                {t.message ? <div class="sub">{t.message}</div> : null}
+              </td>
+              <td>
+                <StateBadge state={t.state} />
+              </td>
+              <td class="num">{t.attempts}</td>
+              <td>
+                <TimeAgo iso={t.startTime} />
+              </td>
+              <td class="num">{formatDuration(runDuration(t, now))}</td>
+            </tr>
+          ))}
+          {waiting.map((n) => (
+            <tr key={`waiting-${n}`} class="waiting" data-task={n} data-state="not-started">
+              <td>{n}</td>
+              <td>
+                <span class="muted">not started</span>
+              </td>
+              <td class="num">—</td>
+              <td>—</td>
+              <td class="num">—</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  )
+}

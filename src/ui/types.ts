@@ -1,0 +1,164 @@
+/**
+ * The shapes the dashboard reads from the JSON API (see docs/ui.md for the contract).
+ * Kept here, not imported from src/server, so the browser bundle never pulls server code.
+ */
+
+export const STATES = [
+  'scheduled',
+  'pending',
+  'running',
+  'retrying',
+  'success',
+  'failed',
+  'skipped',
+  'cancelling',
+  'cancelled',
+  'crashed',
+] as const
+export type RunState = (typeof STATES)[number]
+
+/** States after which nothing changes any more: the run page stops ticking, cancel hides. */
+export const FINAL_STATES: ReadonlySet<string> = new Set(['success', 'failed', 'skipped', 'cancelled', 'crashed'])
+
+export interface Health {
+  status: string
+  version: string
+  database: 'pglite' | 'postgres' | string
+  time: string
+}
+
+export interface FlowParameter {
+  name: string
+  type: 'string' | 'number' | 'boolean' | 'json'
+  default: unknown
+  secret: boolean
+  description?: string
+}
+
+export interface FlowRun {
+  id: string
+  name: string
+  flowId: string
+  flowName: string
+  state: string
+  stateMessage: string | null
+  parameters: Record<string, unknown>
+  scheduledStartTime: string | null
+  startTime: string | null
+  endTime: string | null
+  late: boolean
+  durationMs: number | null
+  agentId: string | null
+  createdAt: string
+}
+
+export interface Flow {
+  id: string
+  name: string
+  description: string | null
+  version: string
+  schedule: { interval?: string; cron?: string; timezone?: string } | null
+  scheduleText: string
+  scheduleActive: boolean
+  parameters: FlowParameter[]
+  tasks: string[]
+  lastRun: FlowRun | null
+  createdAt: string
+  updatedAt: string
+}
+
+export interface TaskRun {
+  id: string
+  flowRunId?: string
+  taskName: string
+  state: string
+  attempts: number
+  startTime: string | null
+  endTime: string | null
+  message: string | null
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error']
+
+export interface LogLine {
+  id: string | number
+  flowRunId?: string
+  seq: number
+  time: string
+  level: LogLevel
+  taskName: string | null
+  message: string
+}
+
+export interface Artifact {
+  key: string
+  data: unknown
+  createdAt: string
+}
+
+export interface Agent {
+  id: string
+  name: string
+  type: 'local' | 'docker' | string
+  labels: string[]
+  lastHeartbeat: string | null
+  status: 'active' | 'unhealthy' | 'offline' | string
+}
+
+export interface StatsBucket {
+  start: string
+  counts: Record<string, number>
+}
+
+export interface Page<T> {
+  items: T[]
+  nextCursor?: string | null
+}
+
+export interface BrtVehicle {
+  vehicleId: string
+  line: string
+  latitude: number
+  longitude: number
+  speedKmh: number | null
+  gpsTime: string
+}
+
+export interface BrtLineSpeed {
+  line: string
+  windowStart: string
+  vehiclesInService: number
+  avgSpeedKmh: number | null
+  p90SpeedKmh: number | null
+  shareMoving: number | null
+}
+
+export interface BrtCapture {
+  capturedAt: string
+  vehicles: number
+  invalidPositions: number
+  stale: number
+  duplicates: number
+}
+
+export interface BrtBuffer {
+  captures: number
+  capturesPerFile: number
+  oldestCaptureAt: string | null
+}
+
+/** Artifact payloads the BRT flow writes (key `csv` and key `dbt`). */
+export interface CsvArtifact {
+  lakeUrl: string
+  rows: number
+  captures?: number
+}
+export interface DbtResult {
+  uniqueId: string
+  name: string
+  resourceType: 'model' | 'test' | string
+  status: string
+  executionTime: number | null
+  message: string | null
+}
