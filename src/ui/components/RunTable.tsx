@@ -13,10 +13,10 @@ export function RunTable({ runs, showFlow = true, when = 'start' }: { runs: Flow
         <thead>
           <tr>
             <th>Run</th>
-            {showFlow ? <th>Flow</th> : null}
+            {showFlow ? <th class="hide-sm">Flow</th> : null}
             <th>State</th>
             <th>{when === 'scheduled' ? 'Scheduled' : 'Started'}</th>
-            <th class="num">Duration</th>
+            <th class="num hide-sm">Duration</th>
           </tr>
         </thead>
         <tbody>
@@ -29,7 +29,7 @@ export function RunTable({ runs, showFlow = true, when = 'start' }: { runs: Flow
                 {r.stateMessage && (r.state === 'failed' || r.state === 'crashed') ? <div class="sub">{r.stateMessage}</div> : null}
               </td>
               {showFlow ? (
-                <td>
+                <td class="hide-sm">
                   <a href={href('flows', r.flowName)}>{r.flowName}</a>
                 </td>
               ) : null}
@@ -39,11 +39,31 @@ export function RunTable({ runs, showFlow = true, when = 'start' }: { runs: Flow
               <td>
                 <TimeAgo iso={when === 'scheduled' ? r.scheduledStartTime : (r.startTime ?? r.scheduledStartTime ?? r.createdAt)} />
               </td>
-              <td class="num">{formatDuration(runDuration(r, now))}</td>
+              <td class="num hide-sm">{formatDuration(runDuration(r, now))}</td>
             </tr>
           ))}
         </tbody>
       </table>
     </div>
+  )
+}
+
+/** A narrow list for side cards (late, upcoming, running): name, flow, badge, time. */
+export function RunListCompact({ runs, when = 'start' }: { runs: FlowRun[]; when?: 'start' | 'scheduled' }) {
+  return (
+    <ul class="run-list">
+      {runs.map((r) => (
+        <li key={r.id} data-run={r.id} data-state={r.state}>
+          <div class="who">
+            <a href={href('runs', r.id)} class="run-name">
+              {r.name}
+            </a>
+            <div class="sub">{r.flowName}</div>
+          </div>
+          <StateBadge state={r.state} late={r.late} />
+          <TimeAgo iso={when === 'scheduled' ? r.scheduledStartTime : (r.startTime ?? r.createdAt)} />
+        </li>
+      ))}
+    </ul>
   )
 }

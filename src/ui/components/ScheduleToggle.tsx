@@ -6,7 +6,7 @@ import type { Flow } from '../types.ts'
 export function ScheduleToggle({ flow, onChange }: { flow: Flow; onChange: (f: Flow) => void }) {
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<string | null>(null)
-  if (!flow.schedule) return <span class="muted">no schedule</span>
+  if (!flow.schedule) return <span class="muted nowrap">no schedule</span>
   const toggle = async () => {
     const active = !flow.scheduleActive
     setBusy(true)

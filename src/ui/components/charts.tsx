@@ -139,7 +139,7 @@ export function RunHistoryChart({ runs, now, height = 170 }: { runs: FlowRun[]; 
               <rect x={x} y={pad.t + innerH - h} width={barW} height={h} fill={stateColor(r.state)} rx={2} />
               {i % labelEvery === 0 ? (
                 <text x={x + barW / 2} y={height - 6} class="axis" text-anchor="middle">
-                  {clockTime(r.startTime ?? r.scheduledStartTime)}
+                  {clockTime(r.startTime ?? r.scheduledStartTime).slice(0, 5)}
                 </text>
               ) : null}
             </a>
@@ -166,7 +166,7 @@ export function Gantt({ taskRuns, runStart, runEnd, now }: { taskRuns: TaskRun[]
   const height = pad.t + rows.length * rowH + pad.b
   const x = (t: number) => labelW + ((t - t0) / (t1 - t0)) * innerW
   const span = t1 - t0
-  const ticks = 5
+  const ticks = Math.max(2, Math.min(5, Math.floor(innerW / 80)))
   return (
     <div ref={ref} class="chart gantt">
       <svg width={w} height={height} role="img" aria-label="Task timeline">
@@ -213,11 +213,14 @@ export function Gantt({ taskRuns, runStart, runEnd, now }: { taskRuns: TaskRun[]
 export function TaskGraph({ tasks, states }: { tasks: string[]; states?: Record<string, string> }) {
   const [ref, width] = useWidth<HTMLDivElement>()
   const w = Math.max(240, width)
-  const nodeW = 150
+  const minNodeW = 140
   const nodeH = 40
   const gapX = 36
   const gapY = 30
-  const perRow = Math.max(1, Math.floor((w + gapX) / (nodeW + gapX)))
+  const perRow = Math.max(1, Math.min(tasks.length, Math.floor((w - 8 + gapX) / (minNodeW + gapX))))
+  // Stretch nodes to use the width, up to a readable maximum.
+  const nodeW = Math.min(210, Math.floor((w - 8 - (perRow - 1) * gapX) / perRow))
+  const maxChars = Math.floor((nodeW - 20) / 7.5)
   const rows = Math.ceil(tasks.length / perRow)
   const height = Math.max(nodeH + 8, rows * (nodeH + gapY) - gapY + 8)
   const pos = tasks.map((_, i) => {
@@ -251,7 +254,7 @@ export function TaskGraph({ tasks, states }: { tasks: string[]; states?: Record<
               <rect x={p.x} y={p.y} width={nodeW} height={nodeH} rx={8} class="node" style={{ stroke: color }} />
               <rect x={p.x} y={p.y} width={6} height={nodeH} rx={3} fill={color} />
               <text x={p.x + 14} y={p.y + (state ? 17 : 25)} class="node-label">
-                {name.length > 18 ? `${name.slice(0, 17)}…` : name}
+                {name.length > maxChars ? `${name.slice(0, maxChars - 1)}…` : name}
               </text>
               {state ? (
                 <text x={p.x + 14} y={p.y + 32} class="node-state" fill={color}>

@@ -28,7 +28,7 @@ export function AgentsPage() {
           </Empty>
         ) : (
           <div class="table-wrap">
-            <table class="table agents-table">
+            <table class="table stack agents-table">
               <thead>
                 <tr>
                   <th>Agent</th>
@@ -41,20 +41,20 @@ export function AgentsPage() {
               <tbody>
                 {agents.data.items.map((a) => (
                   <tr key={a.id} data-agent={a.name} data-status={a.status}>
-                    <td>
+                    <td class="stack-title">
                       <strong>{a.name}</strong>
                       <div class="sub">
                         <code>{a.id}</code>
                       </div>
                     </td>
-                    <td>
+                    <td data-label="Status">
                       <span class={`status status-${STATUS_CLASS[a.status] ?? 'off'}`} data-testid="agent-status">
                         <span class={`dot ${STATUS_CLASS[a.status] ?? 'off'}`} />
                         {a.status}
                       </span>
                     </td>
-                    <td>{a.type}</td>
-                    <td>
+                    <td data-label="Type">{a.type}</td>
+                    <td data-label="Labels">
                       {a.labels.length ? (
                         a.labels.map((l) => (
                           <span key={l} class="tag">
@@ -65,7 +65,7 @@ export function AgentsPage() {
                         <span class="muted">none</span>
                       )}
                     </td>
-                    <td>
+                    <td data-label="Last heartbeat">
                       <TimeAgo iso={a.lastHeartbeat} />
                     </td>
                   </tr>

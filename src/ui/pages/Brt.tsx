@@ -154,19 +154,19 @@ export function BrtPage() {
                     <th>Line</th>
                     <th class="num">Vehicles</th>
                     <th class="num">Avg km/h</th>
-                    <th class="num">P90 km/h</th>
+                    <th class="num hide-sm">P90 km/h</th>
                     <th>Moving</th>
                   </tr>
                 </thead>
                 <tbody>
                   {lines.map((l) => (
                     <tr key={l.line} data-line={l.line}>
-                      <td>
+                      <td class="nowrap">
                         <span class="swatch" style={{ background: lineColor(l.line) }} /> <strong>{l.line}</strong>
                       </td>
                       <td class="num">{formatNumber(l.vehiclesInService)}</td>
                       <td class="num">{formatNumber(l.avgSpeedKmh, 1)}</td>
-                      <td class="num">{formatNumber(l.p90SpeedKmh, 1)}</td>
+                      <td class="num hide-sm">{formatNumber(l.p90SpeedKmh, 1)}</td>
                       <td>
                         <span class="bar-cell">
                           <span class="bar" style={{ width: `${Math.round((l.shareMoving ?? 0) * 100)}%` }} />
@@ -194,7 +194,7 @@ export function BrtPage() {
                 <span class="swatch" style={{ background: '#3b82f6' }} /> vehicles <span class="swatch" style={{ background: '#f97316' }} /> invalid + stale + duplicate
               </p>
               <div class="table-wrap">
-                <table class="table captures-table">
+                <table class="table compact captures-table">
                   <thead>
                     <tr>
                       <th>Captured</th>

@@ -202,7 +202,7 @@ export function FlowRunPage({ id }: { id: string }) {
             </div>
             <div>
               <dt>Agent</dt>
-              <dd>{r.agentId ? <a href={href('agents')}>{r.agentId.slice(0, 8)}</a> : '—'}</dd>
+              <dd>{r.agentId ? <a href={href('agents')} title={r.agentId}>{r.agentId.length > 12 ? r.agentId.slice(0, 8) : r.agentId}</a> : '—'}</dd>
             </div>
           </dl>
         </Card>
@@ -239,7 +239,7 @@ function TaskRunTable({ taskRuns, declared, now }: { taskRuns: TaskRun[]; declar
             <th>Task</th>
             <th>State</th>
             <th class="num">Attempts</th>
-            <th>Started</th>
+            <th class="hide-sm">Started</th>
             <th class="num">Duration</th>
           </tr>
         </thead>
@@ -254,7 +254,7 @@ function TaskRunTable({ taskRuns, declared, now }: { taskRuns: TaskRun[]; declar
                 <StateBadge state={t.state} />
               </td>
               <td class="num">{t.attempts}</td>
-              <td>
+              <td class="hide-sm">
                 <TimeAgo iso={t.startTime} />
               </td>
               <td class="num">{formatDuration(runDuration(t, now))}</td>
@@ -267,7 +267,7 @@ function TaskRunTable({ taskRuns, declared, now }: { taskRuns: TaskRun[]; declar
                 <span class="muted">not started</span>
               </td>
               <td class="num">—</td>
-              <td>—</td>
+              <td class="hide-sm">—</td>
               <td class="num">—</td>
             </tr>
           ))}

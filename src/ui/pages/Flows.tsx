@@ -41,7 +41,7 @@ export function FlowsPage() {
           <Empty>No flows are registered yet. Register one with <code>rota register path/to/flow.ts</code>.</Empty>
         ) : (
           <div class="table-wrap">
-            <table class="table flows-table">
+            <table class="table stack flows-table">
               <thead>
                 <tr>
                   <th>Flow</th>
@@ -54,17 +54,17 @@ export function FlowsPage() {
               <tbody>
                 {flows.data.items.map((f) => (
                   <tr key={f.id} data-flow={f.name}>
-                    <td>
+                    <td class="stack-title">
                       <a href={href('flows', f.name)} class="flow-name">
                         {f.name}
                       </a>
                       {f.description ? <div class="sub">{f.description}</div> : null}
                     </td>
-                    <td data-testid="schedule-text">{f.schedule ? f.scheduleText : <span class="muted">manual only</span>}</td>
-                    <td>
+                    <td data-label="Schedule" data-testid="schedule-text" class="nowrap">{f.schedule ? f.scheduleText : <span class="muted">manual only</span>}</td>
+                    <td data-label="Active">
                       <ScheduleToggle flow={f} onChange={replace} />
                     </td>
-                    <td>
+                    <td data-label="Last run">
                       {f.lastRun ? (
                         <a href={href('runs', f.lastRun.id)} class="last-run">
                           <StateBadge state={f.lastRun.state} late={f.lastRun.late} /> <TimeAgo iso={f.lastRun.endTime ?? f.lastRun.startTime ?? f.lastRun.createdAt} />

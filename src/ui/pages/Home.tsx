@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks'
 import { api, query } from '../api.ts'
 import { Card, Empty, ErrorBox, Legend, Loading, StateBadge, TimeAgo } from '../components/common.tsx'
 import { RunsByStateChart, STATE_LEGEND } from '../components/charts.tsx'
-import { RunTable } from '../components/RunTable.tsx'
+import { RunListCompact, RunTable } from '../components/RunTable.tsx'
 import { useApi, useDebounced, useInterval } from '../hooks.ts'
 import { useLiveEvent } from '../live.ts'
 import { href } from '../router.ts'
@@ -133,21 +133,23 @@ export function HomePage() {
           </div>
           <Legend items={STATE_LEGEND} />
         </Card>
-        <HealthCard />
-        <Card title="Agents" actions={<a href={href('agents')}>All agents</a>}>
-          {agents.error ? <ErrorBox error={agents.error} onRetry={agents.reload} /> : !agents.data ? <Loading /> : <AgentsSummary agents={agents.data.items} />}
-        </Card>
-        <Card title="Running now" class="span-2">
-          {running.error ? <ErrorBox error={running.error} /> : !running.data ? <Loading /> : running.data.items.length ? <RunTable runs={running.data.items} /> : <Empty>Nothing is running.</Empty>}
+        <div class="side-stack">
+          <HealthCard />
+          <Card title="Agents" actions={<a href={href('agents')}>All agents</a>}>
+            {agents.error ? <ErrorBox error={agents.error} onRetry={agents.reload} /> : !agents.data ? <Loading /> : <AgentsSummary agents={agents.data.items} />}
+          </Card>
+        </div>
+        <Card title="Running now" actions={running.data?.items.length ? <a href={href('runs') + query({ state: 'running' })}>All</a> : null}>
+          {running.error ? <ErrorBox error={running.error} /> : !running.data ? <Loading /> : running.data.items.length ? <RunListCompact runs={running.data.items} /> : <Empty>Nothing is running.</Empty>}
         </Card>
         <Card title={late.length ? `Late runs (${late.length})` : 'Late runs'} class={late.length ? 'warn-card' : ''}>
-          {scheduled.error ? <ErrorBox error={scheduled.error} /> : !scheduled.data ? <Loading /> : late.length ? <RunTable runs={late.slice(0, 8)} when="scheduled" /> : <Empty>No late runs.</Empty>}
+          {scheduled.error ? <ErrorBox error={scheduled.error} /> : !scheduled.data ? <Loading /> : late.length ? <RunListCompact runs={late.slice(0, 8)} when="scheduled" /> : <Empty>No late runs.</Empty>}
         </Card>
         <Card title="Upcoming runs">
-          {scheduled.error ? <ErrorBox error={scheduled.error} /> : !scheduled.data ? <Loading /> : soon.length ? <RunTable runs={soon} when="scheduled" /> : <Empty>No runs scheduled.</Empty>}
+          {scheduled.error ? <ErrorBox error={scheduled.error} /> : !scheduled.data ? <Loading /> : soon.length ? <RunListCompact runs={soon} when="scheduled" /> : <Empty>No runs scheduled.</Empty>}
         </Card>
-        <Card title="Recent failures" class="span-2" actions={<a href={href('runs') + query({ state: 'failed' })}>All failed runs</a>}>
-          {failed.error ? <ErrorBox error={failed.error} /> : !failed.data ? <Loading /> : failures.length ? <RunTable runs={failures} /> : <Empty>No failures. 🎉</Empty>}
+        <Card title="Recent failures" class="span-3" actions={<a href={href('runs') + query({ state: 'failed' })}>All failed runs</a>}>
+          {failed.error ? <ErrorBox error={failed.error} /> : !failed.data ? <Loading /> : failures.length ? <RunTable runs={failures} /> : <Empty>No failures.</Empty>}
         </Card>
       </div>
     </div>

@@ -1,0 +1,78 @@
+/**
+ * Launch Debian's Chromium through playwright-core (never `playwright install`: no downloads here).
+ * Each page gets its own browser with a fresh profile (`--user-data-dir` through a persistent
+ * context), so tests never share storage: the API key lives in localStorage.
+ */
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { chromium, type BrowserContext, type Page } from 'playwright-core'
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+export const SCREENSHOT_DIR = path.resolve('test-results', 'screenshots')
+
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+
+export interface BrowserPage {
+  page: Page
+  context: BrowserContext
+  /** Page errors and console errors seen so far: a broken bundle should fail a test, not time out. */
+  errors: string[]
+  close(): Promise<void>
+}
+
+export async function openPage({ width = 1280, height = 860, isMobile = false } = {}): Promise<BrowserPage> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install it with \`apt-get install -y chromium\` (or set CHROMIUM_PATH)`)
+  }
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'rota-ui-chromium-'))
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: ARGS,
+    viewport: { width, height },
+    isMobile,
+    hasTouch: isMobile,
+    deviceScaleFactor: 1,
+  })
+  const page = context.pages()[0] ?? (await context.newPage())
+  page.setDefaultTimeout(15_000)
+  const errors: string[] = []
+  page.on('pageerror', (err) => {
+    errors.push(err.message)
+    console.error(`[browser] page error: ${err.message}`)
+  })
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error') return
+    // A 401 answered to a request before the key is entered is expected, and Chromium logs it.
+    if (/401 \(Unauthorized\)/.test(msg.text())) return
+    errors.push(msg.text())
+    console.error(`[browser] console error: ${msg.text()}`)
+  })
+  return {
+    page,
+    context,
+    errors,
+    async close() {
+      await context.close().catch(() => {})
+      await rm(profile, { recursive: true, force: true })
+    },
+  }
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  await mkdir(SCREENSHOT_DIR, { recursive: true })
+  const file = path.join(SCREENSHOT_DIR, `${name}.png`)
+  await page.screenshot({ path: file, fullPage: true })
+  return file
+}
