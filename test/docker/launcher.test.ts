@@ -15,6 +15,7 @@ import {
   DockerLauncher,
   DockerLauncherError,
   exitFromStatusCode,
+  forwardedEnv,
   LABEL_AGENT,
   LABEL_FLOW_RUN_ID,
   LABEL_MANAGED,
@@ -51,6 +52,13 @@ describe('docker launcher helpers', () => {
     assert.deepEqual(parseVolume('named:/cache'), { host: 'named', container: '/cache', options: undefined })
     assert.throws(() => parseVolume('/just-one'), /host:container/)
     assert.throws(() => new DockerLauncher({ image: 'x', agentName: 'a', volumes: ['a:relative'] }), DockerLauncherError)
+  })
+
+  test('only the flow settings of the agent environment reach the containers', () => {
+    assert.deepEqual(forwardedEnv({ WAREHOUSE: 'bigquery', LAKE_URL: '', ROTA_HOME: '/home/me/.rota', PATH: '/bin', GCP_PROJECT: 'p' }), {
+      WAREHOUSE: 'bigquery',
+      GCP_PROJECT: 'p',
+    })
   })
 
   test('one container name per run', () => {
