@@ -23,6 +23,8 @@ export const GOLD_EXPORTS = {
   vehicleLatest: 'gold/brt/brt_vehicle_latest.parquet',
   lineSpeed: 'gold/brt/brt_line_speed_10min.parquet',
 } as const
+/** `{ exportedAt, rows }` of the last export. */
+export const GOLD_EXPORT_INFO = 'gold/brt/_export.json'
 
 export interface WarehouseNames {
   readonly bronze: string
@@ -162,6 +164,7 @@ export async function exportGoldToLake(options: { home: string; lake: Lake; name
       }
     })
     for (const [, key] of exports) await options.lake.put(key, await fs.readFile(path.join(tmpDir, path.basename(key))))
+    await options.lake.put(GOLD_EXPORT_INFO, JSON.stringify({ exportedAt: new Date().toISOString(), rows: counts }))
     return counts
   } finally {
     await fs.rm(tmpDir, { recursive: true, force: true })
@@ -169,7 +172,12 @@ export async function exportGoldToLake(options: { home: string; lake: Lake; name
 }
 
 /** Rows of a Parquet export in the lake (empty before the first export), read with an in-memory DuckDB. */
-export async function readParquetExport(lake: Lake, key: string, sql: (relation: string) => string): Promise<Record<string, unknown>[]> {
+export async function readParquetExport(
+  lake: Lake,
+  key: string,
+  sql: (relation: string) => string,
+  values?: Record<string, string | number>,
+): Promise<Record<string, unknown>[]> {
   let file = lake.localPath(key)
   let tmpDir: string | undefined
   if (file === undefined) {
@@ -187,7 +195,7 @@ export async function readParquetExport(lake: Lake, key: string, sql: (relation:
   }
   try {
     return await withDuckdb(undefined, async (c) => {
-      const reader = await c.runAndReadAll(sql(`read_parquet(${sqlString(file)})`))
+      const reader = await c.runAndReadAll(sql(`read_parquet(${sqlString(file)})`), values)
       return reader.getRowObjectsJS() as Record<string, unknown>[]
     })
   } finally {

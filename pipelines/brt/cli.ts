@@ -1,0 +1,86 @@
+/**
+ * `rota brt …` commands. The lead's CLI calls `registerBrtCommands(program)`; configuration is
+ * resolved here, at the edge.
+ */
+import type { Command } from 'commander'
+import { resolveConfig } from '#rota/config.ts'
+import { recentCaptureStats } from './buffer.ts'
+import { ensureDbtVenv } from './dbt.ts'
+import { dbtStep, loadStep, openBrtContext, resolveBrtSettings } from './pipeline.ts'
+import { startSimulator } from './simulator.ts'
+import { GOLD_EXPORT_INFO } from './warehouse.ts'
+
+function parseIntOption(name: string, min: number, max: number) {
+  return (raw: string): number => {
+    const n = Number(raw)
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer from ${min} to ${max}, got "${raw}"`)
+    return n
+  }
+}
+
+export function registerBrtCommands(program: Command): Command {
+  const brt = program.command('brt').description('The Rio BRT GPS pipeline: simulator, set-up and status')
+
+  brt
+    .command('simulate')
+    .description('Serve a simulated BRT GPS API (a moving fleet with the real API\'s anomalies) for offline runs')
+    .option('--port <port>', 'port to listen on', parseIntOption('--port', 0, 65535), 8090)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--vehicles <n>', 'fleet size', parseIntOption('--vehicles', 1, 100_000), 800)
+    .option('--seed <n>', 'random seed (same seed, same fleet)', parseIntOption('--seed', 0, 2 ** 31), 42)
+    .action(async (opts: { port: number; host: string; vehicles: number; seed: number }) => {
+      const sim = await startSimulator({ port: opts.port, host: opts.host, vehicles: opts.vehicles, seed: opts.seed })
+      const base = sim.url.replace(/\/gps\/brt$/, '')
+      console.log(`BRT simulator: ${opts.vehicles} vehicles at ${sim.url}`)
+      console.log(`  point Rota at it: BRT_API_URL=${sim.url}`)
+      console.log(`  faults: curl -X POST '${base}/_sim/fault?mode=http500|slow|malformed|empty|none&times=3'`)
+      const stop = (): void => {
+        void sim.close().then(() => process.exit(0))
+      }
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+    })
+
+  brt
+    .command('setup')
+    .description("Create dbt's virtualenv now (otherwise the first dbt task does it)")
+    .option('--bigquery', 'also install dbt-bigquery (for WAREHOUSE=bigquery)')
+    .action(async (opts: { bigquery?: boolean }) => {
+      const dbt = await ensureDbtVenv({ target: opts.bigquery ? 'bigquery' : 'duckdb', onLine: (l) => console.log(l) })
+      console.log(`dbt ready: ${dbt}`)
+    })
+
+  brt
+    .command('status')
+    .description('Buffer, recent captures and the last gold export')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }) => {
+      const ctx = await openBrtContext(resolveConfig(), resolveBrtSettings())
+      const buffer = await ctx.buffer.status()
+      const outbox = await ctx.buffer.outbox()
+      const captures = await recentCaptureStats(ctx.lake, 5)
+      const info = await ctx.lake.get(GOLD_EXPORT_INFO)
+      const gold = info ? (JSON.parse(info.toString('utf8')) as unknown) : null
+      if (opts.json) {
+        console.log(JSON.stringify({ lake: ctx.lake.url, buffer, outbox, captures, gold }, null, 2))
+        return
+      }
+      console.log(`lake      ${ctx.lake.url}`)
+      console.log(`buffer    ${buffer.captures}/${buffer.capturesPerFile} captures${buffer.oldestCaptureAt ? `, oldest ${buffer.oldestCaptureAt}` : ''}`)
+      console.log(`outbox    ${outbox.length} CSV(s) waiting for upload`)
+      for (const c of captures) console.log(`capture   ${c.capturedAt}  ${c.vehicles} vehicles, ${c.duplicates} repeated, ${c.stale} stale, ${c.invalidPositions} invalid positions`)
+      console.log(`gold      ${gold ? JSON.stringify(gold) : 'not exported yet'}`)
+    })
+
+  brt
+    .command('build')
+    .description('Refresh bronze and run `dbt build` now (outside a flow run)')
+    .action(async () => {
+      const ctx = await openBrtContext(resolveConfig(), resolveBrtSettings())
+      await loadStep(ctx, [])
+      const result = await dbtStep(ctx, { onLine: (l) => console.log(l) })
+      console.log(JSON.stringify({ counts: result.dbt.counts, exports: result.exports }))
+    })
+
+  return brt
+}
