@@ -111,6 +111,10 @@ export type EventHandlers = Record<string, (data: unknown) => void>
 /**
  * Open `/api/events` and dispatch named events as parsed JSON. `onOpen` fires on every (re)connect,
  * so callers can refetch what they may have missed while disconnected.
+ *
+ * EventSource retries by itself after a dropped connection, but gives up for good when the server
+ * answers with an error status (a restart behind a proxy, a 401 before the key is known): then we
+ * reopen it ourselves with a capped backoff.
  */
 export function subscribe(
   params: Record<string, string | undefined>,
@@ -118,24 +122,44 @@ export function subscribe(
   onOpen?: () => void,
   onStatus?: (live: boolean) => void,
 ): () => void {
-  const key = currentKey()
-  const url = `/api/events${query({ ...params, apiKey: key ?? undefined })}`
-  const source = new EventSource(url)
-  for (const [name, handle] of Object.entries(handlers)) {
-    source.addEventListener(name, (ev) => {
-      let data: unknown
-      try {
-        data = JSON.parse((ev as MessageEvent<string>).data)
-      } catch {
-        return
+  let source: EventSource | null = null
+  let retryTimer: ReturnType<typeof setTimeout> | null = null
+  let delay = 1000
+  let closed = false
+
+  const open = () => {
+    const key = currentKey()
+    const es = new EventSource(`/api/events${query({ ...params, apiKey: key ?? undefined })}`)
+    source = es
+    for (const [name, handle] of Object.entries(handlers)) {
+      es.addEventListener(name, (ev) => {
+        let data: unknown
+        try {
+          data = JSON.parse((ev as MessageEvent<string>).data)
+        } catch {
+          return
+        }
+        handle(data)
+      })
+    }
+    es.addEventListener('open', () => {
+      delay = 1000
+      onStatus?.(true)
+      onOpen?.()
+    })
+    es.addEventListener('error', () => {
+      onStatus?.(false)
+      if (es.readyState === EventSource.CLOSED && !closed) {
+        es.close()
+        retryTimer = setTimeout(open, delay)
+        delay = Math.min(delay * 2, 30_000)
       }
-      handle(data)
     })
   }
-  source.addEventListener('open', () => {
-    onStatus?.(true)
-    onOpen?.()
-  })
-  source.addEventListener('error', () => onStatus?.(false))
-  return () => source.close()
+  open()
+  return () => {
+    closed = true
+    if (retryTimer) clearTimeout(retryTimer)
+    source?.close()
+  }
 }

@@ -24,7 +24,8 @@ export function relativeTime(iso: string | null | undefined, now = Date.now()): 
   const diff = t - now
   const abs = Math.abs(diff)
   let text: string
-  if (abs < 5_000) return diff > 0 ? 'in a moment' : 'just now'
+  // Small clock differences between server and browser would otherwise read "in 2 s" for a past event.
+  if (abs < 5_000) return 'just now'
   if (abs < 60_000) text = `${Math.round(abs / 1000)} s`
   else if (abs < 3_600_000) text = `${Math.round(abs / 60_000)} min`
   else if (abs < 86_400_000) text = `${Math.round(abs / 3_600_000)} h`
