@@ -93,7 +93,9 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
     }
   }
   if (!res.ok) {
-    const message = (json as { error?: { message?: string } } | undefined)?.error?.message
+    // Errors are `{ error: { message } }`; the BRT routes answer `{ error: "..." }`: accept both.
+    const error = (json as { error?: { message?: string } | string } | undefined)?.error
+    const message = typeof error === 'string' ? error : error?.message
     throw new ApiError(res.status, message ?? `${res.status} ${res.statusText}`)
   }
   return json as T

@@ -118,7 +118,8 @@ export interface Page<T> {
 
 export interface BrtVehicle {
   vehicleId: string
-  line: string
+  /** null when the GPS feed did not say which line the vehicle serves. */
+  line: string | null
   latitude: number
   longitude: number
   speedKmh: number | null
@@ -159,6 +160,9 @@ export interface DbtResult {
   name: string
   resourceType: 'model' | 'test' | string
   status: string
-  executionTime: number | null
+  /** Seconds; the BRT flow writes `executionTimeS`. */
+  executionTime?: number | null
+  executionTimeS?: number | null
   message: string | null
+  failures?: number | null
 }

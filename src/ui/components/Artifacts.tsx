@@ -1,13 +1,28 @@
+/**
+ * What a run produced, from its artifacts. Known shapes get a readable view (a CSV's lake address and
+ * rows, a list of lake files, dbt node results); anything else is shown as JSON.
+ */
 import type { Artifact, CsvArtifact, DbtResult } from '../types.ts'
 import { formatDuration, formatNumber } from '../format.ts'
 import { Empty, Json, stateColor } from './common.tsx'
 
+interface DbtArtifact {
+  command?: string
+  elapsedS?: number
+  counts?: Record<string, number>
+  failed?: boolean
+  error?: string
+  results: DbtResult[]
+}
+
 function isCsv(data: unknown): data is CsvArtifact {
   return typeof data === 'object' && data !== null && typeof (data as CsvArtifact).lakeUrl === 'string'
 }
-function dbtResults(data: unknown): DbtResult[] | null {
-  const r = (data as { results?: unknown } | null)?.results
-  return Array.isArray(r) ? (r as DbtResult[]) : null
+function isDbt(data: unknown): data is DbtArtifact {
+  return typeof data === 'object' && data !== null && Array.isArray((data as DbtArtifact).results)
+}
+function isAddressList(data: unknown): data is string[] {
+  return Array.isArray(data) && data.length > 0 && data.every((x) => typeof x === 'string')
 }
 
 /** dbt statuses mapped onto our badge colours. */
@@ -19,43 +34,58 @@ function dbtState(status: string): string {
   return status
 }
 
-function DbtTable({ results }: { results: DbtResult[] }) {
+function seconds(r: DbtResult): number | null {
+  const s = r.executionTimeS ?? r.executionTime
+  return typeof s === 'number' ? s : null
+}
+
+function DbtView({ data }: { data: DbtArtifact }) {
+  const results = data.results
   const tests = results.filter((r) => r.resourceType === 'test')
   const passed = tests.filter((r) => r.status === 'pass').length
+  const others = results.length - tests.length
   return (
     <div>
       <p class="dbt-summary">
-        {results.filter((r) => r.resourceType !== 'test').length} models ·{' '}
-        <strong data-testid="dbt-tests">
+        {data.command ? <code>{data.command}</code> : null}
+        {data.elapsedS !== undefined ? <span class="muted"> · {formatDuration(data.elapsedS * 1000)}</span> : null}
+        {' · '}
+        {others} models/seeds ·{' '}
+        <strong data-testid="dbt-tests" class={passed < tests.length ? 'error-text' : ''}>
           {passed}/{tests.length} tests passed
         </strong>
       </p>
+      {data.error ? <p class="error-text">{data.error}</p> : null}
       <div class="table-wrap">
         <table class="table dbt-table">
           <thead>
             <tr>
               <th>Node</th>
-              <th>Type</th>
+              <th class="hide-sm">Type</th>
               <th>Status</th>
               <th class="num">Time</th>
             </tr>
           </thead>
           <tbody>
-            {results.map((r) => (
-              <tr key={r.uniqueId} data-status={r.status}>
-                <td>
-                  <code>{r.name}</code>
-                  {r.message && r.status !== 'pass' && r.status !== 'success' ? <div class="sub">{r.message}</div> : null}
-                </td>
-                <td>{r.resourceType}</td>
-                <td>
-                  <span class="badge" style={{ '--c': stateColor(dbtState(r.status)) }}>
-                    {r.status}
-                  </span>
-                </td>
-                <td class="num">{r.executionTime === null ? '—' : formatDuration(r.executionTime * 1000)}</td>
-              </tr>
-            ))}
+            {results.map((r) => {
+              const s = seconds(r)
+              return (
+                <tr key={r.uniqueId} data-status={r.status} data-type={r.resourceType}>
+                  <td>
+                    <code class="break">{r.name}</code>
+                    {r.message && r.status !== 'pass' && r.status !== 'success' ? <div class="sub">{r.message}</div> : null}
+                    {r.failures ? <div class="sub error-text">{r.failures} failing rows</div> : null}
+                  </td>
+                  <td class="hide-sm">{r.resourceType}</td>
+                  <td>
+                    <span class="badge" style={{ '--c': stateColor(dbtState(r.status)) }}>
+                      {r.status}
+                    </span>
+                  </td>
+                  <td class="num">{s === null ? '—' : formatDuration(s * 1000)}</td>
+                </tr>
+              )
+            })}
           </tbody>
         </table>
       </div>
@@ -67,40 +97,47 @@ export function Artifacts({ items }: { items: Artifact[] }) {
   if (!items.length) return <Empty>This run has produced no artifacts.</Empty>
   return (
     <div class="artifacts">
-      {items.map((a) => {
-        const results = dbtResults(a.data)
-        return (
-          <div class="artifact" key={a.key} data-artifact={a.key}>
-            <h3>{a.key}</h3>
-            {isCsv(a.data) ? (
-              <dl class="facts">
-                <div class="wide">
-                  <dt>Lake address</dt>
-                  <dd>
-                    <code class="break" data-testid="csv-url">
-                      {a.data.lakeUrl}
-                    </code>
-                  </dd>
-                </div>
+      {items.map((a) => (
+        <div class="artifact" key={a.key} data-artifact={a.key}>
+          <h3>{a.key}</h3>
+          {isCsv(a.data) ? (
+            <dl class="facts">
+              <div class="wide">
+                <dt>Lake address</dt>
+                <dd>
+                  <code class="break" data-testid="csv-url">
+                    {a.data.lakeUrl}
+                  </code>
+                </dd>
+              </div>
+              <div>
+                <dt>Rows written</dt>
+                <dd data-testid="csv-rows">{formatNumber(a.data.rows)}</dd>
+              </div>
+              {a.data.captures !== undefined ? (
                 <div>
-                  <dt>Rows written</dt>
-                  <dd data-testid="csv-rows">{formatNumber(a.data.rows)}</dd>
+                  <dt>Captures</dt>
+                  <dd>{formatNumber(a.data.captures)}</dd>
                 </div>
-                {a.data.captures !== undefined ? (
-                  <div>
-                    <dt>Captures</dt>
-                    <dd>{formatNumber(a.data.captures)}</dd>
-                  </div>
-                ) : null}
-              </dl>
-            ) : results ? (
-              <DbtTable results={results} />
-            ) : (
-              <Json value={a.data} />
-            )}
-          </div>
-        )
-      })}
+              ) : null}
+            </dl>
+          ) : isDbt(a.data) ? (
+            <DbtView data={a.data} />
+          ) : isAddressList(a.data) ? (
+            <ul class="address-list">
+              {a.data.map((addr) => (
+                <li key={addr}>
+                  <code class="break" data-testid="lake-address">
+                    {addr}
+                  </code>
+                </li>
+              ))}
+            </ul>
+          ) : (
+            <Json value={a.data} />
+          )}
+        </div>
+      ))}
     </div>
   )
 }

@@ -66,7 +66,9 @@ const PLACES: { name: string; at: LonLat }[] = [
 
 /** A stable colour per line: the same line keeps its colour across refreshes. */
 const PALETTE = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#db2777', '#0891b2', '#65a30d', '#ea580c', '#4f46e5', '#be123c', '#0d9488']
-export function lineColor(line: string): string {
+export const NO_LINE = 'no line'
+export function lineColor(line: string | null): string {
+  if (line === null || line === NO_LINE) return '#64748b'
   let h = 0
   for (let i = 0; i < line.length; i++) h = (h * 31 + line.charCodeAt(i)) >>> 0
   return PALETTE[h % PALETTE.length]!
@@ -91,7 +93,7 @@ export function BrtMap({ vehicles, now }: { vehicles: BrtVehicle[]; now: number 
 
   const shown = vehicles.filter(inRio)
   const outside = vehicles.length - shown.length
-  const lines = useMemo(() => [...new Set(vehicles.map((v) => v.line))].sort((a, b) => a.localeCompare(b, undefined, { numeric: true })), [vehicles])
+  const lines = useMemo(() => [...new Set(vehicles.map((v) => v.line ?? NO_LINE))].sort((a, b) => a.localeCompare(b, undefined, { numeric: true })), [vehicles])
 
   const tileImages = useMemo(() => {
     if (!tiles) return []
@@ -148,7 +150,7 @@ export function BrtMap({ vehicles, now }: { vehicles: BrtVehicle[]; now: number 
               ))
             : null}
           {shown.map((v) => {
-            const dim = focus !== null && v.line !== focus
+            const dim = focus !== null && (v.line ?? NO_LINE) !== focus
             return (
               <circle
                 key={v.vehicleId}
@@ -159,7 +161,7 @@ export function BrtMap({ vehicles, now }: { vehicles: BrtVehicle[]; now: number 
                 fill={lineColor(v.line)}
                 class={dim ? 'vehicle dim' : 'vehicle'}
               >
-                <title>{`${v.vehicleId} · line ${v.line}\n${v.speedKmh === null ? 'speed unknown' : `${formatNumber(v.speedKmh, 1)} km/h`}\nGPS ${relativeTime(v.gpsTime, now)}`}</title>
+                <title>{`${v.vehicleId} · ${v.line === null ? 'no line' : `line ${v.line}`}\n${v.speedKmh === null ? 'speed unknown' : `${formatNumber(v.speedKmh, 1)} km/h`}\nGPS ${relativeTime(v.gpsTime, now)}`}</title>
               </circle>
             )
           })}

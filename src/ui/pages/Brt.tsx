@@ -63,7 +63,7 @@ function CapturesChart({ captures }: { captures: BrtCapture[] }) {
 }
 
 export function BrtPage() {
-  const vehicles = useApi<{ items: BrtVehicle[]; generatedAt: string }>('/brt/vehicles')
+  const vehicles = useApi<{ items: BrtVehicle[]; generatedAt: string | null }>('/brt/vehicles')
   const speeds = useApi<{ items: BrtLineSpeed[] }>('/brt/line-speeds')
   const captures = useApi<{ items: BrtCapture[] }>('/brt/captures?limit=60')
   const buffer = useApi<BrtBuffer>('/brt/buffer')
