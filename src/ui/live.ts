@@ -5,11 +5,51 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { subscribe } from './api.ts'
-import type { Agent, FlowRun } from './types.ts'
+import type { Agent, FlowRun, LogLine, TaskRun } from './types.ts'
+
+/**
+ * A `flow-run` event carries the whole FlowRun, or (when the server only notifies) just
+ * `{ flowRunId, flowId, state }`: both are normalised to a partial run with its `id`.
+ * `complete` says whether it can replace a row or only tell us to refetch.
+ */
+export type FlowRunEvent = Partial<FlowRun> & { id: string; complete: boolean }
+export type AgentEvent = Partial<Agent> & { id: string; complete: boolean }
+
+export function toFlowRunEvent(d: unknown): FlowRunEvent | null {
+  const o = (d ?? {}) as Partial<FlowRun> & { flowRunId?: string }
+  const id = o.id ?? o.flowRunId
+  if (typeof id !== 'string') return null
+  const { flowRunId: _ignored, ...rest } = o
+  return { ...rest, id, complete: typeof o.name === 'string' && typeof o.flowName === 'string' }
+}
+
+export function toAgentEvent(d: unknown): AgentEvent | null {
+  const o = (d ?? {}) as Partial<Agent> & { agentId?: string }
+  const id = o.id ?? o.agentId
+  if (typeof id !== 'string') return null
+  const { agentId: _ignored, ...rest } = o
+  return { ...rest, id, complete: typeof o.name === 'string' && typeof o.status === 'string' }
+}
+
+/** `task-run` events carry the TaskRun, or `{ flowRunId, taskRun }`. */
+export function toTaskRunEvent(d: unknown): TaskRun | null {
+  const o = (d ?? {}) as { flowRunId?: string; taskRun?: TaskRun } & Partial<TaskRun>
+  const t = o.taskRun ?? (o as TaskRun)
+  if (!t || typeof t.id !== 'string') return null
+  return { ...t, flowRunId: t.flowRunId ?? o.flowRunId }
+}
+
+/** `log` events carry the log line, or `{ flowRunId, log }`. */
+export function toLogEvent(d: unknown): LogLine | null {
+  const o = (d ?? {}) as { flowRunId?: string; log?: LogLine } & Partial<LogLine>
+  const l = o.log ?? (o as LogLine)
+  if (!l || (l.id === undefined && l.seq === undefined) || typeof l.message !== 'string') return null
+  return { ...l, flowRunId: l.flowRunId ?? o.flowRunId }
+}
 
 export interface LiveEvents {
-  'flow-run': FlowRun
-  agent: Agent
+  'flow-run': FlowRunEvent
+  agent: AgentEvent
   /** Fired on (re)connect: listeners refetch what they may have missed. */
   reconnect: null
 }
@@ -36,8 +76,14 @@ export function startLive(): void {
   close = subscribe(
     {},
     {
-      'flow-run': (d) => emit('flow-run', d as FlowRun),
-      agent: (d) => emit('agent', d as Agent),
+      'flow-run': (d) => {
+        const e = toFlowRunEvent(d)
+        if (e) emit('flow-run', e)
+      },
+      agent: (d) => {
+        const e = toAgentEvent(d)
+        if (e) emit('agent', e)
+      },
     },
     () => {
       // The first open is the initial connection; later ones are reconnects after a drop.

@@ -82,9 +82,10 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error']
 
 export interface LogLine {
-  id: string | number
+  /** Increasing per server: the order of lines and the `after` cursor of /logs. */
+  id: number
   flowRunId?: string
-  seq: number
+  seq?: number
   time: string
   level: LogLevel
   taskName: string | null

@@ -85,7 +85,7 @@ export function LogViewer({ logs, tasks, live }: { logs: LogLine[]; tasks: strin
         {shown.length === 0 ? <div class="log-empty">{logs.length ? 'No lines match the filters.' : live ? 'Waiting for logs…' : 'No logs.'}</div> : null}
         {filtered.length > shown.length ? <div class="log-empty">… {filtered.length - shown.length} earlier lines hidden</div> : null}
         {shown.map((l) => (
-          <div key={l.seq} class={`log-line lvl-${l.level}`} data-level={l.level} data-task={l.taskName ?? ''}>
+          <div key={l.id} class={`log-line lvl-${l.level}`} data-level={l.level} data-task={l.taskName ?? ''}>
             <span class="log-time">{clockTime(l.time)}</span>
             <span class="log-level">{l.level.toUpperCase()}</span>
             <span class="log-task" title={l.taskName ?? 'flow'}>
@@ -111,19 +111,18 @@ export function LogViewer({ logs, tasks, live }: { logs: LogLine[]; tasks: strin
   )
 }
 
-/** Merge new lines into a seq-ordered list without duplicates (live events and catch-up fetches overlap). */
+/** Merge new lines into an id-ordered list without duplicates (live events and catch-up fetches overlap). */
 export function mergeLogs(current: LogLine[], incoming: LogLine[]): LogLine[] {
   if (!incoming.length) return current
-  const last = current.length ? current[current.length - 1]!.seq : -Infinity
-  const fresh = incoming.filter((l) => l.seq > last)
-  if (fresh.length === incoming.length && isSorted(fresh)) return current.concat(fresh)
-  const bySeq = new Map<number, LogLine>()
-  for (const l of current) bySeq.set(l.seq, l)
-  for (const l of incoming) bySeq.set(l.seq, l)
-  return [...bySeq.values()].sort((a, b) => a.seq - b.seq)
+  const last = current.length ? current[current.length - 1]!.id : -Infinity
+  if (isSorted(incoming) && incoming[0]!.id > last) return current.concat(incoming)
+  const byId = new Map<number, LogLine>()
+  for (const l of current) byId.set(l.id, l)
+  for (const l of incoming) byId.set(l.id, l)
+  return [...byId.values()].sort((a, b) => a.id - b.id)
 }
 
 function isSorted(lines: LogLine[]): boolean {
-  for (let i = 1; i < lines.length; i++) if (lines[i]!.seq <= lines[i - 1]!.seq) return false
+  for (let i = 1; i < lines.length; i++) if (lines[i]!.id <= lines[i - 1]!.id) return false
   return true
 }

@@ -19,11 +19,12 @@ export function RunsList({ flow, state, pageSize = 25, onStateChange, showFlow =
   const refreshFirstPage = useDebounced(() => runs.reload(), 1500)
 
   useLiveEvent('flow-run', (run) => {
-    if (flow && run.flowName !== flow && run.flowId !== flow) return
+    if (run.complete && flow && run.flowName !== flow && run.flowId !== flow) return
+    const { complete: _complete, ...fields } = run
     const items = runs.data?.items ?? []
     if (items.some((r) => r.id === run.id)) {
       runs.setData((prev) =>
-        prev ? { ...prev, items: prev.items.filter((r) => !state || r.id !== run.id || run.state === state).map((r) => (r.id === run.id ? { ...r, ...run } : r)) } : prev,
+        prev ? { ...prev, items: prev.items.filter((r) => !state || r.id !== run.id || run.state === state).map((r) => (r.id === run.id ? { ...r, ...fields } : r)) } : prev,
       )
     } else if (page === 0 && (!state || run.state === state)) {
       refreshFirstPage()

@@ -1,5 +1,5 @@
 import { Card, Empty, ErrorBox, Loading, TimeAgo } from '../components/common.tsx'
-import { useApi, useInterval } from '../hooks.ts'
+import { useApi, useDebounced, useInterval } from '../hooks.ts'
 import { useLiveEvent } from '../live.ts'
 import { upsert } from './Home.tsx'
 import type { Agent } from '../types.ts'
@@ -8,7 +8,8 @@ const STATUS_CLASS: Record<string, string> = { active: 'ok', unhealthy: 'warn', 
 
 export function AgentsPage() {
   const agents = useApi<{ items: Agent[] }>('/agents')
-  useLiveEvent('agent', (a) => agents.setData((prev) => (prev ? { items: upsert(prev.items, a) } : prev)))
+  const reload = useDebounced(agents.reload, 1000)
+  useLiveEvent('agent', (a) => (a.complete ? agents.setData((prev) => (prev ? { items: upsert(prev.items, a as Agent) } : prev)) : reload()))
   useLiveEvent('reconnect', agents.reload)
   // Status depends on heartbeat age, which changes without any event: re-read it now and then.
   useInterval(agents.reload, 10_000)

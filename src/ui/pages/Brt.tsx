@@ -77,7 +77,7 @@ export function BrtPage() {
   const refresh = useDebounced(reloadAll, 1000)
   // A BRT run ending means new captures or a new file in gold: refresh right away.
   useLiveEvent('flow-run', (run) => {
-    if (/brt/i.test(run.flowName) && (run.state === 'success' || run.state === 'failed')) refresh()
+    if ((!run.flowName || /brt/i.test(run.flowName)) && (run.state === 'success' || run.state === 'failed')) refresh()
   })
   useInterval(reloadAll, 15_000)
 

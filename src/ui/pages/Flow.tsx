@@ -18,6 +18,7 @@ export function FlowPage({ name }: { name: string }) {
   const tasks = useApi<{ items: TaskRun[] }>(lastRunId ? `/flow-runs/${encodeURIComponent(lastRunId)}/task-runs` : null)
   const [quickRun, setQuickRun] = useState(false)
   const now = useNow(2000)
+  const reloadFlow = useDebounced(flow.reload, 1000)
   const refresh = useDebounced(() => {
     history.reload()
     tasks.reload()
@@ -25,7 +26,8 @@ export function FlowPage({ name }: { name: string }) {
 
   useLiveEvent('flow-run', (run) => {
     if (!flow.data || (run.flowId !== flow.data.id && run.flowName !== flow.data.name)) return
-    flow.setData((prev) => (prev ? applyRunToFlow(prev, run) : prev))
+    if (run.complete) flow.setData((prev) => (prev ? applyRunToFlow(prev, run as FlowRun) : prev))
+    else reloadFlow()
     refresh()
   })
   useLiveEvent('reconnect', refresh)

@@ -4,7 +4,8 @@ import { Card, Empty, ErrorBox, Json, Loading, StateBadge, TimeAgo } from '../co
 import { Gantt } from '../components/charts.tsx'
 import { Artifacts } from '../components/Artifacts.tsx'
 import { LogViewer, mergeLogs } from '../components/LogViewer.tsx'
-import { useApi, useNow } from '../hooks.ts'
+import { useApi, useDebounced, useNow } from '../hooks.ts'
+import { toFlowRunEvent, toLogEvent, toTaskRunEvent } from '../live.ts'
 import { href, navigate } from '../router.ts'
 import { absoluteTime, formatDuration, runDuration } from '../format.ts'
 import { FINAL_STATES, type Artifact, type Flow, type FlowRun, type LogLine, type TaskRun } from '../types.ts'
@@ -23,16 +24,17 @@ export function FlowRunPage({ id }: { id: string }) {
   const [logError, setLogError] = useState<Error | null>(null)
   const [streaming, setStreaming] = useState(false)
   const [action, setAction] = useState<{ busy: boolean; error: string | null }>({ busy: false, error: null })
-  const lastSeq = useRef(-1)
+  const lastId = useRef(-1)
   const loadingLogs = useRef(false)
   const final = run.data ? FINAL_STATES.has(run.data.state) : false
+  const reloadRun = useDebounced(run.reload, 300)
   const now = useNow(final ? 60_000 : 500)
 
   const addLogs = useCallback((incoming: LogLine[]) => {
     if (!incoming.length) return
     setLogs((cur) => {
       const next = mergeLogs(cur, incoming)
-      lastSeq.current = next.length ? next[next.length - 1]!.seq : -1
+      lastId.current = next.length ? next[next.length - 1]!.id : -1
       return next
     })
   }, [])
@@ -43,10 +45,11 @@ export function FlowRunPage({ id }: { id: string }) {
     loadingLogs.current = true
     try {
       for (let page = 0; page < MAX_LOG_PAGES; page++) {
-        const res = await api<{ items: LogLine[] }>(`${base}/logs${query({ after: lastSeq.current >= 0 ? lastSeq.current : undefined, limit: LOG_PAGE })}`)
-        addLogs(res.items)
-        const last = res.items[res.items.length - 1]
-        if (last) lastSeq.current = Math.max(lastSeq.current, last.seq)
+        const res = await api<{ items: LogLine[] }>(`${base}/logs${query({ after: lastId.current >= 0 ? lastId.current : undefined, limit: LOG_PAGE })}`)
+        const items = res.items.map((l) => ({ ...l, id: Number(l.id) }))
+        addLogs(items)
+        const last = items[items.length - 1]
+        if (last) lastId.current = Math.max(lastId.current, last.id)
         if (res.items.length < LOG_PAGE) break
       }
       setLogError(null)
@@ -59,7 +62,7 @@ export function FlowRunPage({ id }: { id: string }) {
 
   useEffect(() => {
     setLogs([])
-    lastSeq.current = -1
+    lastId.current = -1
     void catchUpLogs()
   }, [catchUpLogs])
 
@@ -70,12 +73,16 @@ export function FlowRunPage({ id }: { id: string }) {
       { flowRunId: id },
       {
         'flow-run': (d) => {
-          const r = d as FlowRun
-          if (r.id === id) run.setData((prev) => ({ ...prev, ...r }))
+          const e = toFlowRunEvent(d)
+          if (!e || e.id !== id) return
+          const { complete, ...fields } = e
+          run.setData((prev) => (prev ? { ...prev, ...fields } : prev))
+          // A bare notification ({ flowRunId, state }) lacks times and messages: fetch the run.
+          if (!complete) reloadRun()
         },
         'task-run': (d) => {
-          const t = d as TaskRun
-          if (t.flowRunId && t.flowRunId !== id) return
+          const t = toTaskRunEvent(d)
+          if (!t || (t.flowRunId && t.flowRunId !== id)) return
           tasks.setData((prev) => {
             const items = prev?.items ?? []
             const i = items.findIndex((x) => x.id === t.id)
@@ -86,8 +93,10 @@ export function FlowRunPage({ id }: { id: string }) {
           })
         },
         log: (d) => {
-          const l = d as LogLine
-          if (!l.flowRunId || l.flowRunId === id) addLogs([l])
+          const l = toLogEvent(d)
+          if (l && (!l.flowRunId || l.flowRunId === id)) addLogs([{ ...l, id: Number(l.id) }])
+          // A notification without its body (it crossed replicas): fetch what we miss.
+          else if (!l) void catchUpLogs()
         },
       },
       () => {
@@ -125,7 +134,7 @@ export function FlowRunPage({ id }: { id: string }) {
       const r = await api<FlowRun>(`${base}/${verb}`, { method: 'POST' })
       setAction({ busy: false, error: null })
       if (verb === 'retry' && r.id !== id) navigate(href('runs', r.id))
-      else run.setData((prev) => ({ ...prev, ...r }))
+      else run.setData(() => r)
     } catch (err) {
       setAction({ busy: false, error: (err as Error).message })
     }

@@ -21,7 +21,10 @@ export function FlowsPage() {
   const flows = useApi<{ items: Flow[] }>('/flows')
   const [quickRun, setQuickRun] = useState<Flow | null>(null)
   const reload = useDebounced(flows.reload, 2000)
-  useLiveEvent('flow-run', (run) => flows.setData((prev) => (prev ? { items: prev.items.map((f) => applyRunToFlow(f, run)) } : prev)))
+  useLiveEvent('flow-run', (run) => {
+    if (run.complete) flows.setData((prev) => (prev ? { items: prev.items.map((f) => applyRunToFlow(f, run as FlowRun)) } : prev))
+    else reload()
+  })
   useLiveEvent('reconnect', reload)
   useInterval(reload, 30_000)
 

@@ -88,7 +88,8 @@ export function HomePage() {
   }, 1500)
   useLiveEvent('flow-run', refreshRuns)
   useLiveEvent('reconnect', refreshRuns)
-  useLiveEvent('agent', (a) => agents.setData((prev) => (prev ? { ...prev, items: upsert(prev.items, a) } : prev)))
+  const reloadAgents = useDebounced(agents.reload, 1000)
+  useLiveEvent('agent', (a) => (a.complete ? agents.setData((prev) => (prev ? { ...prev, items: upsert(prev.items, a as Agent) } : prev)) : reloadAgents()))
   useInterval(() => {
     refreshRuns()
     agents.reload()

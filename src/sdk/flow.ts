@@ -1,0 +1,68 @@
+/** Flows: a named async function with a schedule, parameters and the tasks it calls. */
+import { normalizeSchedule, type Schedule, type ScheduleInput } from './schedule.ts'
+import { parameterSpecs, type ParameterSpec } from './parameters.ts'
+import { taskRegistry, type TaskDefinition } from './task.ts'
+
+export interface FlowOptions<P extends Record<string, unknown>> {
+  name: string
+  description?: string
+  schedule?: ScheduleInput | null
+  /** Parameters with their defaults; the defaults' types are the parameters' types. */
+  parameters?: P
+  /** Parameters whose values are never shown in the API, the dashboard or the logs. */
+  secretParameters?: readonly (keyof P & string)[]
+  /**
+   * After downtime: 'latest' runs only the newest missed run and skips the others; 'all' runs every one.
+   * Default: 'latest' for intervals of 5 minutes or less, 'all' otherwise.
+   */
+  catchUp?: 'latest' | 'all'
+  /** Times a crashed or failed run is run again as a new run. */
+  retries?: number
+  retryDelaySeconds?: number
+  /** Only agents with all these labels run this flow. */
+  labels?: readonly string[]
+  /** The flow's tasks in order, for the task graph; default: the tasks defined before the flow. */
+  tasks?: readonly TaskDefinition[]
+}
+
+export interface FlowDefinition<P extends Record<string, unknown> = Record<string, unknown>> {
+  readonly __rotaFlow: true
+  readonly name: string
+  readonly description: string
+  readonly schedule: Schedule | null
+  readonly parameters: ParameterSpec[]
+  readonly catchUp: 'latest' | 'all'
+  readonly retries: number
+  readonly retryDelaySeconds: number
+  readonly labels: string[]
+  readonly tasks: string[]
+  readonly fn: (parameters: P) => Promise<unknown>
+}
+
+const NAME = /^[a-z0-9][a-z0-9_.-]{0,99}$/i
+
+export function defineFlow<P extends Record<string, unknown>>(options: FlowOptions<P>, fn: (parameters: P) => Promise<unknown> | unknown): FlowDefinition<P> {
+  if (!options || typeof options.name !== 'string' || !NAME.test(options.name)) {
+    throw new TypeError(`defineFlow needs a name of letters, digits, '-', '_' or '.', got ${JSON.stringify(options?.name)}`)
+  }
+  if (typeof fn !== 'function') throw new TypeError(`flow "${options.name}" needs a function`)
+  const schedule = normalizeSchedule(options.schedule)
+  const tasks = [...new Set((options.tasks ?? taskRegistry).map((t) => t.options.name))]
+  return Object.freeze({
+    __rotaFlow: true as const,
+    name: options.name,
+    description: options.description ?? '',
+    schedule,
+    parameters: parameterSpecs(options.parameters ?? {}, options.secretParameters ?? []),
+    catchUp: options.catchUp ?? (schedule && 'intervalSeconds' in schedule && schedule.intervalSeconds <= 300 ? 'latest' : 'all'),
+    retries: options.retries ?? 0,
+    retryDelaySeconds: options.retryDelaySeconds ?? 10,
+    labels: [...(options.labels ?? [])],
+    tasks,
+    fn: async (p: P) => fn(p),
+  })
+}
+
+export function isFlow(value: unknown): value is FlowDefinition {
+  return typeof value === 'object' && value !== null && (value as { __rotaFlow?: unknown }).__rotaFlow === true
+}

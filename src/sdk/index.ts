@@ -1,0 +1,9 @@
+/**
+ * Rota's flow SDK: the public surface that flows import as `rota`.
+ *
+ *   import { defineFlow, task, skip, log } from 'rota'
+ */
+export { defineFlow, isFlow, type FlowDefinition, type FlowOptions } from './flow.ts'
+export { task, skip, Skipped, TaskFailedError, TaskTimeoutError, type TaskOptions, type TaskFn } from './task.ts'
+export { log, artifact, runContext, type RunContext, type LogLevel } from './context.ts'
+export { type ScheduleInput } from './schedule.ts'

@@ -1,0 +1,29 @@
+/** Prints a run's events to the terminal: `rota run --local`. */
+import type { LogLevel, Reporter, TaskEvent } from './context.ts'
+
+const color = (code: number, s: string, on: boolean) => (on ? `\x1b[${code}m${s}\x1b[0m` : s)
+const STATE_COLOR: Record<string, number> = { success: 32, failed: 31, crashed: 31, skipped: 90, retrying: 33, running: 36, cancelled: 35 }
+const LEVEL_COLOR: Record<LogLevel, number> = { debug: 90, info: 0, warn: 33, error: 31 }
+
+export function terminalReporter(out: NodeJS.WritableStream = process.stdout): Reporter & { taskStates: TaskEvent[] } {
+  const tty = (out as NodeJS.WriteStream).isTTY === true
+  const time = () => new Date().toISOString().slice(11, 23)
+  const taskStates: TaskEvent[] = []
+  return {
+    taskStates,
+    taskState(e) {
+      taskStates.push(e)
+      const state = color(STATE_COLOR[e.state] ?? 0, e.state.toUpperCase(), tty)
+      out.write(`${time()} task ${e.taskName} ${state}${e.message ? ` - ${e.message}` : ''}\n`)
+    },
+    log(level, message, taskName) {
+      out.write(`${time()} ${color(LEVEL_COLOR[level], level.toUpperCase().padEnd(5), tty)} ${taskName ? `[${taskName}] ` : ''}${message}\n`)
+    },
+    async artifact(key, data) {
+      out.write(`${time()} artifact ${key}: ${JSON.stringify(data)}\n`)
+    },
+    async flush() {
+      // writes are synchronous enough for a terminal: nothing is queued
+    },
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * The database: one small interface over PGlite (embedded default) and PostgreSQL (node-postgres).
+ * Everything above this file speaks plain parameterised SQL through `Db`.
+ */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createHash } from 'node:crypto'
+import { createRequire } from 'node:module'
+import type { PGlite } from '@electric-sql/pglite'
+import type { Pool, PoolClient } from 'pg'
+
+export interface Queryable {
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'pglite' | 'postgres'
+  /** Runs fn in one transaction; rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>
+  /** LISTEN on a channel (PostgreSQL only; PGlite is one process, so in-process events suffice). */
+  listen?(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>
+  notify?(channel: string, payload: string): Promise<void>
+  close(): Promise<void>
+}
+
+const PGLITE_VERSION = packageVersion('@electric-sql/pglite')
+
+export class DatabaseLockedError extends Error {
+  override name = 'DatabaseLockedError'
+}
+
+export interface OpenDbOptions {
+  databaseUrl: string | undefined
+  /** ROTA_HOME: PGlite data lives in `${home}/db`. */
+  home: string
+  /** Pool size for PostgreSQL. */
+  poolSize?: number
+}
+
+export async function openDb(options: OpenDbOptions): Promise<Db> {
+  const db = options.databaseUrl ? await openPostgres(options.databaseUrl, options.poolSize ?? 10) : await openPglite(options.home)
+  try {
+    await migrate(db)
+  } catch (err) {
+    await db.close()
+    throw err
+  }
+  return db
+}
+
+async function openPostgres(url: string, poolSize: number): Promise<Db> {
+  const pg = (await import('pg')).default
+  // Timestamps and JSON come back typed; BIGINT stays a string and is converted where read.
+  const pool: Pool = new pg.Pool({ connectionString: url, max: poolSize, idleTimeoutMillis: 10_000 })
+  // A dropped idle connection must not crash the server: the pool replaces it.
+  pool.on('error', (err) => console.error(`[rota] postgres pool error: ${err.message}`))
+  try {
+    await pool.query('select 1')
+  } catch (err) {
+    await pool.end()
+    throw new Error(`cannot connect to PostgreSQL at DATABASE_URL (${redactUrl(url)}): ${(err as Error).message}`)
+  }
+  const listeners: PoolClient[] = []
+  return {
+    kind: 'postgres',
+    async query<T>(sql: string, params: readonly unknown[] = []) {
+      return (await pool.query(sql, params as unknown[])).rows as T[]
+    },
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>) {
+      const client = await pool.connect()
+      try {
+        await client.query('begin')
+        const result = await fn({ query: async <R>(sql: string, params: readonly unknown[] = []) => (await client.query(sql, params as unknown[])).rows as R[] })
+        await client.query('commit')
+        return result
+      } catch (err) {
+        await client.query('rollback').catch(() => undefined)
+        throw err
+      } finally {
+        client.release()
+      }
+    },
+    async listen(channel, onMessage) {
+      const client = await pool.connect()
+      listeners.push(client)
+      client.on('notification', (msg) => {
+        if (msg.channel === channel && msg.payload !== undefined) onMessage(msg.payload)
+      })
+      await client.query(`listen ${quoteIdent(channel)}`)
+      return async () => {
+        await client.query(`unlisten ${quoteIdent(channel)}`).catch(() => undefined)
+        client.release()
+        listeners.splice(listeners.indexOf(client), 1)
+      }
+    },
+    async notify(channel, payload) {
+      await pool.query('select pg_notify($1, $2)', [channel, payload])
+    },
+    async close() {
+      for (const c of listeners.splice(0)) c.release()
+      await pool.end()
+    },
+  }
+}
+
+async function openPglite(home: string): Promise<Db> {
+  const dataDir = path.join(home, 'db')
+  fs.mkdirSync(dataDir, { recursive: true })
+  const releaseLock = acquireDirLock(path.join(home, 'db.lock'))
+  let pglite: PGlite
+  try {
+    const { PGlite } = await import('@electric-sql/pglite')
+    // A new data directory starts from a migrated template: PGlite's initdb takes ~5 s, loading ~1 s.
+    const fresh = fs.readdirSync(dataDir).length === 0
+    pglite = fresh ? await PGlite.create(dataDir, { loadDataDir: await pgliteTemplate() }) : await PGlite.create(dataDir)
+  } catch (err) {
+    releaseLock()
+    throw err
+  }
+  return {
+    kind: 'pglite',
+    async query<T>(sql: string, params: readonly unknown[] = []) {
+      return (await pglite.query<T>(sql, params as unknown[])).rows
+    },
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>) {
+      return pglite.transaction(async (tx) =>
+        fn({ query: async <R>(sql: string, params: readonly unknown[] = []) => (await tx.query<R>(sql, params as unknown[])).rows }),
+      )
+    },
+    async close() {
+      try {
+        await pglite.close()
+      } finally {
+        releaseLock()
+      }
+    },
+  }
+}
+
+async function pgliteTemplate(): Promise<Blob> {
+  const { PGlite } = await import('@electric-sql/pglite')
+  const migrations = loadMigrations()
+  const key = createHash('sha256')
+    .update(PGLITE_VERSION)
+    .update(migrations.map((m) => m.name + m.sql).join('\n'))
+    .digest('hex')
+    .slice(0, 16)
+  const file = path.join(os.tmpdir(), `rota-pglite-template-${key}.tar.gz`)
+  if (fs.existsSync(file)) return new Blob([fs.readFileSync(file)])
+  const mem = await PGlite.create()
+  const db: Db = {
+    kind: 'pglite',
+    query: async <T>(sql: string, params: readonly unknown[] = []) => (await mem.query<T>(sql, params as unknown[])).rows,
+    transaction: async <T>(fn: (tx: Queryable) => Promise<T>) =>
+      mem.transaction(async (tx) => fn({ query: async <R>(sql: string, params: readonly unknown[] = []) => (await tx.query<R>(sql, params as unknown[])).rows })),
+    close: () => mem.close(),
+  }
+  await migrate(db, migrations)
+  const blob = await mem.dumpDataDir('gzip')
+  await mem.close()
+  const tmp = `${file}.${process.pid}.tmp`
+  fs.writeFileSync(tmp, Buffer.from(await blob.arrayBuffer()))
+  fs.renameSync(tmp, file)
+  return blob
+}
+
+/**
+ * PGlite does not lock its data directory: two processes that open it both succeed and silently
+ * lose writes. We hold a lock file with our pid; a lock whose process is gone is taken over.
+ */
+export function acquireDirLock(lockPath: string): () => void {
+  const me = `${process.pid}@${os.hostname()}`
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(lockPath, me, { flag: 'wx' })
+      let released = false
+      return () => {
+        if (released) return
+        released = true
+        try {
+          if (fs.readFileSync(lockPath, 'utf8') === me) fs.unlinkSync(lockPath)
+        } catch {
+          // already gone
+        }
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const owner = readOwner(lockPath)
+      if (owner && owner.host === os.hostname() && !processAlive(owner.pid)) {
+        fs.rmSync(lockPath, { force: true }) // the owner died without cleaning up
+        continue
+      }
+      throw new DatabaseLockedError(
+        `the embedded database in ${path.dirname(lockPath)} is in use by process ${owner ? `${owner.pid} on ${owner.host}` : 'unknown'}. ` +
+          'Stop that Rota server first, use another ROTA_HOME, or set DATABASE_URL to share a PostgreSQL server between processes.',
+      )
+    }
+  }
+  throw new DatabaseLockedError(`could not take the lock ${lockPath}; another process keeps taking it`)
+}
+
+function readOwner(lockPath: string): { pid: number; host: string } | undefined {
+  try {
+    const [pid, host] = fs.readFileSync(lockPath, 'utf8').split('@')
+    const n = Number(pid)
+    return Number.isInteger(n) && host ? { pid: n, host } : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Migrations: numbered SQL files, applied in order inside one transaction each.
+
+const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations')
+
+export interface Migration {
+  id: number
+  name: string
+  sql: string
+}
+
+export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => /^\d{4}_.+\.sql$/.test(f))
+    .sort()
+    .map((f) => ({ id: Number(f.slice(0, 4)), name: f, sql: fs.readFileSync(path.join(dir, f), 'utf8') }))
+}
+
+export async function migrate(db: Db, migrations = loadMigrations()): Promise<number> {
+  await db.query(`create table if not exists rota_migrations (id integer primary key, name text not null, applied_at timestamptz not null default now())`)
+  return db.transaction(async (tx) => {
+    // Several servers may start at once on one PostgreSQL: one migrates, the others wait here.
+    await tx.query('select pg_advisory_xact_lock(72746501)')
+    const applied = await tx.query<{ id: number }>('select id from rota_migrations order by id')
+    const known = new Set(migrations.map((m) => m.id))
+    const newest = migrations.at(-1)?.id ?? 0
+    const unknown = applied.filter((a) => !known.has(a.id))
+    if (unknown.length > 0) {
+      throw new Error(
+        `the database has schema migration ${Math.max(...unknown.map((u) => u.id))}, newer than this Rota knows (${newest}). Upgrade Rota, or point DATABASE_URL/ROTA_HOME at another database.`,
+      )
+    }
+    const done = new Set(applied.map((a) => a.id))
+    let count = 0
+    for (const m of migrations) {
+      if (done.has(m.id)) continue
+      for (const statement of splitSql(m.sql)) await tx.query(statement)
+      await tx.query('insert into rota_migrations (id, name) values ($1, $2)', [m.id, m.name])
+      count++
+    }
+    return count
+  })
+}
+
+/** Splits a migration into statements (our migrations use no dollar-quoted bodies). */
+function splitSql(sql: string): string[] {
+  return sql
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('--'))
+    .join('\n')
+    .split(';')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+}
+
+function packageVersion(name: string): string {
+  let dir = path.dirname(createRequire(import.meta.url).resolve(name))
+  while (dir !== path.dirname(dir)) {
+    const file = path.join(dir, 'package.json')
+    if (fs.existsSync(file)) {
+      const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === name && pkg.version) return pkg.version
+    }
+    dir = path.dirname(dir)
+  }
+  return 'unknown'
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@')
+}

@@ -1,0 +1,79 @@
+/**
+ * The event bus: wakes long-polling agents and feeds the dashboard's live streams.
+ * In one process it is an EventEmitter; on PostgreSQL, events also travel through NOTIFY so that
+ * every server replica on the same database sees them.
+ */
+import { EventEmitter } from 'node:events'
+import { randomUUID } from 'node:crypto'
+import type { Db } from './db/index.ts'
+
+export type RotaEvent =
+  | { type: 'flow-run'; flowRunId: string; flowId: string; state: string }
+  | { type: 'task-run'; flowRunId: string; taskRun: unknown }
+  | { type: 'log'; flowRunId: string; log: unknown }
+  | { type: 'runs-available' }
+  | { type: 'agent'; agentId: string }
+
+const CHANNEL = 'rota_events'
+// NOTIFY payloads are limited to 8000 bytes: bigger events cross replicas without their body.
+const MAX_NOTIFY_BYTES = 7500
+
+export class EventBus {
+  private readonly emitter = new EventEmitter()
+  private readonly origin = randomUUID()
+  private unlisten: (() => Promise<void>) | undefined
+
+  constructor(private readonly db: Db) {
+    this.emitter.setMaxListeners(0)
+  }
+
+  async start(): Promise<void> {
+    if (!this.db.listen) return
+    this.unlisten = await this.db.listen(CHANNEL, (payload) => {
+      try {
+        const { origin, event } = JSON.parse(payload) as { origin: string; event: RotaEvent }
+        if (origin !== this.origin) this.emitter.emit('event', event)
+      } catch {
+        // not ours
+      }
+    })
+  }
+
+  async stop(): Promise<void> {
+    await this.unlisten?.()
+    this.emitter.removeAllListeners()
+  }
+
+  publish(event: RotaEvent): void {
+    this.emitter.emit('event', event)
+    if (!this.db.notify) return
+    let payload = JSON.stringify({ origin: this.origin, event })
+    if (Buffer.byteLength(payload) > MAX_NOTIFY_BYTES) {
+      if (event.type === 'log' || event.type === 'task-run') payload = JSON.stringify({ origin: this.origin, event: { ...event, log: undefined, taskRun: undefined } })
+    }
+    this.db.notify(CHANNEL, payload).catch(() => undefined)
+  }
+
+  subscribe(listener: (event: RotaEvent) => void): () => void {
+    this.emitter.on('event', listener)
+    return () => this.emitter.off('event', listener)
+  }
+
+  /** Resolves when an event matching `match` arrives, or after `ms`. */
+  waitFor(match: (event: RotaEvent) => boolean, ms: number, signal?: AbortSignal): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (v: boolean) => {
+        clearTimeout(timer)
+        off()
+        signal?.removeEventListener('abort', onAbort)
+        resolve(v)
+      }
+      const off = this.subscribe((e) => {
+        if (match(e)) done(true)
+      })
+      const timer = setTimeout(() => done(false), ms)
+      const onAbort = () => done(false)
+      signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Orchestration policy: the allowed transitions as a table, then an ordered list of small named
+ * rules (as in Prefect's orchestration core). Each rule sees the current run and the proposed state
+ * and answers accept, reject (the run keeps its state), wait (ask again in N ms) or abort
+ * (the proposer must stop working on this run). The first rule that does not accept decides.
+ *
+ * Pure functions only: the caller (transition.ts) locks the row, asks the policy, writes the result.
+ */
+import type { State } from './states.ts'
+import { isTerminal } from './states.ts'
+
+export type Verdict =
+  | { status: 'accept'; state: State; message?: string | undefined }
+  | { status: 'reject'; reason: string }
+  | { status: 'wait'; reason: string; retryAfterMs: number }
+  | { status: 'abort'; reason: string }
+
+export interface RunSnapshot {
+  state: State
+  scheduledStartTime: Date
+  /** Agent that claimed the run, if any. */
+  agentId: string | null
+}
+
+export interface Proposal {
+  state: State
+  message?: string | undefined
+  /** Who proposes: an agent (with its id), the flow's own process, the server itself, or a user (API/CLI). */
+  by: { kind: 'agent'; agentId: string } | { kind: 'child' } | { kind: 'server' } | { kind: 'user' }
+}
+
+export interface FlowRunRule {
+  name: string
+  from: readonly State[] | '*'
+  to: readonly State[] | '*'
+  decide(run: RunSnapshot, proposal: Proposal, now: Date): Verdict
+}
+
+const accept = (p: Proposal): Verdict => ({ status: 'accept', state: p.state, message: p.message })
+
+/** Which states may follow which. Anything not listed is rejected by `allowedTransitions`. */
+export const FLOW_RUN_TRANSITIONS: Readonly<Record<State, readonly State[]>> = {
+  scheduled: ['scheduled', 'pending', 'cancelled', 'skipped'],
+  pending: ['scheduled', 'running', 'cancelling', 'cancelled', 'failed', 'crashed'],
+  running: ['success', 'failed', 'cancelling', 'cancelled', 'crashed'],
+  retrying: ['running', 'failed', 'cancelling', 'cancelled', 'crashed'],
+  cancelling: ['cancelled', 'success', 'failed', 'crashed'],
+  success: [],
+  failed: [],
+  skipped: [],
+  cancelled: [],
+  crashed: [],
+}
+
+export const FLOW_RUN_RULES: readonly FlowRunRule[] = [
+  {
+    // Finished runs stay finished; a retry is a new run, so history is never rewritten.
+    name: 'terminal-states-are-final',
+    from: '*',
+    to: '*',
+    decide: (run, p) =>
+      isTerminal(run.state) ? { status: 'abort', reason: `run already ended as ${run.state}; it cannot become ${p.state}` } : accept(p),
+  },
+  {
+    // Two agents racing for one run: the second proposal of pending is told to walk away.
+    name: 'no-double-submission',
+    from: ['pending', 'running', 'cancelling'],
+    to: ['pending'],
+    decide: (run) => ({ status: 'abort', reason: `run is already ${run.state} on another agent` }),
+  },
+  {
+    name: 'only-the-claiming-agent-moves-a-pending-run',
+    from: ['pending'],
+    to: ['running', 'scheduled'],
+    decide: (run, p) =>
+      p.by.kind === 'agent' && run.agentId !== null && p.by.agentId !== run.agentId
+        ? { status: 'abort', reason: 'run was claimed by another agent' }
+        : accept(p),
+  },
+  {
+    // Agents prefetch runs a little ahead; a run never starts before its scheduled time.
+    name: 'no-start-before-scheduled-time',
+    from: ['pending'],
+    to: ['running'],
+    decide: (run, p, now) => {
+      const early = run.scheduledStartTime.getTime() - now.getTime()
+      return early > 0 ? { status: 'wait', reason: `scheduled for ${run.scheduledStartTime.toISOString()}`, retryAfterMs: early } : accept(p)
+    },
+  },
+  {
+    // A cancel request wins over a run that is only starting: the process must stop.
+    name: 'cancelling-stops-the-start',
+    from: ['cancelling'],
+    to: ['running', 'retrying'],
+    decide: () => ({ status: 'abort', reason: 'run is being cancelled' }),
+  },
+  {
+    // Cancelling a run that nothing executes yet needs no process to stop: it ends at once.
+    name: 'cancel-idle-runs-directly',
+    from: ['scheduled'],
+    to: ['cancelling'],
+    decide: (_run, p) => ({ status: 'accept', state: 'cancelled', message: p.message }),
+  },
+  {
+    name: 'allowed-transitions',
+    from: '*',
+    to: '*',
+    decide: (run, p) =>
+      FLOW_RUN_TRANSITIONS[run.state].includes(p.state) ? accept(p) : { status: 'reject', reason: `a ${run.state} run cannot become ${p.state}` },
+  },
+]
+
+function applies(rule: FlowRunRule, from: State, to: State): boolean {
+  return (rule.from === '*' || rule.from.includes(from)) && (rule.to === '*' || rule.to.includes(to))
+}
+
+/** Runs the policy. Rules may rewrite the proposed state (cancel-idle-runs-directly); later rules see the rewrite. */
+export function decideFlowRunTransition(run: RunSnapshot, proposal: Proposal, now = new Date(), rules = FLOW_RUN_RULES): Verdict & { rule?: string } {
+  let current: Proposal = proposal
+  for (const rule of rules) {
+    if (!applies(rule, run.state, current.state)) continue
+    const verdict = rule.decide(run, current, now)
+    if (verdict.status !== 'accept') return { ...verdict, rule: rule.name }
+    if (verdict.state !== current.state) current = { ...current, state: verdict.state, message: verdict.message }
+  }
+  return { status: 'accept', state: current.state, message: current.message }
+}
+
+/** Task runs follow a simpler table: they live inside one process, which reports them in order. */
+export const TASK_RUN_TRANSITIONS: Readonly<Record<State, readonly State[]>> = {
+  scheduled: ['pending', 'running', 'skipped', 'cancelled'],
+  pending: ['running', 'skipped', 'cancelled', 'crashed', 'failed'],
+  running: ['success', 'failed', 'skipped', 'retrying', 'cancelled', 'crashed'],
+  retrying: ['running', 'failed', 'cancelled', 'crashed'],
+  cancelling: ['cancelled', 'crashed'],
+  success: [],
+  failed: [],
+  skipped: [],
+  cancelled: [],
+  crashed: [],
+}
+
+export function decideTaskRunTransition(from: State | undefined, to: State): Verdict {
+  if (from === undefined) return { status: 'accept', state: to }
+  if (from === to && to === 'running') return { status: 'accept', state: to } // attempt counter moves
+  return TASK_RUN_TRANSITIONS[from].includes(to)
+    ? { status: 'accept', state: to }
+    : { status: 'reject', reason: `a ${from} task run cannot become ${to}` }
+}

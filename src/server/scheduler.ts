@@ -1,0 +1,128 @@
+/**
+ * The scheduler: turns schedules into scheduled runs a short horizon ahead. Idempotent in the
+ * database (unique flow + scheduled time among scheduler-made runs), so restarts, replicas and
+ * re-registration never create a duplicate; a per-flow cursor means no tick is skipped either.
+ */
+import type { Db } from './db/index.ts'
+import type { EventBus } from './events.ts'
+import { fireTimes, type Schedule } from '../sdk/schedule.ts'
+import { advanceScheduleCursor, getFlowForUpdate, insertFlow, listScheduledFlows, updateFlowDefinition, type FlowRegistration, type FlowRow } from './store/flows.ts'
+import { skipMissedRuns } from './orchestration/transition.ts'
+import { runName } from './names.ts'
+
+/** How far ahead runs are created (the dashboard shows them as upcoming). */
+export const HORIZON_MS = 5 * 60_000
+/** At least this many upcoming runs exist for every active schedule, however sparse. */
+export const MIN_UPCOMING = 3
+/** With catch-up 'all', at most this many missed runs are created after downtime. */
+export const MAX_CATCH_UP = 1000
+
+export interface ScheduleResult {
+  created: number
+  skipped: number
+}
+
+export async function scheduleAll(db: Db, bus: EventBus, now = new Date()): Promise<ScheduleResult> {
+  let created = 0
+  for (const flow of await listScheduledFlows(db)) created += await scheduleFlow(db, flow, now)
+  const skipped = await skipMissedRuns(db, bus)
+  if (created > 0) bus.publish({ type: 'runs-available' })
+  return { created, skipped }
+}
+
+export async function scheduleFlow(db: Db, flow: FlowRow, now = new Date()): Promise<number> {
+  if (!flow.schedule || !flow.scheduleActive) return 0
+  const schedule = flow.schedule
+  let from = flow.scheduledUntil ?? new Date(now.getTime() - 1)
+  if (from.getTime() < now.getTime()) {
+    // Downtime: ticks between the cursor and now were missed.
+    const missed = fireTimes(schedule, from, now, MAX_CATCH_UP + 1)
+    const last = missed.at(-1)
+    if (flow.catchUp === 'latest' && last) from = new Date(last.getTime() - 1)
+    else if (missed.length > MAX_CATCH_UP) from = new Date((missed[missed.length - MAX_CATCH_UP] as Date).getTime() - 1)
+  }
+  let times = fireTimes(schedule, from, new Date(now.getTime() + HORIZON_MS), MAX_CATCH_UP + 500)
+  const upcoming = times.filter((t) => t > now).length
+  if (upcoming < MIN_UPCOMING) times = times.concat(nextTicks(schedule, times.at(-1) ?? from, MIN_UPCOMING - upcoming))
+  if (times.length === 0) return 0
+  const rows = await db.transaction(async (tx) => {
+    const inserted = await tx.query<{ id: string }>(
+      `insert into rota_flow_runs (flow_id, name, state, parameters, scheduled_start_time, auto_scheduled, flow_version)
+       select $1, x.name, 'scheduled', '{}'::jsonb, x.t, true, $2
+       from unnest($3::timestamptz[], $4::text[]) as x(t, name)
+       on conflict (flow_id, scheduled_start_time) where auto_scheduled do nothing
+       returning id`,
+      [flow.id, flow.version, times, times.map(() => runName())],
+    )
+    if (inserted.length > 0) {
+      await tx.query(
+        `insert into rota_flow_run_states (flow_run_id, from_state, to_state, message) select id, null, 'scheduled', 'scheduled by the scheduler' from unnest($1::uuid[]) as id`,
+        [inserted.map((r) => r.id)],
+      )
+    }
+    await advanceScheduleCursor(tx, flow.id, times.at(-1) as Date)
+    return inserted
+  })
+  return rows.length
+}
+
+function nextTicks(schedule: Schedule, after: Date, n: number): Date[] {
+  // Widen the window until n ticks are found (yearly crons need a year).
+  for (const span of [86_400_000, 31 * 86_400_000, 400 * 86_400_000]) {
+    const t = fireTimes(schedule, after, new Date(after.getTime() + span), n)
+    if (t.length >= n) return t
+  }
+  return fireTimes(schedule, after, new Date(after.getTime() + 400 * 86_400_000), n)
+}
+
+export type RegistrationStatus = 'created' | 'updated' | 'unchanged'
+
+/**
+ * Registers (or re-registers) a flow. An unchanged flow is left alone. When the schedule changes,
+ * the scheduler's future runs are replaced by the new schedule's, in one transaction: no run is
+ * duplicated, none is dropped.
+ */
+export async function registerFlow(db: Db, bus: EventBus, reg: FlowRegistration): Promise<{ flow: FlowRow; status: RegistrationStatus }> {
+  const result = await db.transaction(async (tx) => {
+    const existing = await getFlowForUpdate(tx, reg.name)
+    if (!existing) {
+      const created = await insertFlow(tx, reg)
+      if (created) return { flow: created, status: 'created' as const }
+      // Another server registered it between our read and insert: treat as re-registration.
+    }
+    const current = existing ?? ((await getFlowForUpdate(tx, reg.name)) as FlowRow)
+    if (sameDefinition(current, reg)) return { flow: current, status: 'unchanged' as const }
+    const scheduleChanged = canonical(current.schedule) !== canonical(reg.schedule)
+    if (scheduleChanged) {
+      // Future scheduler-made runs that nobody claimed yet belong to the old schedule.
+      await tx.query(`delete from rota_flow_runs where flow_id = $1 and auto_scheduled and state = 'scheduled' and scheduled_start_time > now()`, [current.id])
+    }
+    const flow = await updateFlowDefinition(tx, reg, scheduleChanged)
+    return { flow, status: 'updated' as const }
+  })
+  if (result.status !== 'unchanged') await scheduleFlow(db, result.flow)
+  bus.publish({ type: 'runs-available' })
+  return result
+}
+
+/** JSON with sorted keys: jsonb does not keep key order, so plain JSON.stringify would see changes that are not. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1))) : v,
+  )
+}
+
+function sameDefinition(row: FlowRow, reg: FlowRegistration): boolean {
+  return (
+    row.version === reg.version &&
+    row.entrypoint === reg.entrypoint &&
+    row.description === reg.description &&
+    canonical(row.schedule) === canonical(reg.schedule) &&
+    canonical(row.parameters) === canonical(reg.parameters) &&
+    canonical(row.tasks) === canonical(reg.tasks) &&
+    canonical(row.labels) === canonical(reg.labels) &&
+    row.catchUp === reg.catchUp &&
+    row.retries === reg.retries &&
+    row.retryDelaySeconds === reg.retryDelaySeconds
+  )
+}
