@@ -124,7 +124,7 @@ describe('BRT pipeline on DuckDB + dbt', { timeout: 600_000 }, () => {
     }
     const [speeds] = await queryWarehouse(home, 'select sum(observations)::int as n, count(*)::int as windows from gold.brt_line_speed_10min')
     assert.equal(speeds!.n, rows.filter((x) => isValid(x.row) && x.capturedAt - Number(x.row.dataHora) <= 600_000 && x.row.linha !== '0' && x.row.linha !== '').length)
-    assert.ok(speeds!.windows > 0)
+    assert.ok(Number(speeds!.windows) > 0)
   })
 
   test('the same window loaded twice and duplicate captures never duplicate silver rows', async () => {

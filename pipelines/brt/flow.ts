@@ -1,0 +1,133 @@
+/**
+ * The `brt-gps` flow: capture -> buffer -> write-csv -> upload -> load -> dbt, every minute.
+ * Task logic lives in pipeline.ts (plain functions, tested directly); this file wires it to Rota.
+ */
+import { artifact, defineFlow, log, runContext, skip, task } from 'rota'
+import { resolveConfig } from '#rota/config.ts'
+import type { BufferSettings, ClosePoint } from './buffer.ts'
+import type { AddResult } from './buffer.ts'
+import {
+  bufferStep,
+  captureStep,
+  dbtStep,
+  loadStep,
+  openBrtContext,
+  resolveBrtSettings,
+  uploadStep,
+  writeCsvStep,
+  type BrtContext,
+  type WriteCsvResult,
+} from './pipeline.ts'
+import type { CaptureDescriptor } from './types.ts'
+import type { LoadResult } from './warehouse.ts'
+
+let context: Promise<BrtContext> | undefined
+/** One context per flow-run process, configured from its environment (the edge). */
+function brtContext(): Promise<BrtContext> {
+  context ??= openBrtContext(resolveConfig(), resolveBrtSettings())
+  return context
+}
+
+/**
+ * Fault injection for crash tests: ROTA_BRT_CRASH_AT=csv-written kills this process (SIGKILL, no
+ * clean-up) at that point of closing a window, as a power cut or an OOM kill would.
+ */
+function crashPoint(point: ClosePoint): void {
+  if (process.env.ROTA_BRT_CRASH_AT === point) process.kill(process.pid, 'SIGKILL')
+}
+
+function bufferSettings(params: { capturesPerFile: number; maxBufferMinutes: number }): BufferSettings {
+  const capturesPerFile = Number(params.capturesPerFile)
+  const maxBufferMinutes = Number(params.maxBufferMinutes)
+  if (!Number.isInteger(capturesPerFile) || capturesPerFile < 1) throw new Error(`capturesPerFile must be a positive integer, got ${String(params.capturesPerFile)}`)
+  if (!Number.isFinite(maxBufferMinutes) || maxBufferMinutes <= 0) throw new Error(`maxBufferMinutes must be a positive number, got ${String(params.maxBufferMinutes)}`)
+  return { capturesPerFile, maxBufferMinutes }
+}
+
+const capture = task(
+  { name: 'capture', retries: 3, retryDelaySeconds: 2, retryBackoff: 'exponential', timeoutSeconds: 120 },
+  async (): Promise<CaptureDescriptor> => {
+    const ctx = await brtContext()
+    const c = await captureStep(ctx, runContext().signal)
+    log.info(`captured ${c.vehicles} vehicles (${Math.round(c.bytes / 1024)} KiB) from ${ctx.config.brtApiUrl}; raw kept at ${ctx.lake.address(c.rawKey)}`)
+    return c
+  },
+)
+
+const buffer = task(
+  { name: 'buffer', retries: 2, retryDelaySeconds: 1 },
+  async (c: CaptureDescriptor, settings: BufferSettings): Promise<AddResult['status']> => {
+    const ctx = await brtContext()
+    const r = await bufferStep(ctx, c, settings)
+    const s = r.status
+    log.info(
+      `buffer: ${s.captures}/${s.capturesPerFile} captures${r.added ? '' : ` (capture ${c.captureId} was already buffered or written)`}` +
+        (r.stats ? `; ${r.stats.duplicates} rows repeat the previous capture, ${r.stats.stale} stale, ${r.stats.invalidPositions} invalid positions` : ''),
+    )
+    return s
+  },
+)
+
+const writeCsv = task(
+  { name: 'write-csv', retries: 2, retryDelaySeconds: 1 },
+  async (_status: AddResult['status'], settings: BufferSettings): Promise<WriteCsvResult> => {
+    const ctx = await brtContext()
+    const r = await writeCsvStep(ctx, settings, { stopAt: crashPoint })
+    if (!r) {
+      const s = await ctx.buffer.status()
+      skip(`buffer holds ${s.captures}/${settings.capturesPerFile} captures, oldest ${s.oldestCaptureAt ?? '-'}: no window due (closes at ${settings.capturesPerFile} captures or ${settings.maxBufferMinutes} minutes)`)
+    }
+    if (r.window) {
+      const w = r.window
+      log.info(`${w.recovered ? 'finished the window a crashed run had started: ' : ''}wrote ${w.rows} rows of ${w.captures} captures (${w.reason}) to ${ctx.lake.address(w.csvKey)}`)
+    }
+    if (r.outbox.length > (r.window ? 1 : 0)) log.info(`${r.outbox.length} CSV(s) waiting for upload`)
+    return r
+  },
+)
+
+const upload = task({ name: 'upload', retries: 3, retryDelaySeconds: 2, retryBackoff: 'exponential' }, async (_csv: WriteCsvResult): Promise<string[]> => {
+  const ctx = await brtContext()
+  const files = await uploadStep(ctx)
+  if (files.length === 0) skip('no CSV to upload (another run published it)')
+  for (const f of files) log.info(`uploaded ${ctx.lake.address(f)}`)
+  await artifact('brt-files', files.map((f) => ctx.lake.address(f)))
+  return files
+})
+
+const load = task({ name: 'load', retries: 2, retryDelaySeconds: 5 }, async (files: string[]): Promise<LoadResult> => {
+  const ctx = await brtContext()
+  const r = await loadStep(ctx, files)
+  log.info(ctx.config.warehouse === 'bigquery' ? `external table ${r.relation} covers the lake's bronze prefix` : `${r.relation} sees ${r.files} CSV(s); the new ones add ${r.newRows} rows`)
+  return r
+})
+
+const dbt = task({ name: 'dbt', retries: 1, retryDelaySeconds: 10, timeoutSeconds: 1800 }, async (_loaded: LoadResult): Promise<void> => {
+  const ctx = await brtContext()
+  try {
+    const r = await dbtStep(ctx, { onLine: (line) => log.info(line), signal: runContext().signal })
+    await artifact('dbt-results', { command: r.dbt.command, elapsedS: r.dbt.elapsedS, counts: r.dbt.counts, results: r.dbt.results, goldExports: r.exports })
+  } catch (err) {
+    const results = (err as { results?: unknown }).results
+    if (results) await artifact('dbt-results', { failed: true, error: (err as Error).message, results })
+    throw err
+  }
+})
+
+export default defineFlow(
+  {
+    name: 'brt-gps',
+    description: 'BRT GPS pipeline',
+    schedule: { interval: '1m' },
+    parameters: { capturesPerFile: 10, maxBufferMinutes: 15 },
+  },
+  async (params: { capturesPerFile: number; maxBufferMinutes: number }) => {
+    const settings = bufferSettings(params)
+    const c = await capture()
+    const status = await buffer(c, settings)
+    const csv = await writeCsv(status, settings)
+    const files = await upload(csv)
+    const loaded = await load(files)
+    await dbt(loaded)
+  },
+)
