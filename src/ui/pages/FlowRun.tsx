@@ -28,6 +28,7 @@ export function FlowRunPage({ id }: { id: string }) {
   const loadingLogs = useRef(false)
   const final = run.data ? FINAL_STATES.has(run.data.state) : false
   const reloadRun = useDebounced(run.reload, 300)
+  const reloadTasks = useDebounced(tasks.reload, 300)
   const now = useNow(final ? 60_000 : 500)
 
   const addLogs = useCallback((incoming: LogLine[]) => {
@@ -82,7 +83,8 @@ export function FlowRunPage({ id }: { id: string }) {
         },
         'task-run': (d) => {
           const t = toTaskRunEvent(d)
-          if (!t || (t.flowRunId && t.flowRunId !== id)) return
+          if (!t) return reloadTasks()
+          if (t.flowRunId && t.flowRunId !== id) return
           tasks.setData((prev) => {
             const items = prev?.items ?? []
             const i = items.findIndex((x) => x.id === t.id)
