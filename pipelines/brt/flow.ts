@@ -45,7 +45,7 @@ function bufferSettings(params: { capturesPerFile: number; maxBufferMinutes: num
 }
 
 const capture = task(
-  { name: 'capture', retries: 3, retryDelaySeconds: 2, retryBackoff: 'exponential', timeoutSeconds: 120 },
+  { name: 'capture', retries: 3, retryDelaySeconds: 1, retryBackoff: 'exponential', timeoutSeconds: 120 },
   async (): Promise<CaptureDescriptor> => {
     const ctx = await brtContext()
     const c = await captureStep(ctx, runContext().signal)
