@@ -56,8 +56,9 @@ export interface Flow {
   id: string
   name: string
   description: string | null
+  labels?: string[]
   version: string
-  schedule: { interval?: string; cron?: string; timezone?: string } | null
+  schedule: { intervalSeconds?: number; interval?: string; anchor?: string; cron?: string; timezone?: string } | null
   scheduleText: string
   scheduleActive: boolean
   parameters: FlowParameter[]
