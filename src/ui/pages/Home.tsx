@@ -6,7 +6,7 @@ import { RunListCompact, RunTable } from '../components/RunTable.tsx'
 import { useApi, useDebounced, useInterval } from '../hooks.ts'
 import { useLiveEvent } from '../live.ts'
 import { href } from '../router.ts'
-import { formatDuration, parseTime } from '../format.ts'
+import { formatDuration } from '../format.ts'
 import type { Agent, FlowRun, Health, Page, StatsBucket } from '../types.ts'
 
 function HealthCard() {
@@ -73,18 +73,19 @@ export function AgentsSummary({ agents }: { agents: Agent[] }) {
 
 export function HomePage() {
   const stats = useApi<{ buckets: StatsBucket[] }>('/flow-runs/stats?hours=24')
-  const scheduled = useApi<Page<FlowRun>>('/flow-runs' + query({ state: 'scheduled', limit: 50 }))
-  const running = useApi<Page<FlowRun>>('/flow-runs' + query({ state: 'running', limit: 10 }))
-  const failed = useApi<Page<FlowRun>>('/flow-runs' + query({ state: 'failed', limit: 8 }))
-  const crashed = useApi<Page<FlowRun>>('/flow-runs' + query({ state: 'crashed', limit: 8 }))
+  // Soonest first: the server orders by scheduled time, `order=asc` turns it around.
+  const upcomingRuns = useApi<Page<FlowRun>>('/flow-runs' + query({ state: 'scheduled', late: 'false', order: 'asc', limit: 8 }))
+  const lateRuns = useApi<Page<FlowRun>>('/flow-runs' + query({ state: 'scheduled', late: 'true', limit: 8 }))
+  const running = useApi<Page<FlowRun>>('/flow-runs' + query({ state: 'pending,running,retrying,cancelling', limit: 10 }))
+  const failed = useApi<Page<FlowRun>>('/flow-runs' + query({ state: 'failed,crashed', limit: 8 }))
   const agents = useApi<Page<Agent>>('/agents')
 
   const refreshRuns = useDebounced(() => {
     stats.reload()
-    scheduled.reload()
+    upcomingRuns.reload()
+    lateRuns.reload()
     running.reload()
     failed.reload()
-    crashed.reload()
   }, 1500)
   useLiveEvent('flow-run', refreshRuns)
   useLiveEvent('reconnect', refreshRuns)
@@ -99,12 +100,9 @@ export function HomePage() {
   const totals: Record<string, number> = {}
   for (const b of buckets) for (const [s, n] of Object.entries(b.counts)) totals[s] = (totals[s] ?? 0) + n
   const total = Object.values(totals).reduce((a, n) => a + n, 0)
-  const upcoming = [...(scheduled.data?.items ?? [])].sort((a, b) => (parseTime(a.scheduledStartTime) ?? 0) - (parseTime(b.scheduledStartTime) ?? 0))
-  const late = upcoming.filter((r) => r.late)
-  const soon = upcoming.filter((r) => !r.late).slice(0, 8)
-  const failures = [...(failed.data?.items ?? []), ...(crashed.data?.items ?? [])]
-    .sort((a, b) => (parseTime(b.endTime ?? b.createdAt) ?? 0) - (parseTime(a.endTime ?? a.createdAt) ?? 0))
-    .slice(0, 8)
+  const late = lateRuns.data?.items ?? []
+  const soon = upcomingRuns.data?.items ?? []
+  const failures = failed.data?.items ?? []
 
   return (
     <div class="page home">
@@ -144,10 +142,10 @@ export function HomePage() {
           {running.error ? <ErrorBox error={running.error} /> : !running.data ? <Loading /> : running.data.items.length ? <RunListCompact runs={running.data.items} /> : <Empty>Nothing is running.</Empty>}
         </Card>
         <Card title={late.length ? `Late runs (${late.length})` : 'Late runs'} class={late.length ? 'warn-card' : ''}>
-          {scheduled.error ? <ErrorBox error={scheduled.error} /> : !scheduled.data ? <Loading /> : late.length ? <RunListCompact runs={late.slice(0, 8)} when="scheduled" /> : <Empty>No late runs.</Empty>}
+          {lateRuns.error ? <ErrorBox error={lateRuns.error} /> : !lateRuns.data ? <Loading /> : late.length ? <RunListCompact runs={late} when="scheduled" /> : <Empty>No late runs.</Empty>}
         </Card>
         <Card title="Upcoming runs">
-          {scheduled.error ? <ErrorBox error={scheduled.error} /> : !scheduled.data ? <Loading /> : soon.length ? <RunListCompact runs={soon} when="scheduled" /> : <Empty>No runs scheduled.</Empty>}
+          {upcomingRuns.error ? <ErrorBox error={upcomingRuns.error} /> : !upcomingRuns.data ? <Loading /> : soon.length ? <RunListCompact runs={soon} when="scheduled" /> : <Empty>No runs scheduled.</Empty>}
         </Card>
         <Card title="Recent failures" class="span-3" actions={<a href={href('runs') + query({ state: 'failed' })}>All failed runs</a>}>
           {failed.error ? <ErrorBox error={failed.error} /> : !failed.data ? <Loading /> : failures.length ? <RunTable runs={failures} /> : <Empty>No failures.</Empty>}
