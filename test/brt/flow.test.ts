@@ -40,7 +40,7 @@ describe('brt-gps flow (SDK runtime)', { timeout: 300_000 }, () => {
   let runs = 0
   const run = async (parameters: Record<string, unknown> = { capturesPerFile: 3, maxBufferMinutes: 15 }) => {
     const rec = recorder()
-    const outcome = await runFlow(flow, { flowRunId: `run-${++runs}`, flowRunName: `test-run-${runs}`, parameters, reporter: rec })
+    const outcome = await runFlow(flow as unknown as Parameters<typeof runFlow>[0], { flowRunId: `run-${++runs}`, flowRunName: `test-run-${runs}`, parameters, reporter: rec })
     return { outcome, rec }
   }
 
