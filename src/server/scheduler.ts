@@ -42,7 +42,9 @@ export async function scheduleFlow(db: Db, flow: FlowRow, now = new Date()): Pro
     else if (missed.length > MAX_CATCH_UP) from = new Date((missed[missed.length - MAX_CATCH_UP] as Date).getTime() - 1)
   }
   let times = fireTimes(schedule, from, new Date(now.getTime() + HORIZON_MS), MAX_CATCH_UP + 500)
-  const upcoming = times.filter((t) => t > now).length
+  // Runs already made beyond now (the cursor is ahead of now) count as upcoming too.
+  const made = from > now ? fireTimes(schedule, now, from, MIN_UPCOMING).length : 0
+  const upcoming = made + times.filter((t) => t > now).length
   if (upcoming < MIN_UPCOMING) times = times.concat(nextTicks(schedule, times.at(-1) ?? from, MIN_UPCOMING - upcoming))
   if (times.length === 0) return 0
   const rows = await db.transaction(async (tx) => {

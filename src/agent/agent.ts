@@ -1,0 +1,174 @@
+/**
+ * The agent loop: one long-poll at a time that heartbeats, claims due runs for free slots and learns
+ * which held runs to stop. Each claimed run goes to the launcher; when its process exits without
+ * having reported a final state, the agent reports it crashed (or cancelled, if a cancel was asked).
+ */
+import os from 'node:os'
+import { randomUUID } from 'node:crypto'
+import { ApiError, type RotaClient } from '../client/index.ts'
+import type { ClaimedRun, LaunchedRun, Launcher } from './launcher.ts'
+
+export interface AgentOptions {
+  client: RotaClient
+  launcher: Launcher
+  name?: string
+  labels?: string[]
+  concurrency?: number
+  /** Claim runs this long before their time, so they start on the dot. */
+  prefetchMs?: number
+  /** Longest single long-poll; also the heartbeat period when idle. */
+  pollWaitMs?: number
+  /** Extra environment for run processes (the server address and key are added). */
+  env?: Record<string, string>
+  apiKey?: string | undefined
+  log?: (line: string) => void
+}
+
+const TERMINAL = new Set(['success', 'failed', 'skipped', 'cancelled', 'crashed'])
+
+export class Agent {
+  readonly name: string
+  id: string | undefined
+  private readonly running = new Map<string, { run: ClaimedRun; launched: LaunchedRun; stopping?: 'cancel' | 'lost' | 'shutdown' }>()
+  private stopped = false
+  private poller: AbortController | undefined
+  private loopDone: Promise<void> | undefined
+  private readonly log: (line: string) => void
+
+  constructor(private readonly options: AgentOptions) {
+    this.name = options.name ?? `${options.launcher.type}-agent-${os.hostname()}-${randomUUID().slice(0, 6)}`
+    this.log = options.log ?? ((line) => console.log(`${new Date().toISOString()} ${line}`))
+  }
+
+  get concurrency(): number {
+    return this.options.concurrency ?? 4
+  }
+
+  get activeRuns(): string[] {
+    return [...this.running.keys()]
+  }
+
+  async start(): Promise<void> {
+    await this.register()
+    if (this.options.launcher.reconcile) {
+      for (const { flowRunId, launched } of await this.options.launcher.reconcile(this.name)) {
+        this.log(`agent ${this.name}: re-adopted run ${flowRunId} left by a previous agent process`)
+        this.track({ id: flowRunId, name: flowRunId, flowName: '?', entrypoint: '', scheduledStartTime: new Date() }, launched)
+      }
+    }
+    this.loopDone = this.loop()
+  }
+
+  private async register(): Promise<void> {
+    const agent = await this.options.client.registerAgent({
+      name: this.name,
+      type: this.options.launcher.type,
+      labels: this.options.labels ?? [],
+      concurrency: this.concurrency,
+    })
+    this.id = agent.id
+    this.log(`agent ${this.name} started (id ${agent.id}, type ${agent.type}, labels [${agent.labels.join(', ')}], concurrency ${this.concurrency})`)
+  }
+
+  private async loop(): Promise<void> {
+    let failures = 0
+    while (!this.stopped) {
+      this.poller = new AbortController()
+      try {
+        const work = await this.options.client.poll(
+          this.id as string,
+          {
+            slots: Math.max(0, this.concurrency - this.running.size),
+            runIds: this.activeRuns,
+            waitMs: this.options.pollWaitMs ?? 5000,
+            prefetchMs: this.options.prefetchMs ?? 5000,
+          },
+          this.poller.signal,
+        )
+        if (failures > 0) this.log(`agent ${this.name}: server reachable again`)
+        failures = 0
+        for (const id of work.cancel) this.stopRun(id, 'cancel')
+        for (const id of work.lost) this.stopRun(id, 'lost')
+        for (const wire of work.runs) await this.launch({ ...wire, scheduledStartTime: new Date(wire.scheduledStartTime) })
+      } catch (err) {
+        if (this.stopped) break
+        if (this.poller.signal.aborted) continue // woken on purpose: a slot freed up
+        if (err instanceof ApiError && err.status === 404) {
+          await this.register().catch(() => undefined)
+          continue
+        }
+        failures++
+        const delay = Math.min(10_000, 250 * 2 ** Math.min(failures, 6))
+        if (failures === 1 || failures % 10 === 0) this.log(`agent ${this.name}: poll failed (${(err as Error).message}); retrying in ${delay} ms`)
+        await new Promise((r) => setTimeout(r, delay))
+      }
+    }
+  }
+
+  private async launch(run: ClaimedRun): Promise<void> {
+    this.log(`agent ${this.name}: submitting run ${run.name} (${run.id}) of flow ${run.flowName}`)
+    const env: Record<string, string> = {
+      ...this.options.env,
+      ROTA_API_URL: this.options.client.baseUrl,
+      ROTA_FLOW_RUN_ID: run.id,
+      ROTA_AGENT_ID: this.id as string,
+    }
+    if (this.options.apiKey) env.ROTA_API_KEY = this.options.apiKey
+    try {
+      this.track(run, await this.options.launcher.launch(run, env))
+    } catch (err) {
+      const message = `the agent could not start the run: ${(err as Error).message}`
+      this.log(`agent ${this.name}: run ${run.name} failed to start: ${(err as Error).message}`)
+      await this.options.client.proposeState(run.id, 'crashed', message, this.id).catch(() => undefined)
+    }
+  }
+
+  private track(run: ClaimedRun, launched: LaunchedRun): void {
+    this.running.set(run.id, { run, launched })
+    void launched.exited.then(async (exit) => {
+      const entry = this.running.get(run.id)
+      this.running.delete(run.id)
+      this.poller?.abort() // a slot is free: poll again now
+      await this.settle(run, exit, entry?.stopping)
+    })
+  }
+
+  /** After a run's process exits: make sure the run has a final state. */
+  private async settle(run: ClaimedRun, exit: { exitCode: number | null; signal: string | null }, stopping: string | undefined): Promise<void> {
+    const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.exitCode}`
+    try {
+      let current = await this.options.client.getRun(run.id)
+      if (!TERMINAL.has(current.state)) {
+        const cancelled = current.state === 'cancelling' || stopping === 'cancel'
+        const state = cancelled ? 'cancelled' : 'crashed'
+        const message = cancelled ? `cancelled: the agent stopped its process (${how})` : `crashed: its process exited with ${how} before reporting a final state`
+        current = (await this.options.client.proposeState(run.id, state, message, this.id)).run
+      }
+      this.log(`agent ${this.name}: run ${current.name} (${run.id}) finished with state ${current.state}`)
+    } catch (err) {
+      this.log(`agent ${this.name}: could not settle run ${run.id}: ${(err as Error).message}`)
+    }
+  }
+
+  private stopRun(id: string, why: 'cancel' | 'lost' | 'shutdown'): void {
+    const entry = this.running.get(id)
+    if (!entry || entry.stopping) return
+    entry.stopping = why
+    this.log(`agent ${this.name}: stopping run ${entry.run.name} (${id}): ${why === 'cancel' ? 'cancel requested' : why === 'lost' ? 'the server ended it' : 'agent shutting down'}`)
+    void entry.launched.stop(why)
+  }
+
+  /** Stops claiming; stops running runs (they end cancelled); tells the server we left. */
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    this.poller?.abort()
+    await this.loopDone
+    const pending = [...this.running.values()].map((e) => e.launched.exited)
+    for (const id of this.activeRuns) this.stopRun(id, 'shutdown')
+    await Promise.all(pending)
+    // let settle() calls finish
+    await new Promise((r) => setTimeout(r, 50))
+    if (this.id) await this.options.client.stopAgent(this.id).catch(() => undefined)
+  }
+}

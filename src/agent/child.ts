@@ -1,0 +1,74 @@
+/**
+ * The process that executes one flow run (`rota internal run-child`), started by a launcher with
+ * ROTA_API_URL, ROTA_API_KEY, ROTA_FLOW_RUN_ID. Reports everything to the server; its exit code
+ * is 0 for success, 1 for failure, 2 when it could not start the flow, 143 when stopped.
+ */
+import { RotaClient, type State } from '../client/index.ts'
+import { loadEntrypoint } from '../sdk/loader.ts'
+import { runFlow } from '../sdk/runtime.ts'
+import { ServerReporter } from './reporter.ts'
+
+export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Promise<number> {
+  const apiUrl = env.ROTA_API_URL
+  const flowRunId = env.ROTA_FLOW_RUN_ID
+  if (!apiUrl || !flowRunId) {
+    process.stderr.write('rota internal run-child needs ROTA_API_URL and ROTA_FLOW_RUN_ID; agents set them\n')
+    return 2
+  }
+  const client = new RotaClient(apiUrl, env.ROTA_API_KEY)
+  const reporter = new ServerReporter(client, flowRunId, (m) => process.stderr.write(`[rota child] ${m}\n`))
+  const controller = new AbortController()
+  const stop = () => controller.abort(new Error('stopped by the agent'))
+  process.once('SIGTERM', stop)
+  process.once('SIGINT', stop)
+  // If the agent dies (even kill -9), this process is orphaned: stop rather than run unsupervised.
+  const parent = process.ppid
+  const watchdog = setInterval(() => {
+    if (process.ppid !== parent) stop()
+  }, 1000)
+  watchdog.unref()
+
+  const exec = await client.execution(flowRunId)
+  let flow
+  try {
+    flow = await loadEntrypoint(exec.entrypoint, projectRoot)
+  } catch (err) {
+    const message = `could not load the flow: ${(err as Error).message}`
+    reporter.log('error', message, undefined)
+    await reporter.flush()
+    await client.proposeState(flowRunId, 'failed', message)
+    return 2
+  }
+
+  // Ask to start; the server may say wait (too early) or abort (cancelled meanwhile).
+  for (;;) {
+    const { verdict } = await client.proposeState(flowRunId, 'running')
+    if (verdict.status === 'accept') break
+    if (verdict.status === 'wait') {
+      await new Promise((r) => setTimeout(r, Math.max(1, verdict.retryAfterMs ?? 100)))
+      continue
+    }
+    process.stderr.write(`[rota child] not starting run ${flowRunId}: ${verdict.reason ?? verdict.status}\n`)
+    return 0
+  }
+
+  const secrets = (env.ROTA_SECRET_ENV ?? '')
+    .split(',')
+    .map((name) => env[name.trim()])
+    .filter((v): v is string => typeof v === 'string' && v.length >= 4)
+  if (env.ROTA_API_KEY) secrets.push(env.ROTA_API_KEY)
+  const outcome = await runFlow(flow, {
+    flowRunId,
+    flowRunName: exec.run.name,
+    parameters: exec.parameters,
+    scheduledStartTime: new Date(exec.run.scheduledStartTime),
+    signal: controller.signal,
+    reporter,
+    secrets,
+  })
+  await reporter.flush()
+  const final: State = outcome.state
+  await client.proposeState(flowRunId, final, outcome.message)
+  clearInterval(watchdog)
+  return outcome.state === 'success' ? 0 : outcome.state === 'cancelled' ? 143 : 1
+}

@@ -1,0 +1,23 @@
+/** `rota run --local`: one flow, in this process, no server; the terminal shows tasks and logs. */
+import { randomUUID } from 'node:crypto'
+import { loadFlowModule } from '../sdk/loader.ts'
+import { resolveParameters } from '../sdk/parameters.ts'
+import { runFlow } from '../sdk/runtime.ts'
+import { terminalReporter } from '../sdk/local-reporter.ts'
+import { runName } from '../server/names.ts'
+
+export async function runLocal(file: string, flowName: string | undefined, params: Record<string, string>): Promise<number> {
+  const flows = await loadFlowModule(file)
+  const chosen = flowName ? flows.find((f) => f.flow.name === flowName || f.exportName === flowName) : flows.length === 1 ? flows[0] : flows.find((f) => f.exportName === 'default')
+  if (!chosen) {
+    throw new Error(`${file} exports ${flows.map((f) => f.flow.name).join(', ')}; name the one to run: rota run --local ${file} <flow>`)
+  }
+  const parameters = resolveParameters(chosen.flow.parameters, params, { coerce: true })
+  const name = runName()
+  const controller = new AbortController()
+  process.once('SIGINT', () => controller.abort())
+  console.log(`running ${chosen.flow.name} locally as ${name}`)
+  const outcome = await runFlow(chosen.flow, { flowRunId: randomUUID(), flowRunName: name, parameters, reporter: terminalReporter(), signal: controller.signal })
+  console.log(`flow run ${name} ended ${outcome.state}: ${outcome.message}`)
+  return outcome.state === 'success' ? 0 : 1
+}

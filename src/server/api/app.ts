@@ -1,0 +1,88 @@
+/** The HTTP app: JSON API under /api, OpenAPI at /api/openapi.json, the dashboard at /. */
+import fs from 'node:fs'
+import path from 'node:path'
+import { timingSafeEqual } from 'node:crypto'
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi'
+import { bodyLimit } from 'hono/body-limit'
+import { serveStatic } from '@hono/node-server/serve-static'
+import type { ServerContext } from './context.ts'
+import { formatZodError, HttpError, onError } from './errors.ts'
+import { flowRoutes } from './flows.ts'
+import { runRoutes } from './runs.ts'
+import { agentRoutes } from './agents.ts'
+import { eventRoutes } from './events.ts'
+import { json } from './schemas.ts'
+import { createBrtRoutes } from '../../../pipelines/brt/api.ts'
+
+export const MAX_BODY_BYTES = 8 * 1024 * 1024
+
+export function createApp(ctx: ServerContext, options: { uiDir?: string } = {}): OpenAPIHono {
+  const hook: ConstructorParameters<typeof OpenAPIHono>[0] = {
+    defaultHook: (result, c) => {
+      if (!result.success) return c.json({ error: { message: formatZodError(result.error) } }, 400)
+      return undefined
+    },
+  }
+  const app = new OpenAPIHono(hook)
+  app.onError(onError)
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => c.json({ error: { message: `request body too large (limit ${MAX_BODY_BYTES / 1024 / 1024} MiB)` } }, 413),
+    }),
+  )
+  if (ctx.config.apiKey) app.use('/api/*', requireApiKey(ctx.config.apiKey))
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/health',
+      tags: ['server'],
+      responses: {
+        200: json(z.object({ status: z.literal('ok'), version: z.string(), database: z.enum(['pglite', 'postgres']), time: z.string(), authRequired: z.boolean() }), 'Healthy'),
+        503: json(z.object({ status: z.literal('unavailable'), error: z.object({ message: z.string() }) }), 'Database unreachable'),
+      },
+    }),
+    async (c) => {
+      try {
+        await ctx.db.query('select 1')
+      } catch (err) {
+        return c.json({ status: 'unavailable' as const, error: { message: `database unreachable: ${(err as Error).message}` } }, 503)
+      }
+      return c.json({ status: 'ok' as const, version: ctx.version, database: ctx.db.kind, time: new Date().toISOString(), authRequired: Boolean(ctx.config.apiKey) }, 200)
+    },
+  )
+  app.route('/api', flowRoutes(ctx, hook))
+  app.route('/api', runRoutes(ctx, hook))
+  app.route('/api', agentRoutes(ctx, hook))
+  app.route('/api', eventRoutes(ctx))
+  app.route('/api/brt', createBrtRoutes(ctx.config))
+  app.doc('/api/openapi.json', {
+    openapi: '3.0.0',
+    info: { title: 'Rota API', version: ctx.version, description: 'Flows, runs, task runs, logs, agents and the BRT data. Send x-api-key when the server has ROTA_API_KEY.' },
+  })
+  app.all('/api/*', (c) => c.json({ error: { message: `no API route ${c.req.method} ${c.req.path}; see /api/openapi.json` } }, 404))
+
+  const uiDir = options.uiDir
+  if (uiDir && fs.existsSync(path.join(uiDir, 'index.html'))) {
+    const root = path.relative(process.cwd(), uiDir) || '.'
+    app.use('/*', serveStatic({ root }))
+    const index = fs.readFileSync(path.join(uiDir, 'index.html'), 'utf8')
+    app.get('*', (c) => c.html(index)) // client-side routes
+  } else {
+    app.get('/', (c) => c.text('Rota server is running. The dashboard is not built: run `npm run build:ui`. API: /api/openapi.json'))
+  }
+  return app
+}
+
+function requireApiKey(key: string) {
+  const expected = Buffer.from(key)
+  return async (c: Parameters<Parameters<OpenAPIHono['use']>[1]>[0], next: () => Promise<void>) => {
+    if (c.req.path === '/api/health') return next()
+    const given = c.req.header('x-api-key') ?? c.req.header('authorization')?.replace(/^Bearer\s+/i, '') ?? c.req.query('apiKey') ?? ''
+    const ok = given.length === expected.length && timingSafeEqual(Buffer.from(given), expected)
+    if (!ok) throw new HttpError(401, 'this server needs an API key: send it as the x-api-key header (set ROTA_API_KEY for the CLI and agents)')
+    await next()
+  }
+}

@@ -1,0 +1,37 @@
+/** One HTTP error type and one handler that never leaks internals. */
+import type { Context } from 'hono'
+import { ZodError } from 'zod'
+import { NotFoundError } from '../orchestration/transition.ts'
+import { ParameterError } from '../../sdk/parameters.ts'
+import { ScheduleError } from '../../sdk/schedule.ts'
+
+export class HttpError extends Error {
+  override name = 'HttpError'
+  constructor(
+    readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 503,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export function onError(err: Error, c: Context): Response {
+  if (err instanceof HttpError) return c.json({ error: { message: err.message } }, err.status)
+  if (err instanceof NotFoundError) return c.json({ error: { message: err.message } }, 404)
+  if (err instanceof ParameterError || err instanceof ScheduleError) return c.json({ error: { message: err.message } }, 400)
+  if (err instanceof ZodError) return c.json({ error: { message: formatZodError(err) } }, 400)
+  // Hono's own errors (malformed JSON, body too large) carry a status and a safe message.
+  const status = (err as { status?: unknown }).status
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return c.json({ error: { message: err.message || 'bad request' } }, status as 400)
+  }
+  console.error(`[rota] ${c.req.method} ${c.req.path} failed:`, err)
+  return c.json({ error: { message: 'internal server error; the server log has the details' } }, 500)
+}
+
+export function formatZodError(err: ZodError): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`)
+    .join('; ')
+}

@@ -1,0 +1,110 @@
+/**
+ * The Rota server: opens the database, runs the scheduler and the reaper loops, serves the API.
+ * Several servers may share one PostgreSQL: every loop is idempotent in the database.
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { serve, type ServerType } from '@hono/node-server'
+import type { RotaConfig } from '../config.ts'
+import { ConfigError } from '../config.ts'
+import { openDb, type Db } from './db/index.ts'
+import { EventBus } from './events.ts'
+import { createApp } from './api/app.ts'
+import { scheduleAll } from './scheduler.ts'
+import { markCrashedRuns } from './orchestration/transition.ts'
+import { AGENT_SILENCE_MS } from './store/agents.ts'
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+export const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
+
+export interface RunningServer {
+  url: string
+  port: number
+  db: Db
+  bus: EventBus
+  close(): Promise<void>
+}
+
+export interface ServerOptions {
+  /** Scheduler tick; default 1 s (cheap: one indexed query per scheduled flow). */
+  scheduleEveryMs?: number
+  /** Reaper tick, which finds runs of silent agents; default 2 s. */
+  reapEveryMs?: number
+  silenceMs?: number
+  log?: (line: string) => void
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1'])
+
+export async function startServer(config: RotaConfig, options: ServerOptions = {}): Promise<RunningServer> {
+  if (!LOOPBACK.has(config.host) && !config.apiKey) {
+    throw new ConfigError(`refusing to listen on ${config.host} without an API key: set ROTA_API_KEY (clients send it as x-api-key), or bind to 127.0.0.1`)
+  }
+  const log = options.log ?? ((line: string) => console.log(line))
+  const db = await openDb({ databaseUrl: config.databaseUrl, home: config.home })
+  const bus = new EventBus(db)
+  await bus.start()
+  const shutdown = new AbortController()
+  const app = createApp({ db, bus, config, version: VERSION, shutdown: shutdown.signal }, { uiDir: path.join(ROOT, 'dist/ui') })
+
+  const loops = [
+    loop('scheduler', options.scheduleEveryMs ?? 1000, () => scheduleAll(db, bus), shutdown.signal, log),
+    loop('reaper', options.reapEveryMs ?? 2000, () => markCrashedRuns(db, bus, options.silenceMs ?? AGENT_SILENCE_MS), shutdown.signal, log),
+  ]
+
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s))
+    s.once('error', reject)
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : config.port
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host
+  const url = `http://${host}:${port}`
+  log(`rota server listening on ${url} (database: ${db.kind === 'pglite' ? `PGlite in ${config.home}` : 'PostgreSQL'})`)
+  let closed = false
+  return {
+    url,
+    port,
+    db,
+    bus,
+    async close() {
+      if (closed) return
+      closed = true
+      shutdown.abort()
+      await Promise.all(loops)
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
+      })
+      await bus.stop()
+      await db.close()
+    },
+  }
+}
+
+/** A periodic job that never overlaps itself, backs off after errors and stops with the signal. */
+async function loop(name: string, everyMs: number, work: () => Promise<unknown>, signal: AbortSignal, log: (line: string) => void): Promise<void> {
+  let failures = 0
+  while (!signal.aborted) {
+    try {
+      await work()
+      failures = 0
+    } catch (err) {
+      failures++
+      if (!signal.aborted) log(`[rota] ${name} failed (${failures}x): ${(err as Error).message}`)
+    }
+    const wait = failures === 0 ? everyMs : Math.min(30_000, everyMs * 2 ** failures)
+    await new Promise<void>((resolve) => {
+      const onAbort = () => {
+        clearTimeout(t)
+        resolve()
+      }
+      const t = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort)
+        resolve()
+      }, wait)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+}
