@@ -13,11 +13,12 @@
  * stays off on purpose: with it the engine may delete the container before we have read its exit
  * code and its last lines.
  */
-import os from 'node:os'
 import { PassThrough } from 'node:stream'
 import readline from 'node:readline'
 import Docker from 'dockerode'
-import type { ClaimedRun, LaunchedRun, Launcher } from './launcher.ts'
+import type { RotaClient } from '../client/index.ts'
+import type { ClaimedRun, ExitInfo, LaunchedRun, Launcher } from './launcher.ts'
+import { ServerReporter } from './reporter.ts'
 
 export const LABEL_MANAGED = 'rota.managed'
 export const LABEL_FLOW_RUN_ID = 'rota.flow-run-id'
@@ -47,13 +48,12 @@ export function forwardedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return result
 }
 
-export interface ContainerOutputLine {
-  flowRunId: string
-  stream: 'stdout' | 'stderr'
-  line: string
-  /** When the engine received the line (engine timestamps, so lines of an adopted container keep their time). */
-  time: Date
-}
+/**
+ * A line a run's container printed. `time` is the engine's (when it received the line).
+ * Inside a run, console output is captured by the SDK and reported by the child itself, so what
+ * reaches stdout/stderr is what happens outside it: start-up errors, crashes, the child's own notes.
+ */
+export type ContainerOutputHandler = (flowRunId: string, line: string, stream: 'stdout' | 'stderr', time: Date) => void
 
 export interface DockerLauncherOptions {
   /** The image that holds the project at /app (see the Dockerfile). */
@@ -76,8 +76,10 @@ export interface DockerLauncherOptions {
   env?: Readonly<Record<string, string>> | undefined
   /** Seconds between SIGTERM and SIGKILL when a run is cancelled. Default 10. */
   stopTimeoutSeconds?: number | undefined
-  /** Each line the container prints. The agent forwards them to the run's logs. */
-  onOutput?: ((output: ContainerOutputLine) => void) | undefined
+  /** The run's logs get every line its container prints (stdout as info, stderr as warn). */
+  client?: RotaClient | undefined
+  /** Each line a container prints (and the launcher's own notes), for the agent's console. */
+  onOutput?: ContainerOutputHandler | undefined
   /** Problems the launcher works around (a container it could not remove...). Default: stderr. */
   onWarning?: ((message: string) => void) | undefined
   /** The Docker Engine client. Default: `new Docker()`, which honours DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH). */
@@ -90,12 +92,6 @@ export class DockerLauncherError extends Error {
   override name = 'DockerLauncherError'
 }
 
-/** Exit of a run, as the local launcher reports it: a container killed by a signal exits 128+N. */
-export interface RunExit {
-  exitCode: number | null
-  signal: string | null
-}
-
 export class DockerLauncher implements Launcher {
   readonly type = 'docker' as const
   private readonly docker: Docker
@@ -103,6 +99,8 @@ export class DockerLauncher implements Launcher {
   private readonly stopTimeoutSeconds: number
   private readonly warn: (message: string) => void
   private engineChecked = false
+  /** Where each watched container's lines go (the launcher's own notes about it too). */
+  private readonly outputs = new Map<string, ContainerOutputHandler>()
 
   constructor(options: DockerLauncherOptions) {
     if (!options.image) throw new DockerLauncherError('The Docker agent needs an image: pass --image IMAGE (an image built from the project Dockerfile)')
@@ -202,7 +200,7 @@ export class DockerLauncher implements Launcher {
         result.push({ flowRunId, launched: this.watch(container, flowRunId, { followLogsSince: Math.floor(Date.now() / 1000) }) })
         continue
       }
-      const exit = await this.exitOf(container, info.State === 'created' ? 'never started' : undefined)
+      const exit = info.State === 'created' ? { exitCode: null, signal: null } : await this.exitOf(container)
       await this.removeContainer(container, flowRunId)
       result.push({ flowRunId, launched: { exited: Promise.resolve(exit), stop: async () => undefined } })
     }
@@ -211,14 +209,23 @@ export class DockerLauncher implements Launcher {
 
   /** Follows a started container to its end: output to onOutput, exit code read, container removed. */
   private watch(container: Docker.Container, flowRunId: string, { followLogsSince }: { followLogsSince: number }): LaunchedRun {
-    const output = this.followOutput(container, flowRunId, followLogsSince)
+    const runLogs = this.options.client ? new ServerReporter(this.options.client, flowRunId, (message) => this.warn(`run ${flowRunId} logs: ${message}`)) : undefined
+    const emit: ContainerOutputHandler = (runId, line, stream, time) => {
+      runLogs?.log(stream === 'stdout' ? 'info' : 'warn', line, undefined)
+      this.options.onOutput?.(runId, line, stream, time)
+    }
+    this.outputs.set(container.id, emit)
+    const output = this.followOutput(container, flowRunId, followLogsSince, emit)
     let stopping: Promise<void> | undefined
-    const exited = (async (): Promise<RunExit> => {
+    const exited = (async (): Promise<ExitInfo> => {
       const statusCode = await this.waitForExit(container, flowRunId)
       // The log stream ends shortly after the container; don't let an engine that keeps it open hold the run.
       await Promise.race([output, delay(5_000)])
-      const exit = statusCode === undefined ? await this.exitOf(container) : await this.exitOf(container, undefined, statusCode)
+      const exit = await this.exitOf(container, statusCode)
       await this.removeContainer(container, flowRunId)
+      this.outputs.delete(container.id)
+      // The run's last lines are in its logs before the agent settles its state.
+      if (runLogs) await Promise.race([runLogs.flush(), delay(10_000)])
       return exit
     })()
     return {
@@ -230,8 +237,8 @@ export class DockerLauncher implements Launcher {
     }
   }
 
-  private async stopContainer(container: Docker.Container, flowRunId: string, reason: string, exited: Promise<RunExit>): Promise<void> {
-    this.emitSystemLine(flowRunId, `stopping container ${container.id.slice(0, 12)}: ${reason}`)
+  private async stopContainer(container: Docker.Container, flowRunId: string, reason: string, exited: Promise<ExitInfo>): Promise<void> {
+    this.outputs.get(container.id)?.(flowRunId, `[rota agent] stopping container ${container.id.slice(0, 12)}: ${reason}`, 'stdout', new Date())
     try {
       // SIGTERM, then SIGKILL after the timeout: the engine does both.
       await container.stop({ t: this.stopTimeoutSeconds })
@@ -248,8 +255,7 @@ export class DockerLauncher implements Launcher {
     await Promise.race([exited.then(() => undefined), delay((this.stopTimeoutSeconds + 10) * 1000)])
   }
 
-  private followOutput(container: Docker.Container, flowRunId: string, since: number): Promise<void> {
-    const onOutput = this.options.onOutput
+  private followOutput(container: Docker.Container, flowRunId: string, since: number, onOutput: ContainerOutputHandler): Promise<void> {
     return (async () => {
       const raw = (await container.logs({ follow: true, stdout: true, stderr: true, timestamps: true, since })) as NodeJS.ReadableStream
       const stdout = new PassThrough()
@@ -267,7 +273,7 @@ export class DockerLauncher implements Launcher {
       const readLines = async (stream: PassThrough, name: 'stdout' | 'stderr') => {
         for await (const rawLine of readline.createInterface({ input: stream, crlfDelay: Infinity })) {
           const { time, line } = splitTimestamp(rawLine)
-          onOutput?.({ flowRunId, stream: name, line: truncate(line), time })
+          onOutput(flowRunId, truncate(line), name, time)
         }
       }
       await Promise.all([readLines(stdout, 'stdout'), readLines(stderr, 'stderr')])
@@ -294,18 +300,21 @@ export class DockerLauncher implements Launcher {
     }
   }
 
-  private async exitOf(container: Docker.Container, neverStarted?: string, statusCode?: number): Promise<RunExit> {
+  /**
+   * The exit code as the engine reports it (a container killed by signal N exits 128+N: 137 is
+   * SIGKILL). An out-of-memory kill is reported as a signal, with the reason, since that is what
+   * the user must act on. Unknown (engine lost it, never started): both null, which agents treat as a crash.
+   */
+  private async exitOf(container: Docker.Container, statusCode?: number): Promise<ExitInfo> {
     let info: Docker.ContainerInspectInfo | undefined
     try {
       info = await container.inspect()
     } catch {
       // gone: nothing more to learn
     }
-    if (neverStarted) return { exitCode: null, signal: null }
-    if (info?.State.OOMKilled) return { exitCode: null, signal: 'SIGKILL' }
+    if (info?.State.OOMKilled) return { exitCode: null, signal: 'SIGKILL (out of memory)' }
     const code = statusCode ?? info?.State.ExitCode
-    if (code === undefined) return { exitCode: null, signal: null }
-    return exitFromStatusCode(code)
+    return code === undefined ? { exitCode: null, signal: null } : { exitCode: code, signal: null }
   }
 
   private async createContainer(createOptions: Docker.ContainerCreateOptions): Promise<Docker.Container> {
@@ -362,23 +371,11 @@ export class DockerLauncher implements Launcher {
     }
   }
 
-  private emitSystemLine(flowRunId: string, line: string): void {
-    this.options.onOutput?.({ flowRunId, stream: 'stderr', line: `[rota agent] ${line}`, time: new Date() })
-  }
 }
 
 /** One container per run: the name makes a second create for the same run fail instead of running it twice. */
 export function containerName(flowRunId: string): string {
   return `rota-run-${flowRunId.replace(/[^a-zA-Z0-9_.-]/g, '-')}`
-}
-
-/** Engines report a container killed by signal N as exit 128+N; report it as the signal, like a child process. */
-export function exitFromStatusCode(statusCode: number): RunExit {
-  if (statusCode > 128 && statusCode < 128 + 65) {
-    const signal = Object.entries(os.constants.signals).find(([, number]) => number === statusCode - 128)?.[0]
-    if (signal) return { exitCode: null, signal }
-  }
-  return { exitCode: statusCode, signal: null }
 }
 
 /**

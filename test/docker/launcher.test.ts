@@ -14,13 +14,11 @@ import {
   containerName,
   DockerLauncher,
   DockerLauncherError,
-  exitFromStatusCode,
   forwardedEnv,
   LABEL_AGENT,
   LABEL_FLOW_RUN_ID,
   LABEL_MANAGED,
   parseVolume,
-  type ContainerOutputLine,
   type DockerLauncherOptions,
 } from '../../src/agent/docker.ts'
 import type { ClaimedRun } from '../../src/agent/launcher.ts'
@@ -28,18 +26,18 @@ import { ensureContainerEngine, removeContainersLabelled, repoRoot, skipDocker, 
 
 const fixtures = path.join(repoRoot, 'test/docker/fixtures')
 
+interface ContainerOutputLine {
+  flowRunId: string
+  line: string
+  stream: 'stdout' | 'stderr'
+  time: Date
+}
+
 function claimedRun(id: string): ClaimedRun {
-  return { id, name: `run-${id}`, flowName: 'docker-test', entrypoint: 'unused', parameters: {} }
+  return { id, name: `run-${id}`, flowName: 'docker-test', entrypoint: 'unused', scheduledStartTime: new Date() }
 }
 
 describe('docker launcher helpers', () => {
-  test('an exit status above 128 is the signal that killed the container', () => {
-    assert.deepEqual(exitFromStatusCode(0), { exitCode: 0, signal: null })
-    assert.deepEqual(exitFromStatusCode(3), { exitCode: 3, signal: null })
-    assert.deepEqual(exitFromStatusCode(137), { exitCode: null, signal: 'SIGKILL' })
-    assert.deepEqual(exitFromStatusCode(143), { exitCode: null, signal: 'SIGTERM' })
-  })
-
   test('a loopback server address is refused unless containers share the host network', () => {
     assert.throws(() => checkApiUrlReachableFromContainer('http://127.0.0.1:4200', undefined), /--network host/)
     assert.throws(() => checkApiUrlReachableFromContainer('http://localhost:4200', 'bridge'), /loopback/)
@@ -86,7 +84,7 @@ describe('docker launcher with a real engine', { skip: skipDocker ? 'ROTA_SKIP_D
       projectDir: fixtures,
       network: engine.network,
       command: ['node', `/app/${options.script}`],
-      onOutput: output ? (line) => output.push(line) : undefined,
+      onOutput: output ? (flowRunId, line, stream, time) => output.push({ flowRunId, line, stream, time }) : undefined,
       onWarning: (message) => assert.fail(`unexpected launcher warning: ${message}`),
       ...options,
     })
@@ -152,7 +150,7 @@ describe('docker launcher with a real engine', { skip: skipDocker ? 'ROTA_SKIP_D
     })
     await waitFor(() => output.some((o) => o.line === 'waiting to be stopped'), 'the script to start')
     await launched.stop('cancelled')
-    assert.deepEqual(await launched.exited, { exitCode: null, signal: 'SIGKILL' })
+    assert.deepEqual(await launched.exited, { exitCode: 137, signal: null })
     assert.ok(output.some((o) => o.line === 'ignoring SIGTERM'))
     assert.deepEqual(await containersOfRun(engine.docker, runId), [])
   })
