@@ -53,7 +53,13 @@ export function forwardedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
  * Inside a run, console output is captured by the SDK and reported by the child itself, so what
  * reaches stdout/stderr is what happens outside it: start-up errors, crashes, the child's own notes.
  */
-export type ContainerOutputHandler = (flowRunId: string, line: string, stream: 'stdout' | 'stderr', time: Date) => void
+export interface ContainerOutputLine {
+  flowRunId: string
+  stream: 'stdout' | 'stderr'
+  line: string
+  time: Date
+}
+type ContainerOutputHandler = (output: ContainerOutputLine) => void
 
 export interface DockerLauncherOptions {
   /** The image that holds the project at /app (see the Dockerfile). */
@@ -94,6 +100,8 @@ export class DockerLauncherError extends Error {
 
 export class DockerLauncher implements Launcher {
   readonly type = 'docker' as const
+  /** The name our containers are labelled with; the agent must register under the same name. */
+  readonly agentName: string
   private readonly docker: Docker
   private readonly options: DockerLauncherOptions
   private readonly stopTimeoutSeconds: number
@@ -107,6 +115,7 @@ export class DockerLauncher implements Launcher {
     if (!options.agentName) throw new DockerLauncherError('The Docker launcher needs the agent name (it labels the containers with it)')
     for (const volume of options.volumes ?? []) parseVolume(volume)
     this.options = options
+    this.agentName = options.agentName
     this.docker = options.docker ?? new Docker()
     this.stopTimeoutSeconds = options.stopTimeoutSeconds ?? 10
     this.warn = options.onWarning ?? ((message) => process.stderr.write(`rota docker launcher: ${message}\n`))
@@ -147,7 +156,7 @@ export class DockerLauncher implements Launcher {
         [LABEL_FLOW_RUN_ID]: run.id,
         [LABEL_FLOW_RUN_NAME]: run.name,
         [LABEL_FLOW_NAME]: run.flowName,
-        [LABEL_AGENT]: this.options.agentName,
+        [LABEL_AGENT]: this.agentName,
         ...(env.ROTA_AGENT_ID ? { [LABEL_AGENT_ID]: env.ROTA_AGENT_ID } : {}),
       },
       Tty: false,
@@ -182,7 +191,7 @@ export class DockerLauncher implements Launcher {
    * (or never started) are removed, and their runs come back with `exited` already settled, so the
    * agent records their end like any other (non-zero or null exit: crashed).
    */
-  async reconcile(agentName: string = this.options.agentName): Promise<Array<{ flowRunId: string; launched: LaunchedRun }>> {
+  async reconcile(agentName: string = this.agentName): Promise<Array<{ flowRunId: string; launched: LaunchedRun }>> {
     await this.checkEngine()
     const found = await this.docker.listContainers({
       all: true,
@@ -210,9 +219,9 @@ export class DockerLauncher implements Launcher {
   /** Follows a started container to its end: output to onOutput, exit code read, container removed. */
   private watch(container: Docker.Container, flowRunId: string, { followLogsSince }: { followLogsSince: number }): LaunchedRun {
     const runLogs = this.options.client ? new ServerReporter(this.options.client, flowRunId, (message) => this.warn(`run ${flowRunId} logs: ${message}`)) : undefined
-    const emit: ContainerOutputHandler = (runId, line, stream, time) => {
-      runLogs?.log(stream === 'stdout' ? 'info' : 'warn', line, undefined)
-      this.options.onOutput?.(runId, line, stream, time)
+    const emit: ContainerOutputHandler = (output) => {
+      runLogs?.log(output.stream === 'stdout' ? 'info' : 'warn', output.line, undefined)
+      this.options.onOutput?.(output)
     }
     this.outputs.set(container.id, emit)
     const output = this.followOutput(container, flowRunId, followLogsSince, emit)
@@ -238,7 +247,7 @@ export class DockerLauncher implements Launcher {
   }
 
   private async stopContainer(container: Docker.Container, flowRunId: string, reason: string, exited: Promise<ExitInfo>): Promise<void> {
-    this.outputs.get(container.id)?.(flowRunId, `[rota agent] stopping container ${container.id.slice(0, 12)}: ${reason}`, 'stdout', new Date())
+    this.outputs.get(container.id)?.({ flowRunId, line: `[rota agent] stopping container ${container.id.slice(0, 12)}: ${reason}`, stream: 'stdout', time: new Date() })
     try {
       // SIGTERM, then SIGKILL after the timeout: the engine does both.
       await container.stop({ t: this.stopTimeoutSeconds })
@@ -273,7 +282,7 @@ export class DockerLauncher implements Launcher {
       const readLines = async (stream: PassThrough, name: 'stdout' | 'stderr') => {
         for await (const rawLine of readline.createInterface({ input: stream, crlfDelay: Infinity })) {
           const { time, line } = splitTimestamp(rawLine)
-          onOutput(flowRunId, truncate(line), name, time)
+          onOutput({ flowRunId, line: truncate(line), stream: name, time })
         }
       }
       await Promise.all([readLines(stdout, 'stdout'), readLines(stderr, 'stderr')])

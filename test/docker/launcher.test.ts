@@ -19,19 +19,13 @@ import {
   LABEL_FLOW_RUN_ID,
   LABEL_MANAGED,
   parseVolume,
+  type ContainerOutputLine,
   type DockerLauncherOptions,
 } from '../../src/agent/docker.ts'
 import type { ClaimedRun } from '../../src/agent/launcher.ts'
 import { ensureContainerEngine, removeContainersLabelled, repoRoot, skipDocker, type ContainerEngine } from '../helpers/container-engine.ts'
 
 const fixtures = path.join(repoRoot, 'test/docker/fixtures')
-
-interface ContainerOutputLine {
-  flowRunId: string
-  line: string
-  stream: 'stdout' | 'stderr'
-  time: Date
-}
 
 function claimedRun(id: string): ClaimedRun {
   return { id, name: `run-${id}`, flowName: 'docker-test', entrypoint: 'unused', scheduledStartTime: new Date() }
@@ -84,7 +78,7 @@ describe('docker launcher with a real engine', { skip: skipDocker ? 'ROTA_SKIP_D
       projectDir: fixtures,
       network: engine.network,
       command: ['node', `/app/${options.script}`],
-      onOutput: output ? (flowRunId, line, stream, time) => output.push({ flowRunId, line, stream, time }) : undefined,
+      onOutput: output ? (line) => output.push(line) : undefined,
       onWarning: (message) => assert.fail(`unexpected launcher warning: ${message}`),
       ...options,
     })
