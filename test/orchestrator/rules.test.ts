@@ -1,0 +1,100 @@
+/** Each orchestration rule, on its own. */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { decideFlowRunTransition, decideTaskRunTransition, FLOW_RUN_RULES, type Proposal, type RunSnapshot } from '../../src/server/orchestration/rules.ts'
+import { STATES, type State } from '../../src/server/orchestration/states.ts'
+
+const now = new Date('2026-01-01T12:00:00Z')
+const run = (state: State, extra: Partial<RunSnapshot> = {}): RunSnapshot => ({ state, scheduledStartTime: new Date('2026-01-01T11:59:00Z'), agentId: 'agent-a', ...extra })
+const by = { agent: (agentId = 'agent-a') => ({ kind: 'agent' as const, agentId }), child: { kind: 'child' as const }, user: { kind: 'user' as const }, server: { kind: 'server' as const } }
+const propose = (state: State, who: Proposal['by'] = by.child): Proposal => ({ state, by: who })
+
+describe('terminal-states-are-final', () => {
+  for (const terminal of ['success', 'failed', 'skipped', 'cancelled', 'crashed'] as const) {
+    it(`aborts any change out of ${terminal}`, () => {
+      for (const to of STATES) {
+        const v = decideFlowRunTransition(run(terminal), propose(to), now)
+        assert.equal(v.status, 'abort', `${terminal} -> ${to}`)
+        assert.equal(v.rule, 'terminal-states-are-final')
+      }
+    })
+  }
+})
+
+describe('no-double-submission', () => {
+  it('aborts a second pending for a run already pending', () => {
+    const v = decideFlowRunTransition(run('pending'), propose('pending', by.agent('agent-b')), now)
+    assert.equal(v.status, 'abort')
+    assert.equal(v.rule, 'no-double-submission')
+  })
+  it('aborts pending for a running run', () => {
+    assert.equal(decideFlowRunTransition(run('running'), propose('pending'), now).status, 'abort')
+  })
+})
+
+describe('only-the-claiming-agent-moves-a-pending-run', () => {
+  it('aborts another agent starting the run', () => {
+    const v = decideFlowRunTransition(run('pending'), propose('running', by.agent('agent-b')), now)
+    assert.equal(v.status, 'abort')
+    assert.equal(v.rule, 'only-the-claiming-agent-moves-a-pending-run')
+  })
+  it('accepts the claiming agent', () => {
+    assert.equal(decideFlowRunTransition(run('pending'), propose('running', by.agent('agent-a')), now).status, 'accept')
+  })
+})
+
+describe('no-start-before-scheduled-time', () => {
+  it('answers wait with the time left', () => {
+    const v = decideFlowRunTransition(run('pending', { scheduledStartTime: new Date(now.getTime() + 1500) }), propose('running'), now)
+    assert.equal(v.status, 'wait')
+    assert.equal(v.status === 'wait' && v.retryAfterMs, 1500)
+  })
+  it('accepts once due', () => {
+    assert.deepEqual(decideFlowRunTransition(run('pending'), propose('running'), now).status, 'accept')
+  })
+})
+
+describe('cancelling-stops-the-start', () => {
+  it('aborts running for a run being cancelled', () => {
+    const v = decideFlowRunTransition(run('cancelling'), propose('running'), now)
+    assert.equal(v.status, 'abort')
+    assert.equal(v.rule, 'cancelling-stops-the-start')
+  })
+})
+
+describe('cancel-idle-runs-directly', () => {
+  it('turns cancelling of a scheduled run into cancelled', () => {
+    const v = decideFlowRunTransition(run('scheduled'), propose('cancelling', by.user), now)
+    assert.equal(v.status, 'accept')
+    assert.equal(v.status === 'accept' && v.state, 'cancelled')
+  })
+  it('keeps cancelling for a running run (its process must stop first)', () => {
+    const v = decideFlowRunTransition(run('running'), propose('cancelling', by.user), now)
+    assert.equal(v.status === 'accept' && v.state, 'cancelling')
+  })
+})
+
+describe('allowed-transitions', () => {
+  it('rejects a scheduled run jumping to success', () => {
+    const v = decideFlowRunTransition(run('scheduled'), propose('success'), now)
+    assert.equal(v.status, 'reject')
+    assert.equal(v.rule, 'allowed-transitions')
+    assert.match(v.status === 'reject' ? v.reason : '', /scheduled run cannot become success/)
+  })
+  it('accepts running -> success, failed, crashed', () => {
+    for (const to of ['success', 'failed', 'crashed'] as const) assert.equal(decideFlowRunTransition(run('running'), propose(to), now).status, 'accept')
+  })
+})
+
+describe('the policy as a whole', () => {
+  it('has uniquely named rules', () => {
+    const names = FLOW_RUN_RULES.map((r) => r.name)
+    assert.equal(new Set(names).size, names.length)
+  })
+  it('task runs: running -> success accepted, success -> running rejected, first event accepted', () => {
+    assert.equal(decideTaskRunTransition('running', 'success').status, 'accept')
+    assert.equal(decideTaskRunTransition('success', 'running').status, 'reject')
+    assert.equal(decideTaskRunTransition(undefined, 'skipped').status, 'accept')
+    assert.equal(decideTaskRunTransition('retrying', 'running').status, 'accept')
+  })
+})

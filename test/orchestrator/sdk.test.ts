@@ -1,0 +1,134 @@
+/** The flow SDK in process: schedules, parameters, tasks, skips, retries, timeouts. */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { defineFlow, skip, task } from '../../src/sdk/index.ts'
+import { describeSchedule, fireTimes, normalizeSchedule, parseInterval } from '../../src/sdk/schedule.ts'
+import { ParameterError, parameterSpecs, resolveParameters, redactParameters } from '../../src/sdk/parameters.ts'
+import { runFlow } from '../../src/sdk/runtime.ts'
+import type { Reporter, TaskEvent } from '../../src/sdk/context.ts'
+
+function recorder(): Reporter & { events: TaskEvent[]; lines: string[] } {
+  const events: TaskEvent[] = []
+  const lines: string[] = []
+  return {
+    events,
+    lines,
+    taskState: (e) => void events.push(e),
+    log: (level, message, taskName) => void lines.push(`${level}|${taskName ?? ''}|${message}`),
+    artifact: async () => undefined,
+    flush: async () => undefined,
+  }
+}
+
+describe('schedules', () => {
+  it('parses intervals in seconds, minutes and hours', () => {
+    assert.equal(parseInterval('5s'), 5)
+    assert.equal(parseInterval('1m'), 60)
+    assert.equal(parseInterval('2h'), 7200)
+    assert.equal(parseInterval(30), 30)
+    assert.throws(() => parseInterval('soon'), /not understood/)
+    assert.throws(() => parseInterval(0), /whole number/)
+  })
+  it('describes schedules in words', () => {
+    assert.equal(describeSchedule({ intervalSeconds: 60 }), 'every 1 minute')
+    assert.equal(describeSchedule({ intervalSeconds: 300 }), 'every 5 minutes')
+    assert.equal(describeSchedule({ intervalSeconds: 5 }), 'every 5 seconds')
+  })
+  it('aligns interval ticks so every server computes the same instants', () => {
+    const t = fireTimes({ intervalSeconds: 60 }, new Date('2026-01-01T00:00:30Z'), new Date('2026-01-01T00:03:00Z'))
+    assert.deepEqual(t.map((d) => d.toISOString()), ['2026-01-01T00:01:00.000Z', '2026-01-01T00:02:00.000Z', '2026-01-01T00:03:00.000Z'])
+  })
+  it('keeps cron local times across a DST change (New York, spring forward 2026-03-08)', () => {
+    const s = normalizeSchedule({ cron: '30 9 * * *', timezone: 'America/New_York' })
+    assert.ok(s)
+    const t = fireTimes(s, new Date('2026-03-07T00:00:00Z'), new Date('2026-03-10T00:00:00Z'))
+    // 09:30 EST is 14:30Z; 09:30 EDT is 13:30Z
+    assert.deepEqual(t.map((d) => d.toISOString()), ['2026-03-07T14:30:00.000Z', '2026-03-08T13:30:00.000Z', '2026-03-09T13:30:00.000Z'])
+  })
+  it('rejects unknown time zones and bad cron', () => {
+    assert.throws(() => normalizeSchedule({ cron: '* * * * *', timezone: 'Mars/Olympus' }), /IANA/)
+    assert.throws(() => normalizeSchedule({ cron: 'every day' }), /invalid/)
+  })
+})
+
+describe('parameters', () => {
+  const specs = parameterSpecs({ n: 10, name: 'x', dry: false, cfg: { a: 1 }, token: 'secret-value' }, ['token'])
+  it('fills defaults and validates types', () => {
+    assert.deepEqual(resolveParameters(specs, { n: 3 }), { n: 3, name: 'x', dry: false, cfg: { a: 1 }, token: 'secret-value' })
+    assert.throws(() => resolveParameters(specs, { n: 'three' }), ParameterError)
+    assert.throws(() => resolveParameters(specs, { nope: 1 }), /unknown parameter "nope"; this flow takes: n, name, dry, cfg, token/)
+    assert.throws(() => resolveParameters(specs, [1, 2]), /JSON object/)
+  })
+  it('coerces CLI strings only when asked', () => {
+    assert.deepEqual(resolveParameters(specs, { n: '7', dry: 'true' }, { coerce: true }).n, 7)
+    assert.throws(() => resolveParameters(specs, { n: '7' }), ParameterError)
+  })
+  it('redacts secret parameters', () => {
+    assert.equal(redactParameters(specs, resolveParameters(specs, {})).token, '********')
+  })
+})
+
+describe('tasks in a flow run', () => {
+  it('skips a task and every task fed by it; the flow still succeeds', async () => {
+    const a = task('a', async () => 1)
+    const b = task('b', async (n: number) => (n < 10 ? skip('too few') : n))
+    const c = task('c', async (n: number) => n * 2)
+    const flow = defineFlow({ name: 'skips', tasks: [a, b, c] }, async () => {
+      await c(await b(await a()))
+    })
+    const r = recorder()
+    const outcome = await runFlow(flow, { flowRunId: randomUUID(), flowRunName: 'x', parameters: {}, reporter: r })
+    assert.equal(outcome.state, 'success')
+    const final = Object.fromEntries(r.events.map((e) => [e.taskName, e]))
+    assert.equal(final.a?.state, 'success')
+    assert.equal(final.b?.state, 'skipped')
+    assert.equal(final.b?.message, 'too few')
+    assert.equal(final.c?.state, 'skipped')
+    assert.match(final.c?.message ?? '', /upstream task "b" was skipped/)
+  })
+
+  it('retries with exponential backoff, then fails the flow; unreached tasks are recorded', async () => {
+    let calls = 0
+    const t0 = Date.now()
+    const bad = task({ name: 'bad', retries: 2, retryDelaySeconds: 0.05, retryBackoff: 'exponential' }, async () => {
+      calls++
+      throw new Error(`nope ${calls}`)
+    })
+    const after = task('after', async () => 1)
+    const flow = defineFlow({ name: 'retries', tasks: [bad, after] }, async () => {
+      await bad()
+      await after()
+    })
+    const r = recorder()
+    const outcome = await runFlow(flow, { flowRunId: randomUUID(), flowRunName: 'x', parameters: {}, reporter: r })
+    assert.equal(calls, 3)
+    assert.ok(Date.now() - t0 >= 140, 'waited 50 + 100 ms between attempts')
+    assert.equal(outcome.state, 'failed')
+    assert.match(outcome.message, /task "bad" failed after 3 attempts: nope 3/)
+    assert.deepEqual(r.events.filter((e) => e.taskName === 'bad').map((e) => e.state), ['running', 'retrying', 'running', 'retrying', 'running', 'failed'])
+    const afterEvent = r.events.find((e) => e.taskName === 'after')
+    assert.equal(afterEvent?.state, 'skipped')
+    assert.match(afterEvent?.message ?? '', /not reached/)
+  })
+
+  it('times a task out and captures console output as logs, with secrets redacted', async () => {
+    const hang = task({ name: 'hang', timeoutSeconds: 0.1 }, async () => new Promise(() => undefined))
+    const chatty = task('chatty', async (token: string) => console.log(`token is ${token}`))
+    const flow = defineFlow({ name: 'timeouts', parameters: { token: 'hunter2-very-secret' }, secretParameters: ['token'] }, async ({ token }) => {
+      await chatty(token)
+      await hang()
+    })
+    const r = recorder()
+    const outcome = await runFlow(flow, { flowRunId: randomUUID(), flowRunName: 'x', parameters: { token: 'hunter2-very-secret' }, reporter: r })
+    assert.equal(outcome.state, 'failed')
+    assert.match(outcome.message, /timed out after 0.1s/)
+    assert.ok(r.lines.includes('info|chatty|token is ********'), r.lines.join('\n'))
+  })
+
+  it('rejects bad flow and task definitions with clear errors', () => {
+    assert.throws(() => defineFlow({ name: 'has space' }, async () => undefined), /name of letters/)
+    assert.throws(() => task({ name: 'x', retries: -1 }, async () => undefined), /retries must be a number >= 0/)
+    assert.throws(() => defineFlow({ name: 'ok', parameters: { a: 1 }, secretParameters: ['b' as 'a'] }, async () => undefined), /secretParameters names "b"/)
+  })
+})
