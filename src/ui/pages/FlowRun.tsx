@@ -8,7 +8,7 @@ import { useApi, useDebounced, useNow } from '../hooks.ts'
 import { toFlowRunEvent, toLogEvent, toTaskRunEvent } from '../live.ts'
 import { href, navigate } from '../router.ts'
 import { absoluteTime, formatDuration, runDuration } from '../format.ts'
-import { FINAL_STATES, type Artifact, type Flow, type FlowRun, type LogLine, type TaskRun } from '../types.ts'
+import { FINAL_STATES, type Agent, type Artifact, type Flow, type FlowRun, type LogLine, type TaskRun } from '../types.ts'
 
 const LOG_PAGE = 1000
 /** Safety valve for a run with a huge log: the viewer renders the newest lines anyway. */
@@ -20,6 +20,8 @@ export function FlowRunPage({ id }: { id: string }) {
   const tasks = useApi<{ items: TaskRun[] }>(`${base}/task-runs`)
   const artifacts = useApi<{ items: Artifact[] }>(`${base}/artifacts`)
   const flow = useApi<Flow>(run.data ? `/flows/${encodeURIComponent(run.data.flowName)}` : null)
+  // Only to show the agent's name instead of its id.
+  const agents = useApi<{ items: Agent[] }>(run.data?.agentId ? '/agents' : null)
   const [logs, setLogs] = useState<LogLine[]>([])
   const [logError, setLogError] = useState<Error | null>(null)
   const [streaming, setStreaming] = useState(false)
@@ -213,7 +215,15 @@ export function FlowRunPage({ id }: { id: string }) {
             </div>
             <div>
               <dt>Agent</dt>
-              <dd>{r.agentId ? <a href={href('agents')} title={r.agentId}>{r.agentId.length > 12 ? r.agentId.slice(0, 8) : r.agentId}</a> : '—'}</dd>
+              <dd>
+                {r.agentId ? (
+                  <a href={href('agents')} title={r.agentId} data-testid="run-agent">
+                    {agents.data?.items.find((a) => a.id === r.agentId)?.name ?? r.agentId.slice(0, 8)}
+                  </a>
+                ) : (
+                  '—'
+                )}
+              </dd>
             </div>
           </dl>
         </Card>
