@@ -32,6 +32,7 @@ export class Agent {
   private readonly running = new Map<string, { run: ClaimedRun; launched: LaunchedRun; stopping?: 'cancel' | 'lost' | 'shutdown' }>()
   private stopped = false
   private poller: AbortController | undefined
+  private pollSlots = 0
   private loopDone: Promise<void> | undefined
   private readonly log: (line: string) => void
 
@@ -74,11 +75,12 @@ export class Agent {
     let failures = 0
     while (!this.stopped) {
       this.poller = new AbortController()
+      this.pollSlots = Math.max(0, this.concurrency - this.running.size)
       try {
         const work = await this.options.client.poll(
           this.id as string,
           {
-            slots: Math.max(0, this.concurrency - this.running.size),
+            slots: this.pollSlots,
             runIds: this.activeRuns,
             waitMs: this.options.pollWaitMs ?? 5000,
             prefetchMs: this.options.prefetchMs ?? 5000,
@@ -128,7 +130,7 @@ export class Agent {
     void launched.exited.then(async (exit) => {
       const entry = this.running.get(run.id)
       this.running.delete(run.id)
-      this.poller?.abort() // a slot is free: poll again now
+      if (this.pollSlots === 0) this.poller?.abort() // the poll in flight claims nothing: poll again now
       await this.settle(run, exit, entry?.stopping)
     })
   }

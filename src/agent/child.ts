@@ -3,7 +3,7 @@
  * ROTA_API_URL, ROTA_API_KEY, ROTA_FLOW_RUN_ID. Reports everything to the server; its exit code
  * is 0 for success, 1 for failure, 2 when it could not start the flow, 143 when stopped.
  */
-import { RotaClient, type State } from '../client/index.ts'
+import { ApiError, RotaClient, type State } from '../client/index.ts'
 import { loadEntrypoint } from '../sdk/loader.ts'
 import { runFlow } from '../sdk/runtime.ts'
 import { ServerReporter } from './reporter.ts'
@@ -28,7 +28,7 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
   }, 1000)
   watchdog.unref()
 
-  const exec = await client.execution(flowRunId)
+  const exec = await untilDelivered(() => client.execution(flowRunId))
   let flow
   try {
     flow = await loadEntrypoint(exec.entrypoint, projectRoot)
@@ -36,13 +36,13 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
     const message = `could not load the flow: ${(err as Error).message}`
     reporter.log('error', message, undefined)
     await reporter.flush()
-    await client.proposeState(flowRunId, 'failed', message)
+    await untilDelivered(() => client.proposeState(flowRunId, 'failed', message))
     return 2
   }
 
   // Ask to start; the server may say wait (too early) or abort (cancelled meanwhile).
   for (;;) {
-    const { verdict } = await client.proposeState(flowRunId, 'running')
+    const { verdict } = await untilDelivered(() => client.proposeState(flowRunId, 'running'))
     if (verdict.status === 'accept') break
     if (verdict.status === 'wait') {
       await new Promise((r) => setTimeout(r, Math.max(1, verdict.retryAfterMs ?? 100)))
@@ -68,7 +68,23 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
   })
   await reporter.flush()
   const final: State = outcome.state
-  await client.proposeState(flowRunId, final, outcome.message)
+  // The final state must land even if the server restarts right now.
+  await untilDelivered(() => client.proposeState(flowRunId, final, outcome.message))
   clearInterval(watchdog)
   return outcome.state === 'success' ? 0 : outcome.state === 'cancelled' ? 143 : 1
+}
+
+/** Retries a control call while the server is unreachable or failing (5xx), for up to 10 minutes. */
+async function untilDelivered<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 10 * 60_000
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call()
+    } catch (err) {
+      const retryable = !(err instanceof ApiError) || err.status >= 500
+      if (!retryable || Date.now() > deadline) throw err
+      if (attempt === 1) process.stderr.write(`[rota child] ${(err as Error).message}; retrying\n`)
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)))
+    }
+  }
 }

@@ -19,7 +19,7 @@ export interface FlowOutcome {
   message: string
 }
 
-export async function runFlow(flow: FlowDefinition, options: RunFlowOptions): Promise<FlowOutcome> {
+export async function runFlow<P extends Record<string, unknown>>(flow: FlowDefinition<P>, options: RunFlowOptions): Promise<FlowOutcome> {
   captureConsole()
   const signal = options.signal ?? new AbortController().signal
   const secretValues = flow.parameters
@@ -43,7 +43,7 @@ export async function runFlow(flow: FlowDefinition, options: RunFlowOptions): Pr
   }
   let outcome: FlowOutcome
   try {
-    await storage.run({ runScope: scope }, () => flow.fn(options.parameters))
+    await storage.run({ runScope: scope }, () => flow.fn(options.parameters as P))
     outcome = signal.aborted ? { state: 'cancelled', message: 'cancelled' } : { state: 'success', message: 'all tasks finished' }
   } catch (err) {
     if (signal.aborted) outcome = { state: 'cancelled', message: 'cancelled' }

@@ -47,6 +47,16 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
   await bus.start()
   const shutdown = new AbortController()
   const app = createApp({ db, bus, config, version: VERSION, shutdown: shutdown.signal }, { uiDir: path.join(ROOT, 'dist/ui') })
+  // Requests still being handled when the server closes must finish before the database closes.
+  let inFlight = 0
+  const fetch = async (req: Request, env: object | undefined): Promise<Response> => {
+    inFlight++
+    try {
+      return await app.fetch(req, env)
+    } finally {
+      inFlight--
+    }
+  }
 
   const loops = [
     loop('scheduler', options.scheduleEveryMs ?? 1000, () => scheduleAll(db, bus), shutdown.signal, log),
@@ -54,7 +64,7 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
   ]
 
   const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s))
+    const s = serve({ fetch, hostname: config.host, port: config.port }, () => resolve(s))
     s.once('error', reject)
   })
   const address = server.address()
@@ -77,6 +87,7 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
         server.close(() => resolve())
         ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
       })
+      for (let waited = 0; inFlight > 0 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20))
       await bus.stop()
       await db.close()
     },

@@ -3,7 +3,7 @@ import type { ServerContext } from './context.ts'
 import { AgentParam, AgentSchema, ClaimedRunSchema, errors, json, toBody } from './schemas.ts'
 import { HttpError } from './errors.ts'
 import { getAgent, heartbeat, listAgents, markAgentStopped, upsertAgent } from '../store/agents.ts'
-import { claimDueRuns } from '../orchestration/transition.ts'
+import { claimDueRuns, type ClaimedRunRow } from '../orchestration/transition.ts'
 
 const PollSchema = z.object({
   slots: z.number().int().min(0).max(1000),
@@ -77,6 +77,7 @@ export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<type
       if (!agent) throw new HttpError(404, `agent ${agentId} is not registered; register again with POST /api/agents`)
       const deadline = Date.now() + body.waitMs
       for (;;) {
+        if (ctx.shutdown.aborted) return c.json({ runs: [], cancel: [], lost: [] }, 200)
         await heartbeat(db, agentId, body.runIds)
         const held =
           body.runIds.length === 0
@@ -88,7 +89,16 @@ export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<type
           ...held.filter((r) => ['cancelled', 'crashed'].includes(r.state)).map((r) => r.id),
           ...body.runIds.filter((id) => !known.has(id)),
         ]
-        const runs = await claimDueRuns(db, bus, { id: agentId, labels: agent.labels }, body.slots, body.prefetchMs)
+        // Runs this agent claimed but does not hold: the response that carried them was lost
+        // (the agent aborted the poll, or the network dropped it). Deliver them again.
+        const undelivered = await db.query<ClaimedRunRow>(
+          `select r.id, r.name, f.name as "flowName", f.entrypoint, r.scheduled_start_time as "scheduledStartTime"
+           from rota_flow_runs r join rota_flows f on f.id = r.flow_id
+           where r.agent_id = $1 and r.state = 'pending' and not (r.id = any($2::uuid[]))`,
+          [agentId, body.runIds],
+        )
+        const claimed = await claimDueRuns(db, bus, { id: agentId, labels: agent.labels }, body.slots - undelivered.length, body.prefetchMs)
+        const runs = [...undelivered, ...claimed]
         const remaining = deadline - Date.now()
         if (runs.length > 0 || cancel.length > 0 || lost.length > 0 || remaining <= 0 || ctx.shutdown.aborted) {
           return c.json({ runs: runs.map((r) => toBody(ClaimedRunSchema, r)), cancel, lost }, 200)
