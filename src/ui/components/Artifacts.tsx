@@ -2,6 +2,7 @@
  * What a run produced, from its artifacts. Known shapes get a readable view (a CSV's lake address and
  * rows, a list of lake files, dbt node results); anything else is shown as JSON.
  */
+import { useState } from 'preact/hooks'
 import type { Artifact, CsvArtifact, DbtResult } from '../types.ts'
 import { formatDuration, formatNumber } from '../format.ts'
 import { Empty, Json, stateColor } from './common.tsx'
@@ -44,6 +45,11 @@ function DbtView({ data }: { data: DbtArtifact }) {
   const tests = results.filter((r) => r.resourceType === 'test')
   const passed = tests.filter((r) => r.status === 'pass').length
   const others = results.length - tests.length
+  // Dozens of passing tests drown the interesting rows: show models and problems, the rest on demand.
+  const [showAll, setShowAll] = useState(false)
+  const interesting = (r: DbtResult) => r.resourceType !== 'test' || (r.status !== 'pass' && r.status !== 'success')
+  const shown = showAll ? results : results.filter(interesting)
+  const hidden = results.length - shown.length
   return (
     <div>
       <p class="dbt-summary">
@@ -67,7 +73,7 @@ function DbtView({ data }: { data: DbtArtifact }) {
             </tr>
           </thead>
           <tbody>
-            {results.map((r) => {
+            {shown.map((r) => {
               const s = seconds(r)
               return (
                 <tr key={r.uniqueId} data-status={r.status} data-type={r.resourceType}>
@@ -89,6 +95,11 @@ function DbtView({ data }: { data: DbtArtifact }) {
           </tbody>
         </table>
       </div>
+      {hidden > 0 || showAll ? (
+        <button type="button" class="btn small" onClick={() => setShowAll(!showAll)} data-testid="dbt-toggle">
+          {showAll ? 'Hide passing tests' : `Show ${hidden} passing tests`}
+        </button>
+      ) : null}
     </div>
   )
 }

@@ -147,7 +147,7 @@ export function BrtPage() {
           ) : !lines.length ? (
             <Empty>No line speeds yet.</Empty>
           ) : (
-            <div class="table-wrap">
+            <div class="table-wrap tall">
               <table class="table speeds-table">
                 <thead>
                   <tr>
@@ -199,9 +199,9 @@ export function BrtPage() {
                     <tr>
                       <th>Captured</th>
                       <th class="num">Vehicles</th>
-                      <th class="num">Invalid</th>
+                      <th class="num" title="Invalid positions">Inv.</th>
                       <th class="num">Stale</th>
-                      <th class="num">Dup.</th>
+                      <th class="num" title="Duplicates">Dup.</th>
                     </tr>
                   </thead>
                   <tbody>
