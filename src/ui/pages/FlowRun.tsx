@@ -118,7 +118,6 @@ export function FlowRunPage({ id }: { id: string }) {
       close()
       setStreaming(false)
     }
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [id])
 
   // When the run ends: fetch its artifacts and a final catch-up of logs and task runs.
@@ -129,7 +128,6 @@ export function FlowRunPage({ id }: { id: string }) {
     tasks.reload()
     const t = setTimeout(() => void catchUpLogs(), 300)
     return () => clearTimeout(t)
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [state])
 
   const act = async (verb: 'cancel' | 'retry') => {
