@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `npm test`: type-check, lint, build the dashboard, then the whole suite twice — on PGlite and on a
+# real PostgreSQL server that this script starts. Installs what it needs (Debian's PostgreSQL and
+# Chromium; dbt's virtualenv is made by the tests on first use).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ -d node_modules ] || npm ci --no-audit --no-fund
+bash scripts/setup-system.sh
+
+echo "== type-check"; npx tsc --noEmit
+echo "== lint"; npx eslint .
+echo "== build dashboard"; npm run --silent build:ui
+
+PG_URL=$(bash scripts/pg-test-server.sh start)
+trap 'bash scripts/pg-test-server.sh stop' EXIT
+
+shopt -s nullglob
+files=(test/orchestrator/*.test.ts test/brt/*.test.ts test/ui/*.test.ts test/docker/*.test.ts)
+if [ -n "${ROTA_TEST_FILES:-}" ]; then read -r -a files <<< "$ROTA_TEST_FILES"; fi
+for db in ${ROTA_TEST_DBS:-pglite postgres}; do
+  echo "== tests on $db"
+  ROTA_TEST_DB=$db ROTA_TEST_PG_URL=$PG_URL node --import tsx --test --test-concurrency=1 --test-timeout=600000 "${files[@]}"
+done
