@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test'
 import { resolveConfig } from '../../src/config.ts'
 import { createBrtRoutes } from '../../pipelines/brt/api.ts'
 import { readRawCapture } from '../../pipelines/brt/capture.ts'
+import { DbtBuildError } from '../../pipelines/brt/dbt.ts'
 import * as steps from '../../pipelines/brt/pipeline.ts'
 import { startSimulator, type Simulator } from '../../pipelines/brt/simulator.ts'
 import type { CaptureDescriptor, RawVehicle } from '../../pipelines/brt/types.ts'
@@ -171,5 +172,16 @@ describe('BRT pipeline on DuckDB + dbt', { timeout: 600_000 }, () => {
     assert.equal(caps.items.length, 5)
     assert.ok(caps.items.every((c) => c.vehicles === 300 && c.duplicates > 0))
     assert.deepEqual(await (await app.request('/buffer')).json(), { captures: 0, capturesPerFile: 10, oldestCaptureAt: null })
+  })
+
+  test('a failing dbt test fails the step and names the test', async () => {
+    // Corrupt silver behind dbt's back: the uniqueness test must catch it.
+    await queryWarehouse(home, 'insert into silver.brt_gps select * from silver.brt_gps limit 1')
+    await assert.rejects(steps.dbtStep(ctx), (err: Error) => {
+      assert.ok(err instanceof DbtBuildError)
+      assert.match(err.message, /unique_combination_brt_gps_vehicle_id__gps_time_utc.*fail.*1 failing rows/)
+      assert.ok(err.results.some((r) => r.resourceType === 'test' && r.status === 'fail'))
+      return true
+    })
   })
 })

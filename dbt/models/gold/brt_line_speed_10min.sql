@@ -1,7 +1,8 @@
 {#-
   Speed per line and 10-minute window (UTC-aligned, which is also aligned in Sao Paulo time).
-  Incremental: only windows touched by silver rows captured after the last build are recomputed
-  (delete + insert on line and window), so a day-long table costs a few windows per run.
+  Incremental: only windows touched by silver rows loaded after the last build are recomputed
+  (delete + insert on line and window), so a day-long table costs a few windows per run. Load time,
+  not capture time, decides: a window published late (after a crash) is still picked up.
 -#}
 {{
   config(
@@ -14,7 +15,7 @@
 }}
 
 with observations as (
-  select line, vehicle_id, speed_kmh, captured_at, {{ floor_10min('gps_time_utc') }} as window_start
+  select line, vehicle_id, speed_kmh, captured_at, loaded_at, {{ floor_10min('gps_time_utc') }} as window_start
   from {{ ref('brt_gps') }}
   where is_valid_position and not is_stale and not is_out_of_service and speed_kmh is not null
 ),
@@ -23,7 +24,7 @@ with observations as (
 touched as (
   select distinct line, window_start
   from observations
-  where captured_at > (select coalesce(max(last_captured_at), cast('1970-01-01' as {{ type_timestamp_utc() }})) from {{ this }})
+  where loaded_at > (select coalesce(max(last_loaded_at), cast('1970-01-01' as {{ type_timestamp_utc() }})) from {{ this }})
 ),
 scoped as (
   select o.*
@@ -43,6 +44,7 @@ select
   {{ p90('speed_kmh') }}                                        as p90_speed_kmh,
   avg(case when speed_kmh > 0 then 1.0 else 0.0 end)            as share_moving,
   count(*)                                                      as observations,
-  max(captured_at)                                              as last_captured_at
+  max(captured_at)                                              as last_captured_at,
+  max(loaded_at)                                                as last_loaded_at
 from scoped
 group by line, window_start

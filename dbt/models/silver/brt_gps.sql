@@ -80,7 +80,8 @@ select
   capture_id,
   captured_at,
   cast(captured_at as date)                                                  as captured_date,
-  source_file
+  source_file,
+  {{ now_utc() }}                                                            as loaded_at
 from keyed
 where rank_in_key = 1
 {% if is_incremental() %}
