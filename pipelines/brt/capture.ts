@@ -27,8 +27,6 @@ export class BrtPayloadError extends Error {
 export interface FetchOptions {
   readonly timeoutMs?: number
   readonly signal?: AbortSignal
-  /** Named in the "unreachable" message; true when the URL is the real public API. */
-  readonly isDefaultApi?: boolean
 }
 
 export interface FetchedCapture {

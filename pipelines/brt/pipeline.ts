@@ -6,7 +6,6 @@ import path from 'node:path'
 import lockfile from 'proper-lockfile'
 import fs from 'node:fs/promises'
 import type { RotaConfig } from '#rota/config.ts'
-import { DEFAULT_BRT_API_URL } from '#rota/config.ts'
 import { CaptureBuffer, DEFAULT_SETTINGS, type AddResult, type BufferSettings, type ClosePoint, type ClosedWindow } from './buffer.ts'
 import { fetchCapture, storeCapture } from './capture.ts'
 import { runDbt, type DbtRunSummary } from './dbt.ts'
@@ -60,7 +59,6 @@ export async function captureStep(ctx: BrtContext, signal?: AbortSignal): Promis
   const fetched = await fetchCapture(ctx.config.brtApiUrl, {
     timeoutMs: ctx.settings.apiTimeoutMs,
     ...(signal ? { signal } : {}),
-    isDefaultApi: ctx.config.brtApiUrl === DEFAULT_BRT_API_URL,
   })
   return storeCapture(ctx.lake, fetched)
 }
