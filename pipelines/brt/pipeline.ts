@@ -11,7 +11,7 @@ import { fetchCapture, storeCapture } from './capture.ts'
 import { runDbt, type DbtRunSummary } from './dbt.ts'
 import { openLake, type Lake } from './lake.ts'
 import type { CaptureDescriptor } from './types.ts'
-import { duckdbPath, ensureBronzeExternalTable, exportGoldToLake, loadBronzeDuckdb, type LoadResult, type WarehouseNames } from './warehouse.ts'
+import { duckdbPath, ensureBronzeExternalTable, exportGoldFromBigQuery, exportGoldToLake, loadBronzeDuckdb, type LoadResult, type WarehouseNames } from './warehouse.ts'
 
 /** Settings of the BRT pipeline beyond RotaConfig, read from the environment at the edge. */
 export interface BrtSettings {
@@ -143,7 +143,13 @@ export async function dbtStep(ctx: BrtContext, options: { onLine?: (line: string
     env.GCP_PROJECT = ctx.config.gcpProject!
     env.BQ_LOCATION = ctx.settings.bigqueryLocation
     const dbt = await runDbt(['build'], { home: ctx.config.home, target: 'bigquery', env, ...options })
-    return { dbt, exports: {} }
+    const exports = await exportGoldFromBigQuery({
+      projectId: ctx.config.gcpProject!,
+      location: ctx.settings.bigqueryLocation,
+      lake: ctx.lake,
+      names: ctx.settings.names,
+    })
+    return { dbt, exports }
   }
   return withWarehouseLock(ctx, async () => {
     env.ROTA_DUCKDB_PATH = duckdbPath(ctx.config.home)

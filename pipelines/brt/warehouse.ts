@@ -262,6 +262,75 @@ export function bronzeExternalTable(lakeUrl: string, dataset = DEFAULT_NAMES.bro
   }
 }
 
+/** A BigQuery client value (BigQueryTimestamp, BigQueryDatetime, Big, ...) as plain JSON. */
+function plainBigQueryValue(v: unknown): unknown {
+  if (v === null || typeof v !== 'object') return v
+  const inner = (v as { value?: unknown }).value
+  if (typeof inner === 'string' || typeof inner === 'number') return inner
+  return String(v)
+}
+
+/** Rows from the BigQuery client to a Parquet file, typed by `select` (a DuckDB select list over the rows). */
+export async function writeRowsAsParquet(rows: readonly Record<string, unknown>[], select: string, file: string): Promise<void> {
+  const json = `${file}.ndjson`
+  await fs.writeFile(json, rows.map((r) => JSON.stringify(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, plainBigQueryValue(v)])))).join('\n'))
+  try {
+    await withDuckdb(undefined, (c) => c.run(`copy (${select} from read_json_auto(${sqlString(json)})) to ${sqlString(file)} (format parquet)`))
+  } finally {
+    await fs.rm(json, { force: true })
+  }
+}
+
+/**
+ * After dbt on BigQuery: the same Parquet exports as on DuckDB, so /api/brt reads one format
+ * whatever the warehouse. Gold is small (one row per vehicle; line windows of the last two days):
+ * it is queried through the official client and written to Parquet with an in-memory DuckDB.
+ */
+export async function exportGoldFromBigQuery(options: {
+  projectId: string
+  location?: string
+  lake: Lake
+  names?: WarehouseNames
+}): Promise<Record<string, number>> {
+  const { BigQuery } = await import('@google-cloud/bigquery')
+  const names = options.names ?? DEFAULT_NAMES
+  const bq = new BigQuery({ projectId: options.projectId, ...(options.location ? { location: options.location } : {}) })
+  const gold = `\`${options.projectId}.${names.gold}`
+  const queries: Array<[string, string, string]> = [
+    // [lake key, BigQuery SQL, DuckDB select list that types the rows for Parquet]
+    [
+      GOLD_EXPORTS.vehicleLatest,
+      `select vehicle_id, line, latitude, longitude, speed_kmh, gps_time_utc, cast(gps_time_local as string) as gps_time_local from ${gold}.brt_vehicle_latest\``,
+      `select vehicle_id, line, latitude::double as latitude, longitude::double as longitude, speed_kmh::double as speed_kmh,
+         timezone('UTC', cast(gps_time_utc as timestamptz)) as gps_time_utc, cast(gps_time_local as timestamp) as gps_time_local`,
+    ],
+    [
+      GOLD_EXPORTS.lineSpeed,
+      `select line, window_start, cast(window_start_local as string) as window_start_local, vehicles_in_service, avg_speed_kmh, p90_speed_kmh, share_moving, observations
+         from ${gold}.brt_line_speed_10min\` where window_start >= timestamp_sub(current_timestamp(), interval 2 day)`,
+      `select line, timezone('UTC', cast(window_start as timestamptz)) as window_start, cast(window_start_local as timestamp) as window_start_local,
+         vehicles_in_service::bigint as vehicles_in_service, avg_speed_kmh::double as avg_speed_kmh, p90_speed_kmh::double as p90_speed_kmh,
+         share_moving::double as share_moving, observations::bigint as observations`,
+    ],
+  ]
+  const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'rota-gold-bq-'))
+  try {
+    const counts: Record<string, number> = {}
+    for (const [key, bqSql, select] of queries) {
+      const [rows] = await bq.query({ query: bqSql, ...(options.location ? { location: options.location } : {}) })
+      counts[key] = rows.length
+      if (rows.length === 0) continue
+      const parquet = path.join(tmpDir, path.basename(key))
+      await writeRowsAsParquet(rows as Record<string, unknown>[], select, parquet)
+      await options.lake.put(key, await fs.readFile(parquet))
+    }
+    await options.lake.put(GOLD_EXPORT_INFO, JSON.stringify({ exportedAt: new Date().toISOString(), rows: counts }))
+    return counts
+  } finally {
+    await fs.rm(tmpDir, { recursive: true, force: true })
+  }
+}
+
 /** `load` on BigQuery: creates the external table once (it sees new files by itself afterwards). */
 export async function ensureBronzeExternalTable(options: {
   projectId: string

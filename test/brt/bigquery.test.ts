@@ -73,3 +73,31 @@ describe('BigQuery (offline)', { timeout: 600_000 }, () => {
     }
   })
 })
+
+describe('gold export from BigQuery rows (offline)', { timeout: 60_000 }, () => {
+  test("the client's value types become a typed Parquet file the API can read", async () => {
+    const { BigQuery } = await import('@google-cloud/bigquery')
+    const { LocalLake } = await import('../../pipelines/brt/lake.ts')
+    const { readParquetExport, writeRowsAsParquet } = await import('../../pipelines/brt/warehouse.ts')
+    const { home, cleanup } = await tempHome()
+    try {
+      const lake = new LocalLake(path.join(home, 'lake'))
+      const file = lake.localPath('gold/brt/brt_vehicle_latest.parquet')
+      await fs.mkdir(path.dirname(file), { recursive: true })
+      // Rows as @google-cloud/bigquery returns them: TIMESTAMP and DATETIME wrapped in objects.
+      const rows = [
+        { vehicle_id: '40007', line: '22', latitude: -22.95, longitude: -43.37, speed_kmh: 31.5, gps_time_utc: BigQuery.timestamp('2024-05-01T12:34:56.789Z'), gps_time_local: '2024-05-01 09:34:56.789' },
+        { vehicle_id: '40014', line: null, latitude: -22.9, longitude: -43.2, speed_kmh: null, gps_time_utc: BigQuery.timestamp('2024-05-01T12:35:00Z'), gps_time_local: '2024-05-01 09:35:00' },
+      ]
+      await writeRowsAsParquet(rows, `select vehicle_id, line, latitude::double as latitude, longitude::double as longitude, speed_kmh::double as speed_kmh,
+        timezone('UTC', cast(gps_time_utc as timestamptz)) as gps_time_utc, cast(gps_time_local as timestamp) as gps_time_local`, file)
+      const back = await readParquetExport(lake, 'gold/brt/brt_vehicle_latest.parquet', (rel) => `select vehicle_id, line, speed_kmh, gps_time_utc from ${rel} order by vehicle_id`)
+      assert.equal(back.length, 2)
+      assert.equal((back[0]!.gps_time_utc as Date).toISOString(), '2024-05-01T12:34:56.789Z')
+      assert.equal(back[1]!.line, null)
+      assert.equal(back[1]!.speed_kmh, null)
+    } finally {
+      await cleanup()
+    }
+  })
+})
