@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   try {
     const ctx = await steps.openBrtContext(resolveConfig({}, { home }), steps.resolveBrtSettings({}))
     const settings = { capturesPerFile: 10, maxBufferMinutes: 15 }
-    const fleet = new SimulatedFleet({ vehicles: VEHICLES, seed: 42 })
+    const fleet = new SimulatedFleet({ vehicles: VEHICLES, seed: 42, absentRate: 0 })
     const start = Date.now() - 30 * 60_000
 
     // 1. capture + buffer (the body as the API would send it; no network)
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     const home2 = await fs.mkdtemp(path.join(os.tmpdir(), 'rota-bench-brt-day-'))
     try {
       const ctx2 = await steps.openBrtContext(resolveConfig({}, { home: home2 }), steps.resolveBrtSettings({}))
-      const dayFleet = new SimulatedFleet({ vehicles: VEHICLES, seed: 7 })
+      const dayFleet = new SimulatedFleet({ vehicles: VEHICLES, seed: 7, absentRate: 0 })
       const dayStart = Date.UTC(2024, 4, 1, 3, 0, 0)
       const [, genMs] = await time(async () => {
         for (let w = 0; w < 144; w++) {

@@ -18,6 +18,11 @@ export const FAULT_MODES: readonly FaultMode[] = ['none', 'http500', 'slow', 'ma
 export interface FleetOptions {
   readonly vehicles?: number
   readonly seed?: number
+  /**
+   * Share of the fleet missing from each answer (default 0.04), as vehicles drop in and out of the
+   * real feed: with 800 vehicles, calls answer about 740 to 790. Tests that count rows set 0.
+   */
+  readonly absentRate?: number
 }
 
 /** Lines of the BRT network (about 36), as the API spells them. "0" means out of service. */
@@ -71,9 +76,11 @@ export class SimulatedFleet {
   private readonly rand: () => number
   private readonly fleet: SimVehicle[]
   private started = false
+  private readonly absentRate: number
 
   constructor(options: FleetOptions = {}) {
     const count = options.vehicles ?? 800
+    this.absentRate = options.absentRate ?? 0.04
     this.rand = prng(options.seed ?? 42)
     const lineRoutes = new Map<string, { from: [number, number]; to: [number, number] }>()
     for (const line of LINES) {
@@ -125,7 +132,8 @@ export class SimulatedFleet {
     const rows: RawVehicle[] = []
     for (const v of this.fleet) {
       this.advance(v, nowMs)
-      rows.push(this.row(v))
+      // Drawn for every vehicle, present or not, so the sequence (and the data) stays deterministic.
+      if (this.rand() >= this.absentRate) rows.push(this.row(v))
     }
     this.started = true
     return { veiculos: rows }
@@ -213,6 +221,8 @@ export interface SimulatorOptions {
   readonly host?: string
   readonly vehicles?: number
   readonly seed?: number
+  /** See FleetOptions.absentRate. */
+  readonly absentRate?: number
   /**
    * Deterministic clock for tests: the first call is at `startTime` (epoch ms) and each successful
    * call advances `stepSeconds`. Without it the fleet follows the wall clock.
@@ -238,7 +248,7 @@ export interface Simulator {
  * `GET /_sim/state`.
  */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
-  const fleet = new SimulatedFleet({ vehicles: options.vehicles ?? 800, seed: options.seed ?? 42 })
+  const fleet = new SimulatedFleet({ vehicles: options.vehicles ?? 800, seed: options.seed ?? 42, ...(options.absentRate !== undefined ? { absentRate: options.absentRate } : {}) })
   const host = options.host ?? '127.0.0.1'
   const slowMs = options.slowMs ?? 30_000
   let fault: FaultMode = 'none'

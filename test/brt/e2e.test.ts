@@ -19,7 +19,7 @@ describe('brt-gps through server and agent', { timeout: 600_000 }, () => {
   let lake: LocalLake
 
   before(async () => {
-    sim = await startSimulator({ vehicles: 150, seed: 21 })
+    sim = await startSimulator({ vehicles: 150, seed: 21, absentRate: 0 })
     h = await startHarness()
     // Flow-run processes inherit the agent's environment: this is their configuration.
     process.env.ROTA_HOME = h.db.home

@@ -45,7 +45,7 @@ describe('brt-gps flow (SDK runtime)', { timeout: 300_000 }, () => {
   }
 
   before(async () => {
-    sim = await startSimulator({ vehicles: 120, seed: 9 })
+    sim = await startSimulator({ vehicles: 120, seed: 9, absentRate: 0 })
     const t = await tempHome()
     cleanup = t.cleanup
     // The flow resolves its configuration from the environment, as in a flow-run process.

@@ -54,7 +54,7 @@ describe('GCS lake (emulator)', { timeout: 300_000 }, () => {
   })
 
   test('the pipeline buffers on GCS and DuckDB reads bronze through a local mirror', async () => {
-    const sim: Simulator = await startSimulator({ vehicles: 80, seed: 3 })
+    const sim: Simulator = await startSimulator({ vehicles: 80, seed: 3, absentRate: 0 })
     const { home, cleanup } = await tempHome()
     try {
       const config = resolveConfig({}, { home, brtApiUrl: sim.url, lakeUrl: 'gs://rota-lake/pipeline' })

@@ -45,7 +45,7 @@ describe('BRT pipeline on DuckDB + dbt', { timeout: 600_000 }, () => {
   const captures: CaptureDescriptor[] = []
 
   before(async () => {
-    sim = await startSimulator({ vehicles: 300, seed: 5 })
+    sim = await startSimulator({ vehicles: 300, seed: 5, absentRate: 0 })
     ;({ home, cleanup } = await tempHome())
     ctx = await steps.openBrtContext(resolveConfig({}, { home, brtApiUrl: sim.url }), steps.resolveBrtSettings({}))
   })

@@ -21,7 +21,7 @@ export function localLake(home: string): LocalLake {
  * (the capture time is the simulated call time, so staleness is as in production).
  */
 export async function storeFleetCaptures(lake: Lake, options: { count: number; vehicles?: number; seed?: number; start?: number }): Promise<CaptureDescriptor[]> {
-  const fleet = new SimulatedFleet({ vehicles: options.vehicles ?? 200, seed: options.seed ?? 11 })
+  const fleet = new SimulatedFleet({ vehicles: options.vehicles ?? 200, seed: options.seed ?? 11, absentRate: 0 })
   const start = options.start ?? Date.now() - options.count * 60_000
   const out: CaptureDescriptor[] = []
   for (let i = 0; i < options.count; i++) {
