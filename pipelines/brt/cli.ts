@@ -7,6 +7,7 @@ import { resolveConfig } from '#rota/config.ts'
 import { recentCaptureStats } from './buffer.ts'
 import { ensureDbtVenv } from './dbt.ts'
 import { dbtStep, loadStep, openBrtContext, resolveBrtSettings } from './pipeline.ts'
+import { replayRawDay } from './replay.ts'
 import { startSimulator } from './simulator.ts'
 import { GOLD_EXPORT_INFO } from './warehouse.ts'
 
@@ -70,6 +71,17 @@ export function registerBrtCommands(program: Command): Command {
       console.log(`outbox    ${outbox.length} CSV(s) waiting for upload`)
       for (const c of captures) console.log(`capture   ${c.capturedAt}  ${c.vehicles} vehicles, ${c.duplicates} repeated, ${c.stale} stale, ${c.invalidPositions} invalid positions`)
       console.log(`gold      ${gold ? JSON.stringify(gold) : 'not exported yet'}`)
+    })
+
+  brt
+    .command('replay')
+    .description('Rebuild bronze CSVs for a day from the raw captures in the lake (silver adds only what it lacks)')
+    .requiredOption('--date <YYYY-MM-DD>', 'UTC day of the captures')
+    .option('--captures-per-file <n>', 'captures per CSV', parseIntOption('--captures-per-file', 1, 10_000), 10)
+    .action(async (opts: { date: string; capturesPerFile: number }) => {
+      const ctx = await openBrtContext(resolveConfig(), resolveBrtSettings())
+      const r = await replayRawDay(ctx.lake, opts.date, opts.capturesPerFile)
+      console.log(`replayed ${r.captures} captures (${r.rows} rows) into ${r.files.length} CSV(s); run \`rota brt build\` or wait for the next window to load them`)
     })
 
   brt

@@ -10,6 +10,7 @@ import { createBrtRoutes } from '../../pipelines/brt/api.ts'
 import { readRawCapture } from '../../pipelines/brt/capture.ts'
 import { DbtBuildError } from '../../pipelines/brt/dbt.ts'
 import * as steps from '../../pipelines/brt/pipeline.ts'
+import { replayRawDay } from '../../pipelines/brt/replay.ts'
 import { startSimulator, type Simulator } from '../../pipelines/brt/simulator.ts'
 import type { CaptureDescriptor, RawVehicle } from '../../pipelines/brt/types.ts'
 import { queryWarehouse } from '../../pipelines/brt/warehouse.ts'
@@ -156,6 +157,20 @@ describe('BRT pipeline on DuckDB + dbt', { timeout: 600_000 }, () => {
     assert.equal(silver!.n, exp.keys.size)
     const [sp] = await queryWarehouse(home, 'select count(*)::int as n, count(distinct (line, window_start))::int as d from gold.brt_line_speed_10min')
     assert.equal(sp!.n, sp!.d)
+  })
+
+  test('replaying the raw captures of the day rebuilds bronze and adds nothing to silver', async () => {
+    const before = (await queryWarehouse(home, 'select count(*)::int as n from silver.brt_gps'))[0]!.n
+    const day = captures[0]!.capturedAt.slice(0, 10)
+    const raws = (await ctx.lake.list(`raw/brt_gps/dt=${day}`)).length
+    const r = await replayRawDay(ctx.lake, day, 10)
+    assert.equal(r.captures, raws)
+    assert.equal(r.rows, raws * 300)
+    assert.equal(r.files.length, Math.ceil(raws / 10))
+    const loaded = await steps.loadStep(ctx, r.files)
+    assert.equal(loaded.newRows, raws * 300, 'bronze sees the replayed files')
+    await steps.dbtStep(ctx)
+    assert.equal((await queryWarehouse(home, 'select count(*)::int as n from silver.brt_gps'))[0]!.n, before)
   })
 
   test('the API serves gold from the Parquet exports', async () => {
