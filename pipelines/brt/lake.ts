@@ -143,7 +143,8 @@ export class LocalLake implements Lake {
     try {
       entries = (await fs.readdir(dir, { recursive: true, withFileTypes: true }))
         .filter((e) => e.isFile() && !e.name.includes('.tmp-'))
-        .map((e) => path.relative(this.root, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+        // Dirent.parentPath is Node >= 20.12; `path` is its older name (package.json allows 20.9).
+        .map((e) => path.relative(this.root, path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)).split(path.sep).join('/'))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
       throw err
