@@ -11,6 +11,8 @@ import { ensureContainerEngine, removeContainersLabelled, skipDocker, type Conta
 import { ROOT, spawnCli, startHarness, waitFor, waitForRunState, type Harness } from '../helpers/rota.ts'
 
 const FLOWS = 'test/docker/fixtures/flows.ts'
+// Each test that kills agents has its own flow label and agent: a stopped agent's last long-poll
+// can stay open on the server until its wait ends and claim a run meant for the next agent.
 // The reaper marks runs crashed after this much agent silence. Above the agent's 5 s long-poll,
 // which is also its heartbeat period.
 const SILENCE_MS = 8_000
@@ -120,6 +122,30 @@ describe('docker agent', { skip: skipDocker ? 'ROTA_SKIP_DOCKER=1' : false, time
       await waitFor('the restarted agent to remove the container', async () => ((await containersOf(created.id)).length === 0 ? true : undefined), 30_000)
       assert.match(restarted.output(), new RegExp(`re-adopted run ${created.id}`))
       assert.equal((await h.client.getRun(created.id)).state, 'crashed', 'the run stays crashed')
+    } finally {
+      await restarted.kill('SIGTERM')
+    }
+  })
+
+  test('an agent restarted in time re-adopts its running container and the run finishes', async () => {
+    const name = `docker-adopt-${randomUUID().slice(0, 6)}`
+    const first = await startDockerAgent(name, ['adopt-test'])
+    let createdId = ''
+    try {
+      const created = await h.client.createRun('docker-sleepy-adopt', { seconds: 8 })
+      createdId = created.id
+      await waitUntilRunning(created.id, first)
+      await waitFor('the run container', async () => ((await containersOf(created.id)).length > 0 ? true : undefined))
+    } finally {
+      await first.kill('SIGKILL')
+    }
+    // Back before the server gives up on it (SILENCE_MS): the run is still running.
+    const restarted = await startDockerAgent(name, ['adopt-test'])
+    try {
+      await waitFor('the restarted agent to re-adopt the run', () => (restarted.output().includes(`re-adopted run ${createdId}`) ? true : undefined), 15_000)
+      const run = await waitForRunState(h.client, createdId, undefined, 60_000)
+      assert.equal(run.state, 'success', `run ended ${run.state}: ${run.stateMessage}\n${restarted.output()}`)
+      await waitFor('the container to be removed', async () => ((await containersOf(createdId)).length === 0 ? true : undefined), 15_000)
     } finally {
       await restarted.kill('SIGTERM')
     }
