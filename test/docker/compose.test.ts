@@ -64,6 +64,7 @@ describe('docker-compose.yml', { skip }, () => {
       assert.ok(agent?.volumes?.some((v) => v.target === '/var/run/docker.sock'), 'the agent talks to the host engine')
       assert.equal(agent?.environment?.ROTA_API_URL, 'http://server:4200')
       assert.ok(agent?.command?.includes('--type=docker'))
+      assert.ok(agent?.command?.includes('--name=docker-agent-1'), 'a stable name: a restarted agent finds its containers by it')
       assert.ok(agent?.command?.includes('--network=rota'), 'flow containers join the network where the server is')
       assert.ok(agent?.command?.includes(`--volume=${keyFile}:/run/secrets/gcp.json:ro`), 'flow containers get the key file')
 
