@@ -358,9 +358,13 @@ export class DockerLauncher implements Launcher {
     }
     try {
       const progress = await this.docker.pull(image)
-      await new Promise<void>((resolve, reject) => {
-        this.docker.modem.followProgress(progress, (error: Error | null) => (error ? reject(error) : resolve()))
+      const events = await new Promise<Array<{ error?: string }>>((resolve, reject) => {
+        this.docker.modem.followProgress(progress, (error: Error | null, output: Array<{ error?: string }>) => (error ? reject(error) : resolve(output)))
       })
+      // A failed pull still answers 200: the error is an event in the stream.
+      const failed = events.find((event) => event.error)
+      if (failed) throw new Error(failed.error)
+      await this.docker.getImage(image).inspect()
     } catch (error) {
       throw new DockerLauncherError(
         `Image ${image} is not on this Docker engine and pulling it failed (${errorMessage(error)}). Build it with "docker build -t ${image} ." or push it to a registry this engine can reach.`,

@@ -149,13 +149,15 @@ describe('docker launcher with a real engine', { skip: skipDocker ? 'ROTA_SKIP_D
     assert.deepEqual(await containersOfRun(engine.docker, runId), [])
   })
 
-  test('a missing image is an error that says how to get it', async () => {
+  test('a missing image that cannot be pulled is an error at agent start that says how to get it', async () => {
     const missing = launcher({ script: 'print-and-exit.js', image: 'localhost/rota-no-such-image:0' })
-    await assert.rejects(missing.launch(claimedRun(randomUUID()), {}), (error: Error) => {
-      assert.ok(error instanceof DockerLauncherError)
-      assert.match(error.message, /docker build -t localhost\/rota-no-such-image:0/)
-      return true
-    })
+    for (const attempt of [() => missing.reconcile(agentName), () => missing.launch(claimedRun(randomUUID()), {})]) {
+      await assert.rejects(attempt(), (error: Error) => {
+        assert.ok(error instanceof DockerLauncherError, String(error))
+        assert.match(error.message, /pulling it failed .*Build it with "docker build -t localhost\/rota-no-such-image:0 \."/)
+        return true
+      })
+    }
   })
 
   test('a loopback server address on a bridge network is refused before any container starts', async () => {
