@@ -71,6 +71,11 @@ export interface DockerLauncherOptions {
    * project's network, so `http://server:4200` resolves). Default: the engine's default (bridge).
    */
   network?: string | undefined
+  /**
+   * The server address the containers will get (ROTA_API_URL). When given, an address the
+   * containers can't reach (loopback without `--network host`) fails here, at agent start.
+   */
+  apiUrl?: string | undefined
   /** Extra bind mounts, `host:container[:options]` as in `docker run -v`. */
   volumes?: readonly string[] | undefined
   /**
@@ -114,6 +119,7 @@ export class DockerLauncher implements Launcher {
     if (!options.image) throw new DockerLauncherError('The Docker agent needs an image: pass --image IMAGE (an image built from the project Dockerfile)')
     if (!options.agentName) throw new DockerLauncherError('The Docker launcher needs the agent name (it labels the containers with it)')
     for (const volume of options.volumes ?? []) parseVolume(volume)
+    if (options.apiUrl) checkApiUrlReachableFromContainer(options.apiUrl, options.network)
     this.options = options
     this.agentName = options.agentName
     this.docker = options.docker ?? new Docker()

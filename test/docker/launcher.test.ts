@@ -37,6 +37,7 @@ describe('docker launcher helpers', () => {
     assert.throws(() => checkApiUrlReachableFromContainer('http://localhost:4200', 'bridge'), /loopback/)
     assert.doesNotThrow(() => checkApiUrlReachableFromContainer('http://127.0.0.1:4200', 'host'))
     assert.doesNotThrow(() => checkApiUrlReachableFromContainer('http://server:4200', 'rota_default'))
+    assert.throws(() => new DockerLauncher({ image: 'x', agentName: 'a', apiUrl: 'http://127.0.0.1:4200' }), /--network host/, 'at agent start')
   })
 
   test('volumes are host:container[:options]', () => {
