@@ -5,7 +5,7 @@
 #   scripts/pg-test-server.sh stop
 set -euo pipefail
 PORT=${ROTA_TEST_PG_PORT:-54329}
-DATA=${ROTA_TEST_PG_DATA:-/tmp/rota-test-pg-$PORT}
+DATA=${ROTA_TEST_PG_DATA:-/var/tmp/rota-pgdata-$PORT}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -n "$PGBIN" ] || { echo "pg-test-server: PostgreSQL is not installed (scripts/setup-system.sh installs it)" >&2; exit 1; }
 as_pg() {

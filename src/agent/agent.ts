@@ -171,6 +171,7 @@ export class Agent {
     await Promise.all(pending)
     // let settle() calls finish
     await new Promise((r) => setTimeout(r, 50))
+    await this.options.launcher.close?.()
     if (this.id) await this.options.client.stopAgent(this.id).catch(() => undefined)
   }
 }

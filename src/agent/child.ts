@@ -8,6 +8,26 @@ import { loadEntrypoint } from '../sdk/loader.ts'
 import { runFlow } from '../sdk/runtime.ts'
 import { ServerReporter } from './reporter.ts'
 
+/** A warm spare waits here for the agent to hand it a run; it exits if the agent goes away. */
+export function waitForRun(): Promise<NodeJS.ProcessEnv> {
+  return new Promise((resolve) => {
+    const parent = process.ppid
+    const watchdog = setInterval(() => {
+      if (process.ppid !== parent) process.exit(0)
+    }, 1000)
+    const onDisconnect = () => process.exit(0)
+    process.once('disconnect', onDisconnect)
+    process.once('message', (msg: { type?: string; env?: Record<string, string> }) => {
+      clearInterval(watchdog)
+      process.off('disconnect', onDisconnect)
+      if (msg?.type !== 'run' || !msg.env) process.exit(2)
+      Object.assign(process.env, msg.env)
+      delete process.env.ROTA_WARM
+      resolve(process.env)
+    })
+  })
+}
+
 export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Promise<number> {
   const apiUrl = env.ROTA_API_URL
   const flowRunId = env.ROTA_FLOW_RUN_ID
@@ -18,6 +38,7 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
   const client = new RotaClient(apiUrl, env.ROTA_API_KEY)
   const reporter = new ServerReporter(client, flowRunId, (m) => process.stderr.write(`[rota child] ${m}\n`))
   const controller = new AbortController()
+  stopSignal = controller.signal
   const stop = () => controller.abort(new Error('stopped by the agent'))
   process.once('SIGTERM', stop)
   process.once('SIGINT', stop)
@@ -74,6 +95,8 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
   return outcome.state === 'success' ? 0 : outcome.state === 'cancelled' ? 143 : 1
 }
 
+let stopSignal: AbortSignal | undefined
+
 /** Retries a control call while the server is unreachable or failing (5xx), for up to 10 minutes. */
 async function untilDelivered<T>(call: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + 10 * 60_000
@@ -82,7 +105,7 @@ async function untilDelivered<T>(call: () => Promise<T>): Promise<T> {
       return await call()
     } catch (err) {
       const retryable = !(err instanceof ApiError) || err.status >= 500
-      if (!retryable || Date.now() > deadline) throw err
+      if (!retryable || Date.now() > deadline || stopSignal?.aborted) throw err
       if (attempt === 1) process.stderr.write(`[rota child] ${(err as Error).message}; retrying\n`)
       await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)))
     }

@@ -25,4 +25,6 @@ export interface Launcher {
   launch(run: ClaimedRun, env: Record<string, string>): Promise<LaunchedRun>
   /** Called once at agent start: adopt or clean up what a previous agent process left. */
   reconcile?(agentName: string): Promise<Array<{ flowRunId: string; launched: LaunchedRun }>>
+  /** Releases what the launcher keeps between runs (a warm process); called when the agent stops. */
+  close?(): Promise<void>
 }

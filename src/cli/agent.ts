@@ -25,13 +25,19 @@ export async function startAgent(config: RotaConfig, options: StartAgentOptions)
   const name = options.name ?? undefined
   if (options.type === 'docker') {
     if (!options.image) throw new Error('a docker agent needs --image IMAGE: the image that holds the project (see the Dockerfile)')
-    const { DockerLauncher } = await import('../agent/docker.ts')
+    const { DockerLauncher, forwardedEnv } = await import('../agent/docker.ts')
+    const log = options.log ?? ((line: string) => console.log(line))
     launcher = new DockerLauncher({
       image: options.image,
       agentName: name ?? `docker-agent-${(await import('node:os')).hostname()}`,
       network: options.network,
       volumes: options.volume,
-      onOutput: (o) => forward(o.flowRunId, o.line, o.stream),
+      apiUrl: config.apiUrl,
+      // settings the pipeline reads (lake, warehouse, credentials path) reach the run containers
+      env: forwardedEnv(process.env),
+      // each run's container output goes to its logs through a per-run reporter (survives agent restarts)
+      client,
+      onOutput: (o) => log(`[${o.flowRunId}] ${o.stream}: ${o.line}`),
     })
   } else {
     launcher = new LocalLauncher({ projectRoot: options.root, onOutput: forward })

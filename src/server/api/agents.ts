@@ -3,7 +3,7 @@ import type { ServerContext } from './context.ts'
 import { AgentParam, AgentSchema, ClaimedRunSchema, errors, json, toBody } from './schemas.ts'
 import { HttpError } from './errors.ts'
 import { getAgent, heartbeat, listAgents, markAgentStopped, upsertAgent } from '../store/agents.ts'
-import { claimDueRuns, type ClaimedRunRow } from '../orchestration/transition.ts'
+import { claimDueRuns, setFlowRunState, type ClaimedRunRow } from '../orchestration/transition.ts'
 
 const PollSchema = z.object({
   slots: z.number().int().min(0).max(1000),
@@ -15,6 +15,10 @@ const PollSchema = z.object({
 export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof OpenAPIHono>[0]) {
   const app = new OpenAPIHono(hook)
   const { db, bus } = ctx
+
+  async function releaseRuns(ids: string[], why: string): Promise<void> {
+    for (const id of ids) await setFlowRunState(db, bus, id, { state: 'scheduled', message: `back in the queue: ${why}`, by: { kind: 'server' } })
+  }
 
   app.openapi(
     createRoute({ method: 'get', path: '/agents', tags: ['agents'], responses: { 200: json(z.object({ items: z.array(AgentSchema) }), 'Agents with their health') } }),
@@ -76,8 +80,10 @@ export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<type
       const agent = await getAgent(db, agentId)
       if (!agent) throw new HttpError(404, `agent ${agentId} is not registered; register again with POST /api/agents`)
       const deadline = Date.now() + body.waitMs
+      // The agent may give up on this poll (it stops, or a slot freed up): then claim nothing more.
+      const gone = AbortSignal.any([ctx.shutdown, c.req.raw.signal])
       for (;;) {
-        if (ctx.shutdown.aborted) return c.json({ runs: [], cancel: [], lost: [] }, 200)
+        if (gone.aborted) return c.json({ runs: [], cancel: [], lost: [] }, 200)
         await heartbeat(db, agentId, body.runIds)
         const held =
           body.runIds.length === 0
@@ -98,6 +104,10 @@ export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<type
           [agentId, body.runIds],
         )
         const claimed = await claimDueRuns(db, bus, { id: agentId, labels: agent.labels }, body.slots - undelivered.length, body.prefetchMs)
+        if (claimed.length > 0 && gone.aborted) {
+          await releaseRuns(claimed.map((r) => r.id), 'the agent left before receiving the run')
+          return c.json({ runs: [], cancel: [], lost: [] }, 200)
+        }
         const runs = [...undelivered, ...claimed]
         const remaining = deadline - Date.now()
         if (runs.length > 0 || cancel.length > 0 || lost.length > 0 || remaining <= 0 || ctx.shutdown.aborted) {
@@ -111,7 +121,7 @@ export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<type
         await bus.waitFor(
           (e) => e.type === 'runs-available' || (e.type === 'flow-run' && held_.has(e.flowRunId) && e.state !== 'running'),
           body.slots > 0 ? sleep : remaining,
-          ctx.shutdown,
+          gone,
         )
       }
     },
@@ -127,7 +137,11 @@ export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<type
       responses: { 200: json(z.object({ ok: z.boolean() }), 'Stopped'), ...errors },
     }),
     async (c) => {
-      await markAgentStopped(db, c.req.valid('param').id)
+      const agentId = c.req.valid('param').id
+      await markAgentStopped(db, agentId)
+      // Runs claimed for this agent that it never started (a poll answered as it stopped) go back to the queue.
+      const stranded = await db.query<{ id: string }>(`select id from rota_flow_runs where agent_id = $1 and state = 'pending'`, [agentId])
+      await releaseRuns(stranded.map((r) => r.id), 'its agent stopped before starting it')
       bus.publish({ type: 'agent', agentId: c.req.valid('param').id })
       return c.json({ ok: true }, 200)
     },
