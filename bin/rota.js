@@ -5,8 +5,11 @@ import { register } from 'tsx/esm/api'
 register()
 if (process.argv[2] === 'internal' && process.argv[3] === 'run-child') {
   // The hot path of every flow run: skip the CLI's own imports.
-  const { runChild } = await import('../src/agent/child.ts')
-  process.exitCode = await runChild(process.env, process.cwd())
+  const { runChild, waitForRun } = await import('../src/agent/child.ts')
+  // A warm spare (ROTA_WARM=1) has loaded everything and waits for its run over IPC.
+  const env = process.env.ROTA_WARM === '1' ? await waitForRun() : process.env
+  process.exitCode = await runChild(env, process.cwd())
+  process.disconnect?.()
 } else {
   const { main } = await import('../src/cli/main.ts')
   await main(process.argv)
