@@ -9,7 +9,9 @@ import { runFlow } from '../sdk/runtime.ts'
 import { ServerReporter } from './reporter.ts'
 
 /** A warm spare waits here for the agent to hand it a run; it exits if the agent goes away. */
-export function waitForRun(): Promise<NodeJS.ProcessEnv> {
+export async function waitForRun(): Promise<NodeJS.ProcessEnv> {
+  // Node loads its HTTP client (undici) on the first fetch, ~50 ms: pay that while idle.
+  await fetch('data:,warm').catch(() => undefined)
   return new Promise((resolve) => {
     const parent = process.ppid
     const watchdog = setInterval(() => {

@@ -54,6 +54,15 @@ export class EventBus {
     this.db.notify(CHANNEL, payload).catch(() => undefined)
   }
 
+  /**
+   * Many events of one run at once (a batch of task states or log lines): each reaches this
+   * server's listeners, and other replicas get one bodiless notice to refetch, not one NOTIFY per line.
+   */
+  publishBatch(events: readonly RotaEvent[], notice: RotaEvent): void {
+    for (const event of events) this.emitter.emit('event', event)
+    if (events.length > 0) this.db.notify?.(CHANNEL, JSON.stringify({ origin: this.origin, event: notice })).catch(() => undefined)
+  }
+
   subscribe(listener: (event: RotaEvent) => void): () => void {
     this.emitter.on('event', listener)
     return () => this.emitter.off('event', listener)

@@ -282,7 +282,10 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       const { source, logs } = c.req.valid('json')
       await mustGetRun(id)
       const rows = await insertLogs(db, id, source, logs.map((l) => ({ ...l, time: new Date(l.time) })))
-      for (const log of rows) bus.publish({ type: 'log', flowRunId: id, log })
+      bus.publishBatch(
+        rows.map((log) => ({ type: 'log' as const, flowRunId: id, log })),
+        { type: 'log', flowRunId: id, log: undefined },
+      )
       return c.json({ inserted: rows.length }, 200)
     },
   )

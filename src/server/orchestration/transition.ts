@@ -265,6 +265,9 @@ export async function applyTaskEvents(
     }
     return changed
   })
-  for (const t of rows) bus.publish({ type: 'task-run', flowRunId, taskRun: t })
+  bus.publishBatch(
+    rows.map((t) => ({ type: 'task-run' as const, flowRunId, taskRun: t })),
+    { type: 'task-run', flowRunId, taskRun: undefined },
+  )
   return { applied: events.length - rejected.length, rejected }
 }
