@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
 bash scripts/setup-system.sh
+bash scripts/dbt-setup.sh
 
 echo "== type-check"; npx tsc --noEmit
 echo "== lint"; npx eslint .
