@@ -41,7 +41,14 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
   const reporter = new ServerReporter(client, flowRunId, (m) => process.stderr.write(`[rota child] ${m}\n`))
   const controller = new AbortController()
   stopSignal = controller.signal
-  const stop = () => controller.abort(new Error('stopped by the agent'))
+  const stop = () => {
+    controller.abort(new Error('stopped by the agent'))
+    // Tasks that honour runContext().signal stop at once; one that does not is left behind after 1 s:
+    // deliver what was reported and exit, so a cancel never waits for the kill timeout.
+    setTimeout(() => {
+      void reporter.flush().finally(() => process.exit(143))
+    }, 1000).unref()
+  }
   process.once('SIGTERM', stop)
   process.once('SIGINT', stop)
   // If the agent dies (even kill -9), this process is orphaned: stop rather than run unsupervised.
