@@ -86,12 +86,18 @@ const writeCsv = task(
   },
 )
 
-const upload = task({ name: 'upload', retries: 3, retryDelaySeconds: 2, retryBackoff: 'exponential' }, async (_csv: WriteCsvResult): Promise<string[]> => {
+const upload = task({ name: 'upload', retries: 3, retryDelaySeconds: 2, retryBackoff: 'exponential' }, async (csv: WriteCsvResult): Promise<string[]> => {
   const ctx = await brtContext()
   const files = await uploadStep(ctx)
   if (files.length === 0) skip('no CSV to upload (another run published it)')
   for (const f of files) log.info(`uploaded ${ctx.lake.address(f)}`)
   await artifact('brt-files', files.map((f) => ctx.lake.address(f)))
+  if (csv.window) {
+    // what the run page shows: the CSV's lake address and how much it holds
+    const name = csv.window.csvKey.split('/').pop() ?? ''
+    const published = files.find((f) => f.endsWith(name)) ?? files[files.length - 1] ?? csv.window.csvKey
+    await artifact('csv', { lakeUrl: ctx.lake.address(published), rows: csv.window.rows, captures: csv.window.captures })
+  }
   return files
 })
 

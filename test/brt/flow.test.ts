@@ -83,6 +83,9 @@ describe('brt-gps flow (SDK runtime)', { timeout: 300_000 }, () => {
     assert.ok(dbt.results.filter((r) => r.resourceType === 'test').length >= 20)
     assert.ok(dbt.results.every((r) => r.status === 'pass' || r.status === 'success'))
     assert.equal((rec.artifacts.get('brt-files') as string[]).length, 1)
+    const csv = rec.artifacts.get('csv') as { lakeUrl: string; rows: number; captures: number }
+    assert.deepEqual({ rows: csv.rows, captures: csv.captures }, { rows: 360, captures: 3 })
+    assert.match(csv.lakeUrl, /bronze\/brt_gps\/dt=\d{4}-\d{2}-\d{2}\/brt_gps_.*\.csv$/)
   })
 
   test('an API outage fails capture after its retries, says so, and keeps the buffer', async () => {
