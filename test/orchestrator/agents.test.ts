@@ -39,7 +39,7 @@ describe('agents', () => {
       for (let i = 0; i < 24; i++) ids.push((await h.client.createRun('marker', { file })).id)
       await Promise.all([h.startAgent({ name: 'racer-a', concurrency: 4 }), h.startAgent({ name: 'racer-b', concurrency: 4 })])
       const runs = await Promise.all(ids.map((id) => waitForRunState(h.client, id, undefined, 120_000)))
-      assert.deepEqual([...new Set(runs.map((r) => r.state))], ['success'])
+      assert.deepEqual([...new Set(runs.map((r) => r.state))], ['success'], runs.filter((r) => r.state !== 'success').map((r) => `${r.state}: ${r.stateMessage}`).join('\n') + h.logs.slice(-40).join('\n'))
       const lines = fs.readFileSync(file, 'utf8').trim().split('\n')
       assert.equal(lines.length, 24, 'each run executed once')
       assert.deepEqual(new Set(lines), new Set(ids))
