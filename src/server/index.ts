@@ -63,9 +63,17 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
     loop('reaper', options.reapEveryMs ?? 2000, () => markCrashedRuns(db, bus, options.silenceMs ?? AGENT_SILENCE_MS), shutdown.signal, log),
   ]
 
-  const server: ServerType = await new Promise((resolve, reject) => {
+  const server: ServerType = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch, hostname: config.host, port: config.port }, () => resolve(s))
-    s.once('error', reject)
+    s.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new ConfigError(`port ${config.port} on ${config.host} is already in use: stop what holds it, or pass --port (ROTA_PORT)`) : err),
+    )
+  }).catch(async (err: unknown) => {
+    shutdown.abort()
+    await Promise.all(loops)
+    await bus.stop()
+    await db.close()
+    throw err
   })
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : config.port
