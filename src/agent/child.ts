@@ -23,6 +23,7 @@ export async function waitForRun(): Promise<NodeJS.ProcessEnv> {
       clearInterval(watchdog)
       process.off('disconnect', onDisconnect)
       if (msg?.type !== 'run' || !msg.env) process.exit(2)
+      for (const key of Object.keys(process.env)) if (!(key in msg.env)) delete process.env[key]
       Object.assign(process.env, msg.env)
       delete process.env.ROTA_WARM
       resolve(process.env)

@@ -181,12 +181,22 @@ export class DockerLauncher implements Launcher {
         ...(this.options.network ? { NetworkMode: this.options.network } : {}),
       },
     }
-    const container = await this.createContainer(createOptions)
+    let container = await this.createContainer(createOptions)
     try {
       await container.start()
-    } catch (error) {
+    } catch (first) {
+      // Engines fail a start now and then for reasons of their own (runc's "write child: broken pipe"
+      // under load): one fresh container is worth a try before the run is declared crashed.
       await this.removeContainer(container, run.id)
-      throw new DockerLauncherError(`Could not start the container for run ${run.id}: ${errorMessage(error)}`, { cause: error })
+      this.options.onWarning?.(`run ${run.id}: the engine could not start its container (${errorMessage(first)}); trying once more`)
+      await new Promise((r) => setTimeout(r, 500))
+      container = await this.createContainer(createOptions)
+      try {
+        await container.start()
+      } catch (error) {
+        await this.removeContainer(container, run.id)
+        throw new DockerLauncherError(`Could not start the container for run ${run.id}: ${errorMessage(error)}`, { cause: error })
+      }
     }
     return this.watch(container, run.id, { followLogsSince: 0 })
   }

@@ -25,7 +25,8 @@ export class LocalLauncher implements Launcher {
   async launch(run: ClaimedRun, env: Record<string, string>): Promise<LaunchedRun> {
     let child = this.takeSpare()
     if (child) {
-      child.send({ type: 'run', env })
+      // the agent's environment as it is now (it may have changed since the spare started), plus the run's
+      child.send({ type: 'run', env: { ...process.env, ...env } })
     } else {
       child = this.spawnChild(env, false)
     }
