@@ -52,7 +52,7 @@ async function findOrStartEngine(): Promise<ContainerEngine> {
   let stdout: string
   try {
     // Installing podman on a fresh machine takes a while; building the node image a few seconds.
-    ;({ stdout } = await execFileAsync('bash', [engineScript], { cwd: repoRoot, timeout: 300_000, maxBuffer: 1 << 20 }))
+    ;({ stdout } = await execFileAsync('bash', [engineScript], { cwd: '/', timeout: 300_000, maxBuffer: 1 << 20 }))
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr ?? ''
     throw new Error(
