@@ -103,7 +103,7 @@ async function main(): Promise<void> {
 
     // 2. Scheduling lag: runs scheduled ahead, spaced out; lag = first task running - scheduled time.
     await startAgents(2, 4)
-    const spacing = Number(process.env.ROTA_BENCH_LAG_SPACING_MS ?? 300)
+    const spacing = Number(process.env.ROTA_BENCH_LAG_SPACING_MS ?? 1000)
     const first = Date.now() + 6000
     const ids: { id: string; at: number }[] = []
     for (let i = 0; i < LAG_RUNS; i++) {
