@@ -1,24 +1,13 @@
 /**
  * The shapes the dashboard reads from the JSON API (see docs/ui.md for the contract).
- * Kept here, not imported from src/server, so the browser bundle never pulls server code.
+ * The states come from the server's one list (a pure module with no imports, safe in the bundle).
  */
+import { TERMINAL_STATES } from '../server/orchestration/states.ts'
 
-export const STATES = [
-  'scheduled',
-  'pending',
-  'running',
-  'retrying',
-  'success',
-  'failed',
-  'skipped',
-  'cancelling',
-  'cancelled',
-  'crashed',
-] as const
-export type RunState = (typeof STATES)[number]
+export { STATES, type State as RunState } from '../server/orchestration/states.ts'
 
 /** States after which nothing changes any more: the run page stops ticking, cancel hides. */
-export const FINAL_STATES: ReadonlySet<string> = new Set(['success', 'failed', 'skipped', 'cancelled', 'crashed'])
+export const FINAL_STATES: ReadonlySet<string> = TERMINAL_STATES as ReadonlySet<string>
 
 export interface Health {
   status: string
