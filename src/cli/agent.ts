@@ -4,6 +4,7 @@ import { RotaClient } from '../client/index.ts'
 import { Agent } from '../agent/agent.ts'
 import { LocalLauncher } from '../agent/local.ts'
 import type { Launcher } from '../agent/launcher.ts'
+import { ServerReporter } from '../agent/reporter.ts'
 
 export interface StartAgentOptions {
   type: 'local' | 'docker'
@@ -55,22 +56,19 @@ export async function startAgent(config: RotaConfig, options: StartAgentOptions)
   return agent
 }
 
-/** Output a run's process printed outside its tasks goes to the run's logs, batched per run. */
+/**
+ * Output a run's process printed outside its tasks goes to the run's logs, through the same ordered,
+ * retried reporter the run process itself uses (one per run, so sequence numbers never collide).
+ */
 function outputForwarder(client: RotaClient): (flowRunId: string, line: string, stream: 'stdout' | 'stderr') => void {
-  const queues = new Map<string, { seq: number; lines: { seq: number; time: string; level: 'info' | 'error'; message: string }[]; timer?: NodeJS.Timeout }>()
+  const reporters = new Map<string, ServerReporter>()
   return (flowRunId, line, stream) => {
     if (line.trim() === '') return
-    let q = queues.get(flowRunId)
-    if (!q) {
-      q = { seq: 0, lines: [] }
-      queues.set(flowRunId, q)
+    let reporter = reporters.get(flowRunId)
+    if (!reporter) {
+      reporter = new ServerReporter(client, flowRunId)
+      reporters.set(flowRunId, reporter)
     }
-    q.lines.push({ seq: q.seq++, time: new Date().toISOString(), level: stream === 'stderr' ? 'error' : 'info', message: line.slice(0, 60_000) })
-    const queue = q
-    queue.timer ??= setTimeout(() => {
-      queue.timer = undefined
-      const batch = queue.lines.splice(0)
-      client.postLogs(flowRunId, 'agent-output', batch).catch(() => undefined)
-    }, 100)
+    reporter.log(stream === 'stderr' ? 'error' : 'info', line, undefined)
   }
 }

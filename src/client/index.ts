@@ -14,7 +14,8 @@ export class ServerUnreachableError extends Error {
   override name = 'ServerUnreachableError'
 }
 
-export type State = 'scheduled' | 'pending' | 'running' | 'retrying' | 'success' | 'failed' | 'skipped' | 'cancelling' | 'cancelled' | 'crashed'
+export type { State } from '../server/orchestration/states.ts'
+import type { State } from '../server/orchestration/states.ts'
 
 export interface FlowRun {
   id: string
