@@ -119,7 +119,7 @@ export function buildProgram(): Command {
       if (!flowName) throw new UsageError('name the flow to run (see `rota flows`), or pass --local <file>')
       const api = client(resolveConfig())
       const flow = await api.getFlow(flowName)
-      const { resolveParameters } = await import('../sdk/parameters.ts')
+      const { resolveParameters } = await import('../core/parameters.ts')
       const coerced = resolveParameters(flow.parameters as never, params, { coerce: true })
       const overrides = Object.fromEntries(Object.keys(params).map((k) => [k, coerced[k]]))
       const run = await api.createRun(flowName, overrides)

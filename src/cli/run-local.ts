@@ -1,10 +1,10 @@
 /** `rota run --local`: one flow, in this process, no server; the terminal shows tasks and logs. */
 import { randomUUID } from 'node:crypto'
 import { loadFlowModule } from '../sdk/loader.ts'
-import { resolveParameters } from '../sdk/parameters.ts'
+import { resolveParameters } from '../core/parameters.ts'
 import { runFlow } from '../sdk/runtime.ts'
 import { terminalReporter } from '../sdk/local-reporter.ts'
-import { runName } from '../server/names.ts'
+import { runName } from '../core/names.ts'
 
 export async function runLocal(file: string, flowName: string | undefined, params: Record<string, string>): Promise<number> {
   const flows = await loadFlowModule(file)

@@ -14,8 +14,8 @@ export class ServerUnreachableError extends Error {
   override name = 'ServerUnreachableError'
 }
 
-export type { State } from '../server/orchestration/states.ts'
-import type { State } from '../server/orchestration/states.ts'
+export type { State } from '../core/states.ts'
+import type { State } from '../core/states.ts'
 
 export interface FlowRun {
   id: string

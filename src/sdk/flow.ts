@@ -1,6 +1,6 @@
 /** Flows: a named async function with a schedule, parameters and the tasks it calls. */
-import { normalizeSchedule, type Schedule, type ScheduleInput } from './schedule.ts'
-import { parameterSpecs, type ParameterSpec } from './parameters.ts'
+import { normalizeSchedule, type Schedule, type ScheduleInput } from '../core/schedule.ts'
+import { parameterSpecs, type ParameterSpec } from '../core/parameters.ts'
 import { taskRegistry, type TaskDefinition } from './task.ts'
 
 export interface FlowOptions<P extends Record<string, unknown>> {

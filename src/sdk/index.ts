@@ -6,4 +6,4 @@
 export { defineFlow, isFlow, type FlowDefinition, type FlowOptions } from './flow.ts'
 export { task, skip, Skipped, TaskFailedError, TaskTimeoutError, type TaskOptions, type TaskFn } from './task.ts'
 export { log, artifact, runContext, type RunContext, type LogLevel } from './context.ts'
-export { type ScheduleInput } from './schedule.ts'
+export { type ScheduleInput } from '../core/schedule.ts'

@@ -5,10 +5,10 @@
  */
 import type { Db } from './db/index.ts'
 import type { EventBus } from './events.ts'
-import { fireTimes, type Schedule } from '../sdk/schedule.ts'
+import { fireTimes, type Schedule } from '../core/schedule.ts'
 import { advanceScheduleCursor, getFlowForUpdate, insertFlow, listScheduledFlows, updateFlowDefinition, type FlowRegistration, type FlowRow } from './store/flows.ts'
 import { skipMissedRuns } from './orchestration/transition.ts'
-import { runName } from './names.ts'
+import { runName } from '../core/names.ts'
 
 /** How far ahead runs are created (the dashboard shows them as upcoming). */
 export const HORIZON_MS = 5 * 60_000

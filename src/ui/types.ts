@@ -2,9 +2,9 @@
  * The shapes the dashboard reads from the JSON API (see docs/ui.md for the contract).
  * The states come from the server's one list (a pure module with no imports, safe in the bundle).
  */
-import { TERMINAL_STATES } from '../server/orchestration/states.ts'
+import { TERMINAL_STATES } from '../core/states.ts'
 
-export { STATES, type State as RunState } from '../server/orchestration/states.ts'
+export { STATES, type State as RunState } from '../core/states.ts'
 
 /** States after which nothing changes any more: the run page stops ticking, cancel hides. */
 export const FINAL_STATES: ReadonlySet<string> = TERMINAL_STATES as ReadonlySet<string>

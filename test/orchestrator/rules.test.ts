@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { decideFlowRunTransition, decideTaskRunTransition, FLOW_RUN_RULES, type Proposal, type RunSnapshot } from '../../src/server/orchestration/rules.ts'
-import { STATES, type State } from '../../src/server/orchestration/states.ts'
+import { STATES, type State } from '../../src/core/states.ts'
 
 const now = new Date('2026-01-01T12:00:00Z')
 const run = (state: State, extra: Partial<RunSnapshot> = {}): RunSnapshot => ({ state, scheduledStartTime: new Date('2026-01-01T11:59:00Z'), agentId: 'agent-a', ...extra })

@@ -2,8 +2,8 @@
 import type { Context } from 'hono'
 import { ZodError } from 'zod'
 import { NotFoundError } from '../orchestration/transition.ts'
-import { ParameterError } from '../../sdk/parameters.ts'
-import { ScheduleError } from '../../sdk/schedule.ts'
+import { ParameterError } from '../../core/parameters.ts'
+import { ScheduleError } from '../../core/schedule.ts'
 
 export class HttpError extends Error {
   override name = 'HttpError'

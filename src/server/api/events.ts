@@ -6,13 +6,13 @@ import type { RotaEvent } from '../events.ts'
 import { getFlowRun, listTaskRuns } from '../store/runs.ts'
 import { toBody, FlowRunSchema } from './schemas.ts'
 import { HttpError } from './errors.ts'
-import { UUID } from '../store/flows.ts'
+import { isUuid } from '../../core/ids.ts'
 
 export function eventRoutes(ctx: ServerContext) {
   const app = new Hono()
   app.get('/events', (c) => {
     const flowRunId = c.req.query('flowRunId')
-    if (flowRunId !== undefined && !UUID.test(flowRunId)) throw new HttpError(400, 'flowRunId must be a run id (a UUID)')
+    if (flowRunId !== undefined && !isUuid(flowRunId)) throw new HttpError(400, 'flowRunId must be a run id (a UUID)')
     return streamSSE(c, async (stream) => {
       const queue: RotaEvent[] = []
       let wake: (() => void) | undefined

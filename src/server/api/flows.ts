@@ -5,9 +5,9 @@ import { HttpError } from './errors.ts'
 import { getFlow, listFlows, setScheduleActive, type FlowRow } from '../store/flows.ts'
 import { getFlowRun, insertFlowRun, listFlowRuns, type FlowRunRow } from '../store/runs.ts'
 import { registerFlow, scheduleFlow } from '../scheduler.ts'
-import { describeSchedule, normalizeSchedule } from '../../sdk/schedule.ts'
-import { resolveParameters } from '../../sdk/parameters.ts'
-import { runName } from '../names.ts'
+import { describeSchedule, normalizeSchedule } from '../../core/schedule.ts'
+import { resolveParameters } from '../../core/parameters.ts'
+import { runName } from '../../core/names.ts'
 
 export function flowRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof OpenAPIHono>[0]) {
   const app = new OpenAPIHono(hook)

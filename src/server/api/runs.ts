@@ -15,7 +15,7 @@ import {
   VerdictSchema,
 } from './schemas.ts'
 import { HttpError } from './errors.ts'
-import { STATES, type State } from '../orchestration/states.ts'
+import { STATES, type State } from '../../core/states.ts'
 import { applyTaskEvents, setFlowRunState } from '../orchestration/transition.ts'
 import {
   decodeCursor,
@@ -31,8 +31,8 @@ import {
   type FlowRunRow,
 } from '../store/runs.ts'
 import { getFlow } from '../store/flows.ts'
-import { resolveParameters } from '../../sdk/parameters.ts'
-import { runName } from '../names.ts'
+import { resolveParameters } from '../../core/parameters.ts'
+import { runName } from '../../core/names.ts'
 
 const ProposalSchema = z.object({
   state: StateSchema,

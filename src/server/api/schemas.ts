@@ -1,6 +1,6 @@
 /** Request and response schemas: they validate input and generate /api/openapi.json. */
 import { z } from '@hono/zod-openapi'
-import { STATES } from '../orchestration/states.ts'
+import { STATES } from '../../core/states.ts'
 
 export const StateSchema = z.enum(STATES).openapi('State')
 const Time = z.string().openapi({ format: 'date-time', example: '2026-11-25T12:00:00.000Z' })

@@ -6,8 +6,8 @@
  *
  * Pure functions only: the caller (transition.ts) locks the row, asks the policy, writes the result.
  */
-import type { State } from './states.ts'
-import { isTerminal } from './states.ts'
+import type { State } from '../../core/states.ts'
+import { isTerminal } from '../../core/states.ts'
 
 export type Verdict =
   | { status: 'accept'; state: State; message?: string | undefined }

@@ -6,8 +6,8 @@ import type { Db, Queryable } from '../db/index.ts'
 import type { EventBus } from '../events.ts'
 import { getFlowRun, insertFlowRun, TASK_COLUMNS, type FlowRunRow, type TaskRunRow } from '../store/runs.ts'
 import { decideFlowRunTransition, decideTaskRunTransition, type Proposal, type Verdict } from './rules.ts'
-import { isTerminal, type State } from './states.ts'
-import { runName } from '../names.ts'
+import { isTerminal, type State } from '../../core/states.ts'
+import { runName } from '../../core/names.ts'
 
 export class NotFoundError extends Error {
   override name = 'NotFoundError'

@@ -1,7 +1,8 @@
 /** SQL for flows. */
 import type { Queryable } from '../db/index.ts'
-import type { Schedule } from '../../sdk/schedule.ts'
-import type { ParameterSpec } from '../../sdk/parameters.ts'
+import type { Schedule } from '../../core/schedule.ts'
+import type { ParameterSpec } from '../../core/parameters.ts'
+import { isUuid } from '../../core/ids.ts'
 
 export interface FlowRow {
   id: string
@@ -41,7 +42,7 @@ export interface FlowRegistration {
 }
 
 export async function getFlow(db: Queryable, idOrName: string): Promise<FlowRow | undefined> {
-  const byId = UUID.test(idOrName)
+  const byId = isUuid(idOrName)
   const rows = await db.query<FlowRow>(`select ${COLUMNS} from rota_flows where ${byId ? 'id = $1::uuid' : 'name = $1'}`, [idOrName])
   return rows[0]
 }
@@ -109,5 +110,3 @@ export async function setScheduleActive(db: Queryable, flowId: string, active: b
 export async function advanceScheduleCursor(db: Queryable, flowId: string, until: Date): Promise<void> {
   await db.query(`update rota_flows set scheduled_until = greatest(coalesce(scheduled_until, $2), $2) where id = $1`, [flowId, until])
 }
-
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i

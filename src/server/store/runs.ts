@@ -1,7 +1,8 @@
 /** SQL for flow runs, task runs, logs and artifacts (reads and plain inserts; state changes live in orchestration/). */
 import type { Queryable } from '../db/index.ts'
-import type { State } from '../orchestration/states.ts'
-import { redactParameters, resolveParameters, type ParameterSpec } from '../../sdk/parameters.ts'
+import type { State } from '../../core/states.ts'
+import { isUuid } from '../../core/ids.ts'
+import { redactParameters, resolveParameters, type ParameterSpec } from '../../core/parameters.ts'
 
 /** A scheduled run this long past its time without starting is flagged late. */
 export const LATE_AFTER_MS = 15_000
@@ -113,7 +114,7 @@ export function encodeCursor(time: Date, id: string): string {
 
 export function decodeCursor(cursor: string): { time: Date; id: string } | undefined {
   const [t, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|')
-  if (!t || !id || Number.isNaN(Date.parse(t)) || !/^[0-9a-f-]{36}$/i.test(id)) return undefined
+  if (!t || !id || Number.isNaN(Date.parse(t)) || !isUuid(id)) return undefined
   return { time: new Date(t), id }
 }
 
