@@ -7,6 +7,10 @@ import os from 'node:os'
 import { randomUUID } from 'node:crypto'
 import { ApiError, type RotaClient } from '../client/index.ts'
 import type { ClaimedRun, LaunchedRun, Launcher } from './launcher.ts'
+import { backoffDelay, sleep, type BackoffPolicy } from '../core/backoff.ts'
+
+/** Waits between polls while the server is unreachable: 0.5 s, 1 s, 2 s ... up to 10 s. */
+const POLL_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 10_000 }
 
 export interface AgentOptions {
   client: RotaClient
@@ -100,9 +104,9 @@ export class Agent {
           continue
         }
         failures++
-        const delay = Math.min(10_000, 250 * 2 ** Math.min(failures, 6))
+        const delay = backoffDelay(POLL_BACKOFF, failures)
         if (failures === 1 || failures % 10 === 0) this.log(`agent ${this.name}: poll failed (${(err as Error).message}); retrying in ${delay} ms`)
-        await new Promise((r) => setTimeout(r, delay))
+        await sleep(delay)
       }
     }
   }

@@ -7,6 +7,7 @@ import { ApiError, RotaClient, type State } from '../client/index.ts'
 import { loadEntrypoint } from '../sdk/loader.ts'
 import { runFlow } from '../sdk/runtime.ts'
 import { ServerReporter } from './reporter.ts'
+import { retry } from '../core/backoff.ts'
 
 /** A warm spare waits here for the agent to hand it a run; it exits if the agent goes away. */
 export async function waitForRun(): Promise<NodeJS.ProcessEnv> {
@@ -108,16 +109,14 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
 let stopSignal: AbortSignal | undefined
 
 /** Retries a control call while the server is unreachable or failing (5xx), for up to 10 minutes. */
-async function untilDelivered<T>(call: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 10 * 60_000
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call()
-    } catch (err) {
-      const retryable = !(err instanceof ApiError) || err.status >= 500
-      if (!retryable || Date.now() > deadline || stopSignal?.aborted) throw err
-      if (attempt === 1) process.stderr.write(`[rota child] ${(err as Error).message}; retrying\n`)
-      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)))
-    }
-  }
+function untilDelivered<T>(call: () => Promise<T>): Promise<T> {
+  return retry(call, {
+    policy: { baseMs: 100, maxMs: 2000 },
+    deadlineMs: 10 * 60_000,
+    retryable: (err) => !(err instanceof ApiError) || err.status >= 500,
+    onRetry: (err, failures) => {
+      if (failures === 1) process.stderr.write(`[rota child] ${(err as Error).message}; retrying\n`)
+    },
+    ...(stopSignal ? { signal: stopSignal } : {}),
+  })
 }

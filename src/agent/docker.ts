@@ -19,6 +19,7 @@ import Docker from 'dockerode'
 import type { RotaClient } from '../client/index.ts'
 import type { ClaimedRun, ExitInfo, LaunchedRun, Launcher } from './launcher.ts'
 import { ServerReporter } from './reporter.ts'
+import { retry } from '../core/backoff.ts'
 
 export const LABEL_MANAGED = 'rota.managed'
 export const LABEL_FLOW_RUN_ID = 'rota.flow-run-id'
@@ -309,19 +310,17 @@ export class DockerLauncher implements Launcher {
 
   /** The container's exit status code; undefined when the engine could not tell (engine restarted, container gone). */
   private async waitForExit(container: Docker.Container, flowRunId: string): Promise<number | undefined> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const result = (await container.wait()) as { StatusCode?: number }
-        return typeof result.StatusCode === 'number' ? result.StatusCode : undefined
-      } catch (error) {
-        if (statusCodeOf(error) === 404) return undefined
-        // A dropped connection is not the end of the container: wait again, a few times.
-        if (attempt >= 5) {
-          this.warn(`gave up waiting for the container of run ${flowRunId}: ${errorMessage(error)}`)
-          return undefined
-        }
-        await delay(attempt * 1000)
-      }
+    try {
+      // A dropped connection is not the end of the container: wait again, a few times.
+      const result = (await retry(() => container.wait(), {
+        policy: { baseMs: 1000, maxMs: 8000 },
+        attempts: 5,
+        retryable: (error) => statusCodeOf(error) !== 404,
+      })) as { StatusCode?: number }
+      return typeof result.StatusCode === 'number' ? result.StatusCode : undefined
+    } catch (error) {
+      if (statusCodeOf(error) !== 404) this.warn(`gave up waiting for the container of run ${flowRunId}: ${errorMessage(error)}`)
+      return undefined
     }
   }
 

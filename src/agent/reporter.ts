@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import type { LogLevel, Reporter, TaskEvent } from '../sdk/context.ts'
 import type { LogWire, RotaClient, TaskEventWire } from '../client/index.ts'
 import { ApiError } from '../client/index.ts'
+import { backoffDelay, sleep } from '../core/backoff.ts'
 
 const MAX_LINE = 60 * 1024
 const BATCH_MS = 50
@@ -74,7 +75,7 @@ export class ServerReporter implements Reporter {
           return undefined
         }
         if (attempt === 1 || attempt % 10 === 0) this.onDeliveryError(`cannot deliver to the server yet (${(err as Error).message}); retrying`)
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** Math.min(attempt, 6))))
+        await sleep(backoffDelay({ baseMs: 200, maxMs: 5000 }, attempt))
       }
     }
   }

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { currentScope, storage, type RunScope } from './context.ts'
+import { backoffDelay } from '../core/backoff.ts'
 
 export interface TaskOptions {
   name: string
@@ -122,9 +123,10 @@ async function runTask<A extends unknown[], R>(run: RunScope, options: TaskDefin
       }
       const message = describeError(err)
       if (attempt < maxAttempts && !run.run.signal.aborted) {
-        const delay = options.retryDelaySeconds * (options.retryBackoff === 'exponential' ? 2 ** (attempt - 1) : 1)
-        report('retrying', attempt, `attempt ${attempt}/${maxAttempts} failed: ${message}; retrying in ${delay}s`)
-        await sleep(delay * 1000, undefined, { signal: run.run.signal }).catch(() => undefined)
+        const factor = options.retryBackoff === 'exponential' ? 2 : 1
+        const delayMs = backoffDelay({ baseMs: options.retryDelaySeconds * 1000, maxMs: Infinity, factor }, attempt)
+        report('retrying', attempt, `attempt ${attempt}/${maxAttempts} failed: ${message}; retrying in ${delayMs / 1000}s`)
+        await sleep(delayMs, undefined, { signal: run.run.signal }).catch(() => undefined)
         continue
       }
       report('failed', attempt, message)

@@ -14,6 +14,7 @@ import { createApp } from './api/app.ts'
 import { scheduleAll } from './scheduler.ts'
 import { markCrashedRuns } from './orchestration/transition.ts'
 import { AGENT_SILENCE_MS } from './store/agents.ts'
+import { backoffDelay, sleep } from '../core/backoff.ts'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
@@ -113,17 +114,6 @@ async function loop(name: string, everyMs: number, work: () => Promise<unknown>,
       failures++
       if (!signal.aborted) log(`[rota] ${name} failed (${failures}x): ${(err as Error).message}`)
     }
-    const wait = failures === 0 ? everyMs : Math.min(30_000, everyMs * 2 ** failures)
-    await new Promise<void>((resolve) => {
-      const onAbort = () => {
-        clearTimeout(t)
-        resolve()
-      }
-      const t = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort)
-        resolve()
-      }, wait)
-      signal.addEventListener('abort', onAbort, { once: true })
-    })
+    await sleep(failures === 0 ? everyMs : backoffDelay({ baseMs: everyMs * 2, maxMs: 30_000 }, failures), signal)
   }
 }

@@ -6,7 +6,11 @@
  * because EventSource cannot set headers.
  */
 
+import { backoffDelay, type BackoffPolicy } from '../core/backoff.ts'
+
 const KEY_STORAGE = 'rota.apiKey'
+/** Reopening the event stream after the server refused it: 1 s, 2 s, 4 s ... up to 30 s. */
+const RECONNECT_BACKOFF: BackoffPolicy = { baseMs: 1000, maxMs: 30_000 }
 
 export class ApiError extends Error {
   override name = 'ApiError'
@@ -126,7 +130,7 @@ export function subscribe(
 ): () => void {
   let source: EventSource | null = null
   let retryTimer: ReturnType<typeof setTimeout> | null = null
-  let delay = 1000
+  let failures = 0
   let closed = false
 
   const open = () => {
@@ -145,7 +149,7 @@ export function subscribe(
       })
     }
     es.addEventListener('open', () => {
-      delay = 1000
+      failures = 0
       onStatus?.(true)
       onOpen?.()
     })
@@ -153,8 +157,7 @@ export function subscribe(
       onStatus?.(false)
       if (es.readyState === EventSource.CLOSED && !closed) {
         es.close()
-        retryTimer = setTimeout(open, delay)
-        delay = Math.min(delay * 2, 30_000)
+        retryTimer = setTimeout(open, backoffDelay(RECONNECT_BACKOFF, ++failures))
       }
     })
   }
