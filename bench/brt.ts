@@ -7,11 +7,11 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { resolveConfig } from '../src/config.ts'
 import { storeCapture } from '../pipelines/brt/capture.ts'
 import { captureToCsvLines, csvHeader } from '../pipelines/brt/csv.ts'
 import { ensureDbtVenv } from '../pipelines/brt/dbt.ts'
 import * as steps from '../pipelines/brt/pipeline.ts'
+import { resolveBrtSettings } from '../pipelines/brt/settings.ts'
 import { SimulatedFleet } from '../pipelines/brt/simulator.ts'
 import { queryWarehouse } from '../pipelines/brt/warehouse.ts'
 
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   await ensureDbtVenv({ onLine: (l) => console.log(l) }) // outside the timings: once per machine
   const home = await fs.mkdtemp(path.join(os.tmpdir(), 'rota-bench-brt-'))
   try {
-    const ctx = await steps.openBrtContext(resolveConfig({}, { home }), steps.resolveBrtSettings({}))
+    const ctx = await steps.openBrtContext(resolveBrtSettings({}, { home }))
     const settings = { capturesPerFile: 10, maxBufferMinutes: 15 }
     const fleet = new SimulatedFleet({ vehicles: VEHICLES, seed: 42, absentRate: 0 })
     const start = Date.now() - 30 * 60_000
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     // 3. backfill: one day of captures written as 144 bronze CSVs in a fresh home, then one build
     const home2 = await fs.mkdtemp(path.join(os.tmpdir(), 'rota-bench-brt-day-'))
     try {
-      const ctx2 = await steps.openBrtContext(resolveConfig({}, { home: home2 }), steps.resolveBrtSettings({}))
+      const ctx2 = await steps.openBrtContext(resolveBrtSettings({}, { home: home2 }))
       const dayFleet = new SimulatedFleet({ vehicles: VEHICLES, seed: 7, absentRate: 0 })
       const dayStart = Date.UTC(2024, 4, 1, 3, 0, 0)
       const [, genMs] = await time(async () => {

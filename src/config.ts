@@ -5,7 +5,7 @@
 import path from 'node:path'
 
 export interface RotaConfig {
-  /** Folder for embedded state: PGlite data, the local lake, the DuckDB warehouse. */
+  /** Folder for embedded state: PGlite data (and whatever pipelines keep there, as the BRT lake). */
   readonly home: string
   /** PostgreSQL connection string; undefined means embedded PGlite under `home/db`. */
   readonly databaseUrl: string | undefined
@@ -16,34 +16,16 @@ export interface RotaConfig {
   readonly apiKey: string | undefined
   /** Where clients (CLI, agents, flow children) find the server. */
   readonly apiUrl: string
-  /** `file:///abs/path` or `gs://bucket/prefix`; default is `home/lake`. */
-  readonly lakeUrl: string
-  /** `duckdb` (default) or `bigquery`. */
-  readonly warehouse: 'duckdb' | 'bigquery'
-  readonly gcpProject: string | undefined
-  /** The BRT GPS API (the real one by default; the simulator with `rota up --simulate`). */
-  readonly brtApiUrl: string
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
-export const DEFAULT_BRT_API_URL = 'https://dados.mobilidade.rio/gps/brt'
-
 export function resolveConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<RotaConfig> = {}): RotaConfig {
   const home = path.resolve(overrides.home ?? env.ROTA_HOME ?? '.rota')
   const port = overrides.port ?? parsePort(env.ROTA_PORT ?? '4200', 'ROTA_PORT')
   const host = overrides.host ?? env.ROTA_HOST ?? '127.0.0.1'
-  const warehouse = overrides.warehouse ?? parseWarehouse(env.WAREHOUSE ?? 'duckdb')
-  const lakeUrl = overrides.lakeUrl ?? env.LAKE_URL ?? `file://${path.join(home, 'lake')}`
-  if (!/^(file:\/\/\/|gs:\/\/[^/]+)/.test(lakeUrl)) {
-    throw new ConfigError(`LAKE_URL must be file:///absolute/path or gs://bucket[/prefix], got "${lakeUrl}"`)
-  }
-  const gcpProject = overrides.gcpProject ?? emptyToUndefined(env.GCP_PROJECT)
-  if (warehouse === 'bigquery' && !gcpProject) {
-    throw new ConfigError('WAREHOUSE=bigquery needs GCP_PROJECT (the Google Cloud project that holds the datasets)')
-  }
   return {
     home,
     databaseUrl: 'databaseUrl' in overrides ? overrides.databaseUrl : emptyToUndefined(env.DATABASE_URL),
@@ -51,10 +33,6 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env, overrides: P
     port,
     apiKey: 'apiKey' in overrides ? overrides.apiKey : emptyToUndefined(env.ROTA_API_KEY),
     apiUrl: (overrides.apiUrl ?? env.ROTA_API_URL ?? `http://127.0.0.1:${port}`).replace(/\/+$/, ''),
-    lakeUrl,
-    warehouse,
-    gcpProject,
-    brtApiUrl: overrides.brtApiUrl ?? env.BRT_API_URL ?? DEFAULT_BRT_API_URL,
   }
 }
 
@@ -62,11 +40,6 @@ function parsePort(raw: string, name: string): number {
   const n = Number(raw)
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name} must be a port number (0-65535), got "${raw}"`)
   return n
-}
-
-function parseWarehouse(raw: string): 'duckdb' | 'bigquery' {
-  if (raw === 'duckdb' || raw === 'bigquery') return raw
-  throw new ConfigError(`WAREHOUSE must be "duckdb" or "bigquery", got "${raw}"`)
 }
 
 function emptyToUndefined(v: string | undefined): string | undefined {

@@ -4,10 +4,9 @@
  * Before any data exists they answer empty lists, not errors.
  */
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi'
-import type { RotaConfig } from '#rota/config.ts'
 import { CaptureBuffer, recentCaptureStats } from './buffer.ts'
 import { openLake, type Lake } from './lake.ts'
-import { resolveBrtSettings, type BrtSettings } from './pipeline.ts'
+import { resolveBrtSettings, type BrtSettings } from './settings.ts'
 import { GOLD_EXPORTS, GOLD_EXPORT_INFO, readParquetExport } from './warehouse.ts'
 
 const ErrorSchema = z.object({ error: z.string() }).openapi('BrtError')
@@ -109,7 +108,7 @@ function num(value: unknown): number | null {
   return Number.isFinite(n) ? n : null
 }
 
-export function createBrtRoutes(config: RotaConfig, settings: BrtSettings = resolveBrtSettings(process.env)): OpenAPIHono {
+export function createBrtRoutes(settings: BrtSettings = resolveBrtSettings(process.env)): OpenAPIHono {
   const app = new OpenAPIHono({
     defaultHook: (result, c) => {
       if (!result.success) return c.json({ error: result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') }, 400)
@@ -118,7 +117,7 @@ export function createBrtRoutes(config: RotaConfig, settings: BrtSettings = reso
   })
   let lakePromise: Promise<Lake> | undefined
   const lake = (): Promise<Lake> => {
-    lakePromise ??= openLake(config.lakeUrl, { gcsApiEndpoint: settings.gcsApiEndpoint, gcpProject: config.gcpProject }).catch((err: unknown) => {
+    lakePromise ??= openLake(settings.lakeUrl, { gcsApiEndpoint: settings.gcsApiEndpoint, gcpProject: settings.gcpProject }).catch((err: unknown) => {
       lakePromise = undefined
       throw err
     })

@@ -3,11 +3,11 @@
  * resolved here, at the edge.
  */
 import type { Command } from 'commander'
-import { resolveConfig } from '#rota/config.ts'
 import { recentCaptureStats } from './buffer.ts'
 import { ensureDbtVenv } from './dbt.ts'
-import { dbtStep, loadStep, openBrtContext, resolveBrtSettings } from './pipeline.ts'
+import { dbtStep, loadStep, openBrtContext } from './pipeline.ts'
 import { replayRawDay } from './replay.ts'
+import { resolveBrtSettings } from './settings.ts'
 import { startSimulator } from './simulator.ts'
 import { GOLD_EXPORT_INFO } from './warehouse.ts'
 
@@ -56,7 +56,7 @@ export function registerBrtCommands(program: Command): Command {
     .description('Buffer, recent captures and the last gold export')
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }) => {
-      const ctx = await openBrtContext(resolveConfig(), resolveBrtSettings())
+      const ctx = await openBrtContext(resolveBrtSettings())
       const buffer = await ctx.buffer.status()
       const outbox = await ctx.buffer.outbox()
       const captures = await recentCaptureStats(ctx.lake, 5)
@@ -79,7 +79,7 @@ export function registerBrtCommands(program: Command): Command {
     .requiredOption('--date <YYYY-MM-DD>', 'UTC day of the captures')
     .option('--captures-per-file <n>', 'captures per CSV', parseIntOption('--captures-per-file', 1, 10_000), 10)
     .action(async (opts: { date: string; capturesPerFile: number }) => {
-      const ctx = await openBrtContext(resolveConfig(), resolveBrtSettings())
+      const ctx = await openBrtContext(resolveBrtSettings())
       const r = await replayRawDay(ctx.lake, opts.date, opts.capturesPerFile)
       console.log(`replayed ${r.captures} captures (${r.rows} rows) into ${r.files.length} CSV(s); run \`rota brt build\` or wait for the next window to load them`)
     })
@@ -88,7 +88,7 @@ export function registerBrtCommands(program: Command): Command {
     .command('build')
     .description('Refresh bronze and run `dbt build` now (outside a flow run)')
     .action(async () => {
-      const ctx = await openBrtContext(resolveConfig(), resolveBrtSettings())
+      const ctx = await openBrtContext(resolveBrtSettings())
       await loadStep(ctx, [])
       const result = await dbtStep(ctx, { onLine: (l) => console.log(l) })
       console.log(JSON.stringify({ counts: result.dbt.counts, exports: result.exports }))

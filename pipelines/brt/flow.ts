@@ -3,7 +3,6 @@
  * Task logic lives in pipeline.ts (plain functions, tested directly); this file wires it to Rota.
  */
 import { artifact, defineFlow, log, runContext, skip, task } from 'rota'
-import { resolveConfig } from '#rota/config.ts'
 import type { BufferSettings, ClosePoint } from './buffer.ts'
 import type { AddResult } from './buffer.ts'
 import {
@@ -12,19 +11,19 @@ import {
   dbtStep,
   loadStep,
   openBrtContext,
-  resolveBrtSettings,
   uploadStep,
   writeCsvStep,
   type BrtContext,
   type WriteCsvResult,
 } from './pipeline.ts'
+import { resolveBrtSettings } from './settings.ts'
 import type { CaptureDescriptor } from './types.ts'
 import type { LoadResult } from './warehouse.ts'
 
 let context: Promise<BrtContext> | undefined
 /** One context per flow-run process, configured from its environment (the edge). */
 function brtContext(): Promise<BrtContext> {
-  context ??= openBrtContext(resolveConfig(), resolveBrtSettings())
+  context ??= openBrtContext(resolveBrtSettings())
   return context
 }
 
@@ -49,7 +48,7 @@ const capture = task(
   async (): Promise<CaptureDescriptor> => {
     const ctx = await brtContext()
     const c = await captureStep(ctx, runContext().signal)
-    log.info(`captured ${c.vehicles} vehicles (${Math.round(c.bytes / 1024)} KiB) from ${ctx.config.brtApiUrl}; raw kept at ${ctx.lake.address(c.rawKey)}`)
+    log.info(`captured ${c.vehicles} vehicles (${Math.round(c.bytes / 1024)} KiB) from ${ctx.settings.brtApiUrl}; raw kept at ${ctx.lake.address(c.rawKey)}`)
     return c
   },
 )
@@ -104,7 +103,7 @@ const upload = task({ name: 'upload', retries: 3, retryDelaySeconds: 2, retryBac
 const load = task({ name: 'load', retries: 2, retryDelaySeconds: 5 }, async (files: string[]): Promise<LoadResult> => {
   const ctx = await brtContext()
   const r = await loadStep(ctx, files)
-  log.info(ctx.config.warehouse === 'bigquery' ? `external table ${r.relation} covers the lake's bronze prefix` : `${r.relation} sees ${r.files} CSV(s); the new ones add ${r.newRows} rows`)
+  log.info(ctx.settings.warehouse === 'bigquery' ? `external table ${r.relation} covers the lake's bronze prefix` : `${r.relation} sees ${r.files} CSV(s); the new ones add ${r.newRows} rows`)
   return r
 })
 

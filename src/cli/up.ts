@@ -5,6 +5,7 @@ import { startServer } from '../server/index.ts'
 import { startAgent } from './agent.ts'
 import { registerFile } from './register.ts'
 import { paint } from './output.ts'
+import { resolveBrtSettings } from '../../pipelines/brt/settings.ts'
 
 export interface UpOptions {
   host?: string | undefined
@@ -54,7 +55,7 @@ export async function up(options: UpOptions): Promise<void> {
       stops.push(() => agent.stop())
     }
     console.log(`\nRota is up. Dashboard: ${paint(server.url, 36)}   API: ${server.url}/api/openapi.json   Ctrl-C stops.`)
-    if (!options.simulate) console.log(`The BRT pipeline captures from ${config.brtApiUrl}; offline, use ${paint('npm start -- --simulate', 1)}.`)
+    if (!options.simulate) console.log(`The BRT pipeline captures from ${resolveBrtSettings(process.env).brtApiUrl}; offline, use ${paint('npm start -- --simulate', 1)}.`)
   } catch (err) {
     await stopAll()
     throw err

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { resolveConfig } from '../../src/config.ts'
 import { storeCapture } from '../../pipelines/brt/capture.ts'
 import * as steps from '../../pipelines/brt/pipeline.ts'
+import { resolveBrtSettings } from '../../pipelines/brt/settings.ts'
 import type { BrtPayload } from '../../pipelines/brt/types.ts'
 import { queryWarehouse } from '../../pipelines/brt/warehouse.ts'
 import { tempHome } from './helpers/fixtures.ts'
@@ -15,7 +15,7 @@ describe('schema and type drift', { timeout: 300_000 }, () => {
   test('new fields and drifting types go through bronze to silver safely', async () => {
     const { home, cleanup } = await tempHome()
     try {
-      const ctx = await steps.openBrtContext(resolveConfig({}, { home }), steps.resolveBrtSettings({}))
+      const ctx = await steps.openBrtContext(resolveBrtSettings({}, { home }))
       const now = Date.now()
       const payload: BrtPayload = {
         veiculos: [

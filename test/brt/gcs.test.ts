@@ -6,10 +6,10 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { Storage } from '@google-cloud/storage'
-import { resolveConfig } from '../../src/config.ts'
 import { createBrtRoutes } from '../../pipelines/brt/api.ts'
 import { openLake, type Lake } from '../../pipelines/brt/lake.ts'
 import * as steps from '../../pipelines/brt/pipeline.ts'
+import { resolveBrtSettings } from '../../pipelines/brt/settings.ts'
 import { startSimulator, type Simulator } from '../../pipelines/brt/simulator.ts'
 import { queryWarehouse } from '../../pipelines/brt/warehouse.ts'
 import { startGcsEmulator, type GcsEmulator } from './helpers/gcs-emulator.ts'
@@ -57,8 +57,7 @@ describe('GCS lake (emulator)', { timeout: 300_000 }, () => {
     const sim: Simulator = await startSimulator({ vehicles: 80, seed: 3, absentRate: 0 })
     const { home, cleanup } = await tempHome()
     try {
-      const config = resolveConfig({}, { home, brtApiUrl: sim.url, lakeUrl: 'gs://rota-lake/pipeline' })
-      const ctx = await steps.openBrtContext(config, steps.resolveBrtSettings({ STORAGE_EMULATOR_HOST: emu.endpoint }))
+      const ctx = await steps.openBrtContext(resolveBrtSettings({ STORAGE_EMULATOR_HOST: emu.endpoint }, { home, brtApiUrl: sim.url, lakeUrl: 'gs://rota-lake/pipeline' }))
       const settings = { capturesPerFile: 3, maxBufferMinutes: 15 }
       for (let i = 0; i < 3; i++) await steps.bufferStep(ctx, await steps.captureStep(ctx), settings)
       assert.equal((await ctx.buffer.status()).captures, 3)
@@ -73,7 +72,7 @@ describe('GCS lake (emulator)', { timeout: 300_000 }, () => {
       assert.equal(r.dbt.success, true)
       const [silver] = await queryWarehouse(home, 'select count(*)::int as n from silver.brt_gps')
       assert.ok(Number(silver!.n) > 80)
-      const app = createBrtRoutes(config, ctx.settings)
+      const app = createBrtRoutes(ctx.settings)
       const vehicles = (await (await app.request('/vehicles')).json()) as { items: unknown[] }
       assert.ok(vehicles.items.length > 0, 'the API reads gold Parquet back from GCS')
       assert.equal(((await (await app.request('/captures')).json()) as { items: unknown[] }).items.length, 3)

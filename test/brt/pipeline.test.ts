@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { resolveConfig } from '../../src/config.ts'
 import { createBrtRoutes } from '../../pipelines/brt/api.ts'
 import { readRawCapture } from '../../pipelines/brt/capture.ts'
 import { DbtBuildError } from '../../pipelines/brt/dbt.ts'
 import * as steps from '../../pipelines/brt/pipeline.ts'
 import { replayRawDay } from '../../pipelines/brt/replay.ts'
+import { resolveBrtSettings } from '../../pipelines/brt/settings.ts'
 import { startSimulator, type Simulator } from '../../pipelines/brt/simulator.ts'
 import type { CaptureDescriptor, RawVehicle } from '../../pipelines/brt/types.ts'
 import { queryWarehouse } from '../../pipelines/brt/warehouse.ts'
@@ -48,7 +48,7 @@ describe('BRT pipeline on DuckDB + dbt', { timeout: 600_000 }, () => {
   before(async () => {
     sim = await startSimulator({ vehicles: 300, seed: 5, absentRate: 0 })
     ;({ home, cleanup } = await tempHome())
-    ctx = await steps.openBrtContext(resolveConfig({}, { home, brtApiUrl: sim.url }), steps.resolveBrtSettings({}))
+    ctx = await steps.openBrtContext(resolveBrtSettings({}, { home, brtApiUrl: sim.url }))
   })
   after(async () => {
     await sim.close()
@@ -56,7 +56,7 @@ describe('BRT pipeline on DuckDB + dbt', { timeout: 600_000 }, () => {
   })
 
   test('the API answers empty lists before any data exists', async () => {
-    const app = createBrtRoutes(ctx.config, ctx.settings)
+    const app = createBrtRoutes(ctx.settings)
     assert.deepEqual(await (await app.request('/vehicles')).json(), { items: [], generatedAt: null })
     assert.deepEqual(await (await app.request('/line-speeds')).json(), { items: [] })
     assert.deepEqual(await (await app.request('/captures')).json(), { items: [] })
@@ -174,7 +174,7 @@ describe('BRT pipeline on DuckDB + dbt', { timeout: 600_000 }, () => {
   })
 
   test('the API serves gold from the Parquet exports', async () => {
-    const app = createBrtRoutes(ctx.config, ctx.settings)
+    const app = createBrtRoutes(ctx.settings)
     const vehicles = (await (await app.request('/vehicles')).json()) as { items: Array<{ vehicleId: string; gpsTime: string }>; generatedAt: string }
     const [g] = await queryWarehouse(home, 'select count(*)::int as n from gold.brt_vehicle_latest')
     assert.equal(vehicles.items.length, g!.n)

@@ -13,6 +13,7 @@ import { agentRoutes } from './agents.ts'
 import { eventRoutes } from './events.ts'
 import { json } from './schemas.ts'
 import { createBrtRoutes } from '../../../pipelines/brt/api.ts'
+import { resolveBrtSettings } from '../../../pipelines/brt/settings.ts'
 
 export const MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -57,7 +58,7 @@ export function createApp(ctx: ServerContext, options: { uiDir?: string } = {}):
   app.route('/api', runRoutes(ctx, hook))
   app.route('/api', agentRoutes(ctx, hook))
   app.route('/api', eventRoutes(ctx))
-  app.route('/api/brt', createBrtRoutes(ctx.config))
+  app.route('/api/brt', createBrtRoutes(resolveBrtSettings(process.env, { home: ctx.config.home })))
   app.doc('/api/openapi.json', {
     openapi: '3.0.0',
     info: { title: 'Rota API', version: ctx.version, description: 'Flows, runs, task runs, logs, agents and the BRT data. Send x-api-key when the server has ROTA_API_KEY.' },
