@@ -1,62 +1,17 @@
 /**
  * /api/brt: read-only routes for the dashboard. They read the lake only (gold Parquet exports,
  * capture statistics, the buffer), never the DuckDB file, so they answer while dbt is writing it.
- * Before any data exists they answer empty lists, not errors.
+ * Before any data exists they answer empty lists, not errors. Their shapes are in contract.ts;
+ * errors are Rota's (`{ error: { message } }`), a lake that cannot be read is a 503.
  */
-import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi'
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi'
+import { z } from 'zod'
+import { createPluginApp, ErrorSchema, HttpError, onError } from '#rota/plugin.ts'
+import { BufferSchema, CaptureSchema, LineSpeedSchema, VehiclesSchema } from './contract.ts'
 import { CaptureBuffer, recentCaptureStats } from './buffer.ts'
 import { openLake, type Lake } from './lake.ts'
 import { resolveBrtSettings, type BrtSettings } from './settings.ts'
 import { GOLD_EXPORTS, GOLD_EXPORT_INFO, readParquetExport } from './warehouse.ts'
-
-const ErrorSchema = z.object({ error: z.string() }).openapi('BrtError')
-
-const VehicleSchema = z
-  .object({
-    vehicleId: z.string(),
-    line: z.string().nullable(),
-    latitude: z.number(),
-    longitude: z.number(),
-    speedKmh: z.number().nullable(),
-    gpsTime: z.string().openapi({ description: 'GPS time, ISO 8601 UTC', example: '2024-05-01T12:34:56.000Z' }),
-  })
-  .openapi('BrtVehicle')
-
-const VehiclesSchema = z
-  .object({
-    items: z.array(VehicleSchema),
-    generatedAt: z.string().nullable().openapi({ description: 'When gold was last exported (null before the first export)' }),
-  })
-  .openapi('BrtVehicles')
-
-const LineSpeedSchema = z
-  .object({
-    line: z.string(),
-    windowStart: z.string().openapi({ description: 'Start of the 10-minute window, ISO 8601 UTC' }),
-    vehiclesInService: z.number().int(),
-    avgSpeedKmh: z.number().nullable(),
-    p90SpeedKmh: z.number().nullable(),
-    shareMoving: z.number().nullable(),
-  })
-  .openapi('BrtLineSpeed')
-
-const CaptureSchema = z
-  .object({
-    capturedAt: z.string(),
-    vehicles: z.number().int(),
-    invalidPositions: z.number().int(),
-    stale: z.number().int(),
-    duplicates: z.number().int(),
-  })
-  .openapi('BrtCapture')
-
-const BufferSchema = z
-  .object({
-    captures: z.number().int(),
-    capturesPerFile: z.number().int(),
-    oldestCaptureAt: z.string().nullable(),
-  })
-  .openapi('BrtBuffer')
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
   200: { content: { 'application/json': { schema } }, description },
@@ -76,11 +31,11 @@ const lineSpeedsRoute = createRoute({
   summary: 'Speed per line and 10-minute window (gold.brt_line_speed_10min)',
   request: {
     query: z.object({
-      hours: z.coerce.number().positive().max(24 * 31).default(6).openapi({ description: 'Windows within this many hours of the newest one' }),
-      line: z.string().optional().openapi({ description: 'Only this line' }),
+      hours: z.coerce.number().positive().max(24 * 31).default(6).meta({ description: 'Windows within this many hours of the newest one' }),
+      line: z.string().optional().meta({ description: 'Only this line' }),
     }),
   },
-  responses: json(z.object({ items: z.array(LineSpeedSchema) }).openapi('BrtLineSpeeds'), 'Line speeds, newest window first'),
+  responses: json(z.object({ items: z.array(LineSpeedSchema) }).meta({ id: 'BrtLineSpeeds' }), 'Line speeds, newest window first'),
 })
 
 const capturesRoute = createRoute({
@@ -88,7 +43,7 @@ const capturesRoute = createRoute({
   path: '/captures',
   summary: 'Statistics of recent captures, newest first',
   request: { query: z.object({ limit: z.coerce.number().int().min(1).max(1440).default(60) }) },
-  responses: json(z.object({ items: z.array(CaptureSchema) }).openapi('BrtCaptures'), 'Captures'),
+  responses: json(z.object({ items: z.array(CaptureSchema) }).meta({ id: 'BrtCaptures' }), 'Captures'),
 })
 
 const bufferRoute = createRoute({
@@ -108,13 +63,14 @@ function num(value: unknown): number | null {
   return Number.isFinite(n) ? n : null
 }
 
+/** The routes on their own app (tests call it with `app.request`); the plugin mounts them at /api/brt. */
 export function createBrtRoutes(settings: BrtSettings = resolveBrtSettings(process.env)): OpenAPIHono {
-  const app = new OpenAPIHono({
-    defaultHook: (result, c) => {
-      if (!result.success) return c.json({ error: result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') }, 400)
-      return undefined
-    },
-  })
+  const app = createPluginApp()
+  addBrtRoutes(app, settings)
+  return app
+}
+
+export function addBrtRoutes(app: OpenAPIHono, settings: BrtSettings): void {
   let lakePromise: Promise<Lake> | undefined
   const lake = (): Promise<Lake> => {
     lakePromise ??= openLake(settings.lakeUrl, { gcsApiEndpoint: settings.gcsApiEndpoint, gcpProject: settings.gcpProject }).catch((err: unknown) => {
@@ -124,7 +80,8 @@ export function createBrtRoutes(settings: BrtSettings = resolveBrtSettings(proce
     return lakePromise
   }
 
-  app.onError((err, c) => c.json({ error: `BRT data unavailable: ${err.message}` }, 503))
+  // Whatever goes wrong reading the lake, the dashboard is told the data is unavailable, not why the server broke.
+  app.onError((err, c) => onError(err instanceof HttpError ? err : new HttpError(503, `BRT data unavailable: ${err.message}`), c))
 
   app.openapi(vehiclesRoute, async (c) => {
     const l = await lake()
@@ -189,6 +146,4 @@ export function createBrtRoutes(settings: BrtSettings = resolveBrtSettings(proce
     const status = await new CaptureBuffer(await lake()).status()
     return c.json(status, 200)
   })
-
-  return app
 }

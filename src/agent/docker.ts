@@ -33,16 +33,17 @@ export const CONTAINER_PROJECT_DIR = '/app'
 export const RUN_CHILD_COMMAND: readonly string[] = ['node', 'bin/rota.js', 'internal', 'run-child']
 
 /**
- * Settings a flow run reads from its environment. A local agent's children inherit the agent's
- * environment; a container starts empty, so the agent forwards these (when set) through `env`.
+ * Settings every flow run reads from its environment. A local agent's children inherit the agent's
+ * environment; a container starts empty, so the agent forwards these and the ones the plugins name
+ * (their `env`: lake, warehouse, credentials path...), when set, through `env`.
  * ROTA_HOME is not among them: a host path means nothing in the container (the image sets its own).
  */
-export const FORWARDED_ENV: readonly string[] = ['WAREHOUSE', 'LAKE_URL', 'GCP_PROJECT', 'BQ_LOCATION', 'BRT_API_URL', 'GOOGLE_APPLICATION_CREDENTIALS', 'TZ']
+export const FORWARDED_ENV: readonly string[] = ['TZ']
 
-/** The FORWARDED_ENV variables that are set (and not empty) in `env`. */
-export function forwardedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+/** The variables of FORWARDED_ENV and `names` that are set (and not empty) in `env`. */
+export function forwardedEnv(env: NodeJS.ProcessEnv, names: readonly string[] = []): Record<string, string> {
   const result: Record<string, string> = {}
-  for (const name of FORWARDED_ENV) {
+  for (const name of new Set([...FORWARDED_ENV, ...names])) {
     const value = env[name]
     if (value !== undefined && value !== '') result[name] = value
   }

@@ -15,6 +15,10 @@ export interface StartAgentOptions {
   network?: string | undefined
   volume: string[]
   root: string
+  /** Extra environment for every run (what `rota up`'s services give the runs). */
+  env?: Readonly<Record<string, string>> | undefined
+  /** Variables of this process's environment that reach run containers (the plugins' `env`). */
+  forwardEnv?: readonly string[] | undefined
   /** Where agent lines go; default the terminal. */
   log?: (line: string) => void
 }
@@ -34,8 +38,8 @@ export async function startAgent(config: RotaConfig, options: StartAgentOptions)
       network: options.network,
       volumes: options.volume,
       apiUrl: config.apiUrl,
-      // settings the pipeline reads (lake, warehouse, credentials path) reach the run containers
-      env: forwardedEnv(process.env),
+      // settings the plugins' flows read (lake, warehouse, credentials path) reach the run containers
+      env: forwardedEnv(process.env, options.forwardEnv ?? []),
       // each run's container output goes to its logs through a per-run reporter (survives agent restarts)
       client,
       onOutput: (o) => log(`[${o.flowRunId}] ${o.stream}: ${o.line}`),
@@ -49,6 +53,7 @@ export async function startAgent(config: RotaConfig, options: StartAgentOptions)
     name: name ?? (options.type === 'docker' ? (launcher as { agentName?: string }).agentName : undefined),
     labels: options.label,
     concurrency: options.concurrency,
+    ...(options.env ? { env: { ...options.env } } : {}),
     apiKey: config.apiKey,
     ...(options.log ? { log: options.log } : {}),
   })

@@ -8,7 +8,8 @@ import { ConfigError, resolveConfig, type RotaConfig } from '../config.ts'
 import { ApiError, RotaClient, ServerUnreachableError, type FlowRun } from '../client/index.ts'
 import { ago, paint, state, table } from './output.ts'
 import { registerFile } from './register.ts'
-import { registerBrtCommands } from '../../pipelines/brt/cli.ts'
+import type { DevServiceSwitch } from './up.ts'
+import { loadPlugins, pluginEnvNames, type LoadedPlugin } from '../plugin.ts'
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
 
@@ -48,22 +49,35 @@ function projectFlows(): string[] {
   return pkg.rota?.flows ?? []
 }
 
-export function buildProgram(): Command {
+export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Command> {
   const program = new Command('rota').description('Rota: flows, schedules and agents, in TypeScript').showHelpAfterError()
 
-  program
+  const upCommand = program
     .command('up')
     .description('server + local agent + registration of the project flows, in one command')
     .option('--host <host>', 'address to bind', undefined)
     .option('--port <port>', 'port for the API and dashboard', int('--port'))
-    .option('--simulate', 'start the BRT GPS simulator and point the pipeline at it (offline demo)')
-    .option('--simulator-port <port>', 'port for the simulator', int('--simulator-port'), 8090)
     .option('--concurrency <n>', 'runs the local agent executes at once', int('--concurrency'), 4)
     .option('--no-agent', 'do not start a local agent')
-    .action(async (opts: { host?: string; port?: number; simulate?: boolean; simulatorPort: number; concurrency: number; agent: boolean }) => {
-      const { up } = await import('./up.ts')
-      await up({ ...opts, flows: projectFlows(), root: ROOT })
-    })
+  // The plugins' development services (the BRT simulator: --simulate) add their own options.
+  const services: DevServiceSwitch[] = []
+  for (const { plugin } of plugins) {
+    for (const service of plugin.devServices ?? []) {
+      const options = service.options.map((o) => {
+        const option = new Option(o.flags, o.description)
+        const parse = o.parse
+        if (parse) option.argParser((raw: string) => parse(raw))
+        if (o.defaultValue !== undefined) option.default(o.defaultValue)
+        upCommand.addOption(option)
+        return option
+      })
+      services.push({ service, switchName: (options[0] as Option).attributeName() })
+    }
+  }
+  upCommand.action(async (opts: { host?: string; port?: number; concurrency: number; agent: boolean } & Record<string, unknown>) => {
+    const { up } = await import('./up.ts')
+    await up({ ...opts, flows: projectFlows(), root: ROOT, plugins, services, options: opts })
+  })
 
   const server = program.command('server').description('the API and dashboard server')
   server
@@ -92,7 +106,7 @@ export function buildProgram(): Command {
     .action(async (opts: { type: 'local' | 'docker'; name?: string; label: string[]; concurrency: number; image?: string; network?: string; volume: string[] }) => {
       const config = resolveConfig()
       const { startAgent } = await import('./agent.ts')
-      const running = await startAgent(config, { ...opts, root: ROOT })
+      const running = await startAgent(config, { ...opts, root: ROOT, forwardEnv: pluginEnvNames(plugins) })
       onShutdown(async () => running.stop())
     })
 
@@ -190,7 +204,7 @@ export function buildProgram(): Command {
     process.exitCode = await runChild(process.env, process.cwd())
   })
 
-  registerBrtCommands(program)
+  for (const { plugin } of plugins) await plugin.commands?.(program)
   return program
 }
 
@@ -243,7 +257,8 @@ function onShutdown(fn: () => Promise<void>): void {
 
 export async function main(argv: string[]): Promise<void> {
   try {
-    await buildProgram().parseAsync(argv)
+    const program = await buildProgram(await loadPlugins(ROOT))
+    await program.parseAsync(argv)
   } catch (err) {
     if (err instanceof ApiError || err instanceof ServerUnreachableError || err instanceof ConfigError || err instanceof UsageError || (err as Error).name.endsWith('Error')) {
       const known = err instanceof ApiError || err instanceof ServerUnreachableError || err instanceof ConfigError || err instanceof UsageError || ['ParameterError', 'FlowLoadError', 'DatabaseLockedError', 'ScheduleError'].includes((err as Error).name)

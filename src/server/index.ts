@@ -14,6 +14,7 @@ import { createApp } from './api/app.ts'
 import { scheduleAll } from './scheduler.ts'
 import { markCrashedRuns } from './orchestration/transition.ts'
 import { AGENT_SILENCE_MS } from './store/agents.ts'
+import { loadPlugins, type LoadedPlugin } from '../plugin.ts'
 import { backoffDelay, sleep } from '../core/backoff.ts'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -34,6 +35,12 @@ export interface ServerOptions {
   reapEveryMs?: number
   silenceMs?: number
   log?: (line: string) => void
+  /** Plugins whose routes the server mounts; default the project's (package.json "rota.plugins"). */
+  plugins?: readonly LoadedPlugin[]
+  /** The environment `config` was resolved from, for the plugins' own settings; default process.env. */
+  env?: NodeJS.ProcessEnv
+  /** The built dashboard; default dist/ui of the project. */
+  uiDir?: string
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1'])
@@ -43,11 +50,17 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
     throw new ConfigError(`refusing to listen on ${config.host} without an API key: set ROTA_API_KEY (clients send it as x-api-key), or bind to 127.0.0.1`)
   }
   const log = options.log ?? ((line: string) => console.log(line))
+  const plugins = options.plugins ?? (await loadPlugins(ROOT))
   const db = await openDb({ databaseUrl: config.databaseUrl, home: config.home })
   const bus = new EventBus(db)
   await bus.start()
   const shutdown = new AbortController()
-  const app = createApp({ db, bus, config, version: VERSION, shutdown: shutdown.signal }, { uiDir: path.join(ROOT, 'dist/ui') })
+  const env = options.env ?? process.env
+  const app = await createApp({ db, bus, config, version: VERSION, shutdown: shutdown.signal, plugins, env }, { uiDir: options.uiDir ?? path.join(ROOT, 'dist/ui') }).catch(async (err: unknown) => {
+    await bus.stop()
+    await db.close()
+    throw err
+  })
   // Requests still being handled when the server closes must finish before the database closes.
   let inFlight = 0
   const fetch = async (req: Request, env: object | undefined): Promise<Response> => {

@@ -107,39 +107,6 @@ export interface Page<T> {
   nextCursor?: string | null
 }
 
-export interface BrtVehicle {
-  vehicleId: string
-  /** null when the GPS feed did not say which line the vehicle serves. */
-  line: string | null
-  latitude: number
-  longitude: number
-  speedKmh: number | null
-  gpsTime: string
-}
-
-export interface BrtLineSpeed {
-  line: string
-  windowStart: string
-  vehiclesInService: number
-  avgSpeedKmh: number | null
-  p90SpeedKmh: number | null
-  shareMoving: number | null
-}
-
-export interface BrtCapture {
-  capturedAt: string
-  vehicles: number
-  invalidPositions: number
-  stale: number
-  duplicates: number
-}
-
-export interface BrtBuffer {
-  captures: number
-  capturesPerFile: number
-  oldestCaptureAt: string | null
-}
-
 /** Artifact payloads the BRT flow writes (key `csv` and key `dbt`). */
 export interface CsvArtifact {
   lakeUrl: string

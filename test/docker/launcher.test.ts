@@ -23,6 +23,7 @@ import {
   type DockerLauncherOptions,
 } from '../../src/agent/docker.ts'
 import type { ClaimedRun } from '../../src/agent/launcher.ts'
+import { loadPlugins, pluginEnvNames } from '../../src/plugin.ts'
 import { ensureContainerEngine, removeContainersLabelled, repoRoot, skipDocker, type ContainerEngine } from '../helpers/container-engine.ts'
 
 const fixtures = path.join(repoRoot, 'test/docker/fixtures')
@@ -47,8 +48,10 @@ describe('docker launcher helpers', () => {
     assert.throws(() => new DockerLauncher({ image: 'x', agentName: 'a', volumes: ['a:relative'] }), DockerLauncherError)
   })
 
-  test('only the flow settings of the agent environment reach the containers', () => {
-    assert.deepEqual(forwardedEnv({ WAREHOUSE: 'bigquery', LAKE_URL: '', ROTA_HOME: '/home/me/.rota', PATH: '/bin', GCP_PROJECT: 'p' }), {
+  test('only the flow settings of the agent environment reach the containers', async () => {
+    const names = pluginEnvNames(await loadPlugins(repoRoot))
+    assert.deepEqual(forwardedEnv({ WAREHOUSE: 'bigquery', LAKE_URL: '', ROTA_HOME: '/home/me/.rota', PATH: '/bin', GCP_PROJECT: 'p', TZ: 'America/Sao_Paulo' }, names), {
+      TZ: 'America/Sao_Paulo',
       WAREHOUSE: 'bigquery',
       GCP_PROJECT: 'p',
     })

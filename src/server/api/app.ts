@@ -1,4 +1,4 @@
-/** The HTTP app: JSON API under /api, OpenAPI at /api/openapi.json, the dashboard at /. */
+/** The HTTP app: JSON API under /api (plugins' routes under /api/<name>), OpenAPI at /api/openapi.json, the dashboard at /. */
 import fs from 'node:fs'
 import path from 'node:path'
 import { timingSafeEqual } from 'node:crypto'
@@ -6,24 +6,18 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import { serveStatic } from '@hono/node-server/serve-static'
 import type { ServerContext } from './context.ts'
-import { formatZodError, HttpError, onError } from './errors.ts'
+import { HttpError, onError, validationHook } from './errors.ts'
 import { flowRoutes } from './flows.ts'
 import { runRoutes } from './runs.ts'
 import { agentRoutes } from './agents.ts'
 import { eventRoutes } from './events.ts'
 import { json } from './schemas.ts'
-import { createBrtRoutes } from '../../../pipelines/brt/api.ts'
-import { resolveBrtSettings } from '../../../pipelines/brt/settings.ts'
+import { createPluginApp } from '../../plugin.ts'
 
 export const MAX_BODY_BYTES = 8 * 1024 * 1024
 
-export function createApp(ctx: ServerContext, options: { uiDir?: string } = {}): OpenAPIHono {
-  const hook: ConstructorParameters<typeof OpenAPIHono>[0] = {
-    defaultHook: (result, c) => {
-      if (!result.success) return c.json({ error: { message: formatZodError(result.error) } }, 400)
-      return undefined
-    },
-  }
+export async function createApp(ctx: ServerContext, options: { uiDir?: string } = {}): Promise<OpenAPIHono> {
+  const hook: ConstructorParameters<typeof OpenAPIHono>[0] = { defaultHook: validationHook }
   const app = new OpenAPIHono(hook)
   app.onError(onError)
   app.use(
@@ -58,10 +52,15 @@ export function createApp(ctx: ServerContext, options: { uiDir?: string } = {}):
   app.route('/api', runRoutes(ctx, hook))
   app.route('/api', agentRoutes(ctx, hook))
   app.route('/api', eventRoutes(ctx))
-  app.route('/api/brt', createBrtRoutes(resolveBrtSettings(process.env, { home: ctx.config.home })))
+  for (const { plugin } of ctx.plugins) {
+    if (!plugin.routes) continue
+    const routes = createPluginApp()
+    await plugin.routes(routes, { config: ctx.config, env: ctx.env })
+    app.route(`/api/${plugin.name}`, routes)
+  }
   app.doc('/api/openapi.json', {
     openapi: '3.0.0',
-    info: { title: 'Rota API', version: ctx.version, description: 'Flows, runs, task runs, logs, agents and the BRT data. Send x-api-key when the server has ROTA_API_KEY.' },
+    info: { title: 'Rota API', version: ctx.version, description: `Flows, runs, task runs, logs, agents${ctx.plugins.length ? ` and the routes of the plugins (${ctx.plugins.map((p) => p.plugin.name).join(', ')})` : ''}. Send x-api-key when the server has ROTA_API_KEY.` },
   })
   app.all('/api/*', (c) => c.json({ error: { message: `no API route ${c.req.method} ${c.req.path}; see /api/openapi.json` } }, 404))
 

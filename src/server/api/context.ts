@@ -1,6 +1,7 @@
 import type { RotaConfig } from '../../config.ts'
 import type { Db } from '../db/index.ts'
 import type { EventBus } from '../events.ts'
+import type { LoadedPlugin } from '../../plugin.ts'
 
 export interface ServerContext {
   db: Db
@@ -9,4 +10,8 @@ export interface ServerContext {
   version: string
   /** Aborted when the server stops: long polls and streams end. */
   shutdown: AbortSignal
+  /** Their routes are mounted under /api/<name>. */
+  plugins: readonly LoadedPlugin[]
+  /** The environment the configuration came from: plugins resolve their settings from it. */
+  env: NodeJS.ProcessEnv
 }

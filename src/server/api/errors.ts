@@ -1,5 +1,6 @@
 /** One HTTP error type and one handler that never leaks internals. */
 import type { Context } from 'hono'
+import type { OpenAPIHono } from '@hono/zod-openapi'
 import { ZodError } from 'zod'
 import { NotFoundError } from '../orchestration/transition.ts'
 import { ParameterError } from '../../core/parameters.ts'
@@ -27,6 +28,12 @@ export function onError(err: Error, c: Context): Response {
   }
   console.error(`[rota] ${c.req.method} ${c.req.path} failed:`, err)
   return c.json({ error: { message: 'internal server error; the server log has the details' } }, 500)
+}
+
+/** Input that fails its schema: a 400 with the first few problems, in the one error shape. */
+export const validationHook: NonNullable<ConstructorParameters<typeof OpenAPIHono>[0]>['defaultHook'] = (result, c) => {
+  if (!result.success) return c.json({ error: { message: formatZodError(result.error) } }, 400)
+  return undefined
 }
 
 export function formatZodError(err: ZodError): string {

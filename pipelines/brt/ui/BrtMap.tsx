@@ -4,9 +4,9 @@
  * approximate, for orientation; nothing here needs the internet.
  */
 import { useMemo, useState } from 'preact/hooks'
-import type { BrtVehicle } from '../types.ts'
-import { useWidth } from './charts.tsx'
-import { formatNumber, relativeTime } from '../format.ts'
+import type { BrtVehicle } from '../contract.ts'
+import { useWidth } from '../../../src/ui/components/charts.tsx'
+import { formatNumber, relativeTime } from '../../../src/ui/format.ts'
 
 export const RIO_BOX = { latMin: -23.1, latMax: -22.7, lonMin: -43.8, lonMax: -43.1 } as const
 

@@ -1,11 +1,12 @@
-import { Card, Empty, ErrorBox, Loading, TimeAgo } from '../components/common.tsx'
-import { BrtMap, lineColor } from '../components/BrtMap.tsx'
-import { useWidth } from '../components/charts.tsx'
-import { ApiError } from '../api.ts'
-import { useApi, useDebounced, useInterval, useNow } from '../hooks.ts'
-import { useLiveEvent } from '../live.ts'
-import { clockTime, formatNumber, parseTime } from '../format.ts'
-import type { BrtBuffer, BrtCapture, BrtLineSpeed, BrtVehicle } from '../types.ts'
+/** The BRT page of the dashboard: the map of the latest positions, speeds per line, captures and the buffer. */
+import { Card, Empty, ErrorBox, Loading, TimeAgo } from '../../../src/ui/components/common.tsx'
+import { BrtMap, lineColor } from './BrtMap.tsx'
+import { useWidth } from '../../../src/ui/components/charts.tsx'
+import { ApiError } from '../../../src/ui/api.ts'
+import { useApi, useDebounced, useInterval, useNow } from '../../../src/ui/hooks.ts'
+import { useLiveEvent } from '../../../src/ui/live.ts'
+import { clockTime, formatNumber, parseTime } from '../../../src/ui/format.ts'
+import type { BrtBuffer, BrtCapture, BrtLineSpeed, BrtVehicles } from '../contract.ts'
 
 /** The latest window per line: the table shows "now", not history. */
 export function latestPerLine(items: BrtLineSpeed[]): BrtLineSpeed[] {
@@ -63,7 +64,7 @@ function CapturesChart({ captures }: { captures: BrtCapture[] }) {
 }
 
 export function BrtPage() {
-  const vehicles = useApi<{ items: BrtVehicle[]; generatedAt: string | null }>('/brt/vehicles')
+  const vehicles = useApi<BrtVehicles>('/brt/vehicles')
   const speeds = useApi<{ items: BrtLineSpeed[] }>('/brt/line-speeds')
   const captures = useApi<{ items: BrtCapture[] }>('/brt/captures?limit=60')
   const buffer = useApi<BrtBuffer>('/brt/buffer')
