@@ -29,7 +29,7 @@ import { ConfigError } from './config.ts'
 import { onError, validationHook } from './server/api/errors.ts'
 
 export { HttpError, onError } from './server/api/errors.ts'
-export { ErrorSchema } from './server/api/schemas.ts'
+export { ErrorSchema } from './core/contract.ts'
 
 export interface PluginContext {
   readonly config: RotaConfig

@@ -38,7 +38,7 @@ export class ServerReporter implements Reporter {
 
   async artifact(key: string, data: unknown, taskName: string | undefined): Promise<void> {
     await this.flush()
-    await this.withRetry(() => this.client.postArtifact(this.flowRunId, key, data, taskName))
+    await this.withRetry(() => this.client.postArtifact(this.flowRunId, { key, data, taskName: taskName ?? null }))
   }
 
   async flush(): Promise<void> {

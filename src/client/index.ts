@@ -14,100 +14,41 @@ export class ServerUnreachableError extends Error {
   override name = 'ServerUnreachableError'
 }
 
-export type { State } from '../core/states.ts'
-import type { State } from '../core/states.ts'
+// Every shape comes from the wire contract; the client imports types only (no zod at run time).
+import type {
+  Agent,
+  AgentList,
+  Artifact,
+  AgentRegistration,
+  ArtifactInput,
+  ClaimedRunBody,
+  Execution,
+  Flow,
+  FlowList,
+  FlowRegistrationInput,
+  FlowRun,
+  Health,
+  LogBatchResult,
+  LogInput,
+  LogList,
+  Ok,
+  PollInput,
+  PollResult,
+  RegistrationResult,
+  RunListQuery,
+  RunPage,
+  State,
+  StateResult,
+  TaskEvent,
+  TaskEventResult,
+  TaskRunList,
+} from '../core/contract.ts'
 
-export interface FlowRun {
-  id: string
-  name: string
-  flowId: string
-  flowName: string
-  state: State
-  stateMessage: string | null
-  parameters: Record<string, unknown>
-  scheduledStartTime: string
-  startTime: string | null
-  endTime: string | null
-  late: boolean
-  durationMs: number | null
-  agentId: string | null
-  attempt: number
-  retryOf: string | null
-}
-
-export interface Flow {
-  id: string
-  name: string
-  description: string
-  version: string
-  schedule: unknown
-  scheduleText: string
-  scheduleActive: boolean
-  parameters: { name: string; type: string; default: unknown; secret: boolean }[]
-  tasks: string[]
-  lastRun: FlowRun | null
-}
-
-export interface TaskRun {
-  id: string
-  taskName: string
-  state: State
-  attempts: number
-  startTime: string | null
-  endTime: string | null
-  message: string | null
-}
-
-export interface LogLine {
-  id: number
-  taskName: string | null
-  time: string
-  level: 'debug' | 'info' | 'warn' | 'error'
-  message: string
-}
-
-export interface Agent {
-  id: string
-  name: string
-  type: 'local' | 'docker'
-  labels: string[]
-  lastHeartbeat: string
-  status: 'active' | 'unhealthy' | 'offline'
-}
-
-export interface ClaimedRunWire {
-  id: string
-  name: string
-  flowName: string
-  entrypoint: string
-  scheduledStartTime: string
-}
-
-export interface Verdict {
-  status: 'accept' | 'reject' | 'wait' | 'abort'
-  state?: State
-  reason?: string
-  retryAfterMs?: number
-}
-
-export interface TaskEventWire {
-  taskRunId: string
-  taskKey: string
-  taskName: string
-  position: number
-  state: State
-  message?: string | undefined
-  attempts: number
-  time: string
-}
-
-export interface LogWire {
-  seq: number
-  time: string
-  level: 'debug' | 'info' | 'warn' | 'error'
-  message: string
-  taskName?: string | null | undefined
-}
+export type { Agent, Artifact, ArtifactInput, Flow, FlowRun, LogLine, State, TaskRun, Verdict } from '../core/contract.ts'
+/** A claimed run as it travels (times are ISO strings). */
+export type ClaimedRunWire = ClaimedRunBody
+export type TaskEventWire = TaskEvent
+export type LogWire = LogInput
 
 export class RotaClient {
   readonly baseUrl: string
@@ -147,16 +88,16 @@ export class RotaClient {
   }
 
   health() {
-    return this.request<{ status: string; version: string; database: string }>('GET', '/api/health')
+    return this.request<Health>('GET', '/api/health')
   }
   listFlows() {
-    return this.request<{ items: Flow[] }>('GET', '/api/flows')
+    return this.request<FlowList>('GET', '/api/flows')
   }
   getFlow(idOrName: string) {
     return this.request<Flow>('GET', `/api/flows/${encodeURIComponent(idOrName)}`)
   }
-  registerFlow(reg: unknown) {
-    return this.request<{ status: 'created' | 'updated' | 'unchanged'; flow: Flow }>('POST', '/api/flows', reg)
+  registerFlow(reg: FlowRegistrationInput) {
+    return this.request<RegistrationResult>('POST', '/api/flows', reg)
   }
   setSchedule(flow: string, active: boolean) {
     return this.request<Flow>('POST', `/api/flows/${encodeURIComponent(flow)}/schedule`, { active })
@@ -164,10 +105,10 @@ export class RotaClient {
   createRun(flow: string, parameters: Record<string, unknown>) {
     return this.request<FlowRun>('POST', `/api/flows/${encodeURIComponent(flow)}/runs`, { parameters })
   }
-  listRuns(q: { flow?: string; state?: string; limit?: number; cursor?: string } = {}) {
+  listRuns(q: Pick<RunListQuery, 'flow' | 'state' | 'limit' | 'cursor'> = {}) {
     const params = new URLSearchParams()
     for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v))
-    return this.request<{ items: FlowRun[]; nextCursor: string | null }>('GET', `/api/flow-runs?${params}`)
+    return this.request<RunPage>('GET', `/api/flow-runs?${params}`)
   }
   getRun(id: string) {
     return this.request<FlowRun>('GET', `/api/flow-runs/${encodeURIComponent(id)}`)
@@ -179,41 +120,41 @@ export class RotaClient {
     return this.request<FlowRun>('POST', `/api/flow-runs/${encodeURIComponent(id)}/retry`)
   }
   taskRuns(id: string) {
-    return this.request<{ items: TaskRun[] }>('GET', `/api/flow-runs/${encodeURIComponent(id)}/task-runs`)
+    return this.request<TaskRunList>('GET', `/api/flow-runs/${encodeURIComponent(id)}/task-runs`)
   }
   logs(id: string, after = 0, limit = 1000) {
-    return this.request<{ items: LogLine[] }>('GET', `/api/flow-runs/${encodeURIComponent(id)}/logs?after=${after}&limit=${limit}`)
+    return this.request<LogList>('GET', `/api/flow-runs/${encodeURIComponent(id)}/logs?after=${after}&limit=${limit}`)
   }
   listAgents() {
-    return this.request<{ items: Agent[] }>('GET', '/api/agents')
+    return this.request<AgentList>('GET', '/api/agents')
   }
 
   // --- for agents and flow processes ---
-  registerAgent(a: { name: string; type: 'local' | 'docker'; labels: string[]; concurrency: number }) {
+  registerAgent(a: AgentRegistration) {
     return this.request<Agent>('POST', '/api/agents', a)
   }
-  poll(agentId: string, body: { slots: number; runIds: string[]; waitMs: number; prefetchMs: number }, signal?: AbortSignal) {
-    return this.request<{ runs: ClaimedRunWire[]; cancel: string[]; lost: string[] }>('POST', `/api/agents/${agentId}/poll`, body, {
+  poll(agentId: string, body: PollInput & { waitMs: number }, signal?: AbortSignal) {
+    return this.request<PollResult>('POST', `/api/agents/${agentId}/poll`, body, {
       timeoutMs: body.waitMs + 15_000,
       ...(signal ? { signal } : {}),
     })
   }
   stopAgent(agentId: string) {
-    return this.request<{ ok: boolean }>('POST', `/api/agents/${agentId}/stop`, {}, { timeoutMs: 3000 })
+    return this.request<Ok>('POST', `/api/agents/${agentId}/stop`, {}, { timeoutMs: 3000 })
   }
   proposeState(flowRunId: string, state: State, message?: string, agentId?: string) {
-    return this.request<{ verdict: Verdict; run: FlowRun }>('POST', `/api/flow-runs/${flowRunId}/state`, { state, message, agentId })
+    return this.request<StateResult>('POST', `/api/flow-runs/${flowRunId}/state`, { state, message, agentId })
   }
   execution(flowRunId: string) {
-    return this.request<{ run: FlowRun; entrypoint: string; flowName: string; parameters: Record<string, unknown> }>('GET', `/api/flow-runs/${flowRunId}/execution`)
+    return this.request<Execution>('GET', `/api/flow-runs/${flowRunId}/execution`)
   }
   postTaskEvents(flowRunId: string, events: TaskEventWire[]) {
-    return this.request<{ applied: number; rejected: { index: number; reason: string }[] }>('POST', `/api/flow-runs/${flowRunId}/task-runs`, { events })
+    return this.request<TaskEventResult>('POST', `/api/flow-runs/${flowRunId}/task-runs`, { events })
   }
   postLogs(flowRunId: string, source: string, logs: LogWire[]) {
-    return this.request<{ inserted: number }>('POST', `/api/flow-runs/${flowRunId}/logs`, { source, logs })
+    return this.request<LogBatchResult>('POST', `/api/flow-runs/${flowRunId}/logs`, { source, logs })
   }
-  postArtifact(flowRunId: string, key: string, data: unknown, taskName?: string) {
-    return this.request('POST', `/api/flow-runs/${flowRunId}/artifacts`, { key, data, taskName })
+  postArtifact(flowRunId: string, artifact: ArtifactInput) {
+    return this.request<Artifact>('POST', `/api/flow-runs/${flowRunId}/artifacts`, artifact)
   }
 }

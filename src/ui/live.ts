@@ -43,7 +43,7 @@ export function toTaskRunEvent(d: unknown): TaskRun | null {
 export function toLogEvent(d: unknown): LogLine | null {
   const o = (d ?? {}) as { flowRunId?: string; log?: LogLine } & Partial<LogLine>
   const l = o.log ?? (o as LogLine)
-  if (!l || (l.id === undefined && l.seq === undefined) || typeof l.message !== 'string') return null
+  if (!l || l.id === undefined || typeof l.message !== 'string') return null
   return { ...l, flowRunId: l.flowRunId ?? o.flowRunId }
 }
 

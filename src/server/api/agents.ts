@@ -1,16 +1,10 @@
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi'
 import type { ServerContext } from './context.ts'
-import { AgentParam, AgentSchema, ClaimedRunSchema, errors, json, toBody } from './schemas.ts'
+import { body, errors, json, toBody } from './openapi.ts'
+import { AgentListSchema, AgentParam, AgentRegistrationSchema, AgentSchema, ClaimedRunSchema, OkSchema, PollResultSchema, PollSchema } from '../../core/contract.ts'
 import { HttpError } from './errors.ts'
 import { getAgent, heartbeat, listAgents, markAgentStopped, upsertAgent } from '../store/agents.ts'
 import { claimDueRuns, setFlowRunState, type ClaimedRunRow } from '../orchestration/transition.ts'
-
-const PollSchema = z.object({
-  slots: z.number().int().min(0).max(1000),
-  runIds: z.array(z.uuid()).max(1000).default([]),
-  waitMs: z.number().int().min(0).max(30_000).default(5_000),
-  prefetchMs: z.number().int().min(0).max(60_000).default(5_000),
-})
 
 export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof OpenAPIHono>[0]) {
   const app = new OpenAPIHono(hook)
@@ -21,7 +15,7 @@ export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<type
   }
 
   app.openapi(
-    createRoute({ method: 'get', path: '/agents', tags: ['agents'], responses: { 200: json(z.object({ items: z.array(AgentSchema) }), 'Agents with their health') } }),
+    createRoute({ method: 'get', path: '/agents', tags: ['agents'], responses: { 200: json(AgentListSchema, 'Agents with their health') } }),
     async (c) => c.json({ items: (await listAgents(db)).map((a) => toBody(AgentSchema, a)) }, 200),
   )
 
@@ -31,21 +25,7 @@ export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<type
       path: '/agents',
       tags: ['agents'],
       summary: 'An agent announces itself (by name: a restarted agent keeps its id)',
-      request: {
-        body: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: z.object({
-                name: z.string().min(1).max(200),
-                type: z.enum(['local', 'docker']),
-                labels: z.array(z.string().min(1).max(100)).max(50).default([]),
-                concurrency: z.number().int().min(1).max(1000).default(4),
-              }),
-            },
-          },
-        },
-      },
+      request: { body: body(AgentRegistrationSchema) },
       responses: { 200: json(AgentSchema, 'The agent'), ...errors },
     }),
     async (c) => {
@@ -61,18 +41,8 @@ export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<type
       path: '/agents/{id}/poll',
       tags: ['agents'],
       summary: 'Heartbeat + claim due runs + learn which held runs to stop; long-polls up to waitMs',
-      request: { params: AgentParam, body: { required: true, content: { 'application/json': { schema: PollSchema } } } },
-      responses: {
-        200: json(
-          z.object({
-            runs: z.array(ClaimedRunSchema),
-            cancel: z.array(z.uuid()).openapi({ description: 'held runs being cancelled: stop them' }),
-            lost: z.array(z.uuid()).openapi({ description: 'held runs that already ended on the server (for example crashed while this agent was unreachable): stop them' }),
-          }),
-          'Work for the agent',
-        ),
-        ...errors,
-      },
+      request: { params: AgentParam, body: body(PollSchema) },
+      responses: { 200: json(PollResultSchema, 'Work for the agent'), ...errors },
     }),
     async (c) => {
       const agentId = c.req.valid('param').id
@@ -134,7 +104,7 @@ export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<type
       tags: ['agents'],
       summary: 'An agent says goodbye (shown offline at once)',
       request: { params: AgentParam },
-      responses: { 200: json(z.object({ ok: z.boolean() }), 'Stopped'), ...errors },
+      responses: { 200: json(OkSchema, 'Stopped'), ...errors },
     }),
     async (c) => {
       const agentId = c.req.valid('param').id

@@ -2,7 +2,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { timingSafeEqual } from 'node:crypto'
-import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi'
+import { OpenAPIHono, createRoute } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import { serveStatic } from '@hono/node-server/serve-static'
 import type { ServerContext } from './context.ts'
@@ -11,7 +11,8 @@ import { flowRoutes } from './flows.ts'
 import { runRoutes } from './runs.ts'
 import { agentRoutes } from './agents.ts'
 import { eventRoutes } from './events.ts'
-import { json } from './schemas.ts'
+import { json } from './openapi.ts'
+import { HealthSchema, HealthUnavailableSchema } from '../../core/contract.ts'
 import { createPluginApp } from '../../plugin.ts'
 
 export const MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -35,8 +36,8 @@ export async function createApp(ctx: ServerContext, options: { uiDir?: string } 
       path: '/api/health',
       tags: ['server'],
       responses: {
-        200: json(z.object({ status: z.literal('ok'), version: z.string(), database: z.enum(['pglite', 'postgres']), time: z.string(), authRequired: z.boolean() }), 'Healthy'),
-        503: json(z.object({ status: z.literal('unavailable'), error: z.object({ message: z.string() }) }), 'Database unreachable'),
+        200: json(HealthSchema, 'Healthy'),
+        503: json(HealthUnavailableSchema, 'Database unreachable'),
       },
     }),
     async (c) => {

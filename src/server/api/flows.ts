@@ -1,6 +1,7 @@
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi'
 import type { ServerContext } from './context.ts'
-import { errors, FlowParam, FlowRegistrationSchema, FlowRunSchema, FlowSchema, json, toBody } from './schemas.ts'
+import { body, errors, json, toBody } from './openapi.ts'
+import { FlowListSchema, FlowParam, FlowRegistrationSchema, FlowRunSchema, FlowSchema, QuickRunSchema, RegistrationResultSchema, ScheduleSwitchSchema } from '../../core/contract.ts'
 import { HttpError } from './errors.ts'
 import { getFlow, listFlows, setScheduleActive, type FlowRow } from '../store/flows.ts'
 import { getFlowRun, insertFlowRun, listFlowRuns, type FlowRunRow } from '../store/runs.ts'
@@ -25,7 +26,7 @@ export function flowRoutes(ctx: ServerContext, hook: ConstructorParameters<typeo
   }
 
   app.openapi(
-    createRoute({ method: 'get', path: '/flows', tags: ['flows'], responses: { 200: json(z.object({ items: z.array(FlowSchema) }), 'All flows') } }),
+    createRoute({ method: 'get', path: '/flows', tags: ['flows'], responses: { 200: json(FlowListSchema, 'All flows') } }),
     async (c) => {
       const flows = await listFlows(db)
       return c.json({ items: await Promise.all(flows.map((f) => present(f))) }, 200)
@@ -43,8 +44,8 @@ export function flowRoutes(ctx: ServerContext, hook: ConstructorParameters<typeo
       path: '/flows',
       tags: ['flows'],
       summary: 'Register a flow (used by `rota register`); unchanged flows are left alone',
-      request: { body: { required: true, content: { 'application/json': { schema: FlowRegistrationSchema } } } },
-      responses: { 200: json(z.object({ status: z.enum(['created', 'updated', 'unchanged']), flow: FlowSchema }), 'Registered'), ...errors },
+      request: { body: body(FlowRegistrationSchema) },
+      responses: { 200: json(RegistrationResultSchema, 'Registered'), ...errors },
     }),
     async (c) => {
       const reg = c.req.valid('json')
@@ -60,7 +61,7 @@ export function flowRoutes(ctx: ServerContext, hook: ConstructorParameters<typeo
       path: '/flows/{idOrName}/schedule',
       tags: ['flows'],
       summary: 'Pause or resume a flow schedule',
-      request: { params: FlowParam, body: { required: true, content: { 'application/json': { schema: z.object({ active: z.boolean() }) } } } },
+      request: { params: FlowParam, body: body(ScheduleSwitchSchema) },
       responses: { 200: json(FlowSchema, 'The flow'), ...errors },
     }),
     async (c) => {
@@ -85,10 +86,7 @@ export function flowRoutes(ctx: ServerContext, hook: ConstructorParameters<typeo
       path: '/flows/{idOrName}/runs',
       tags: ['flows'],
       summary: 'Quick Run: create a run that starts now',
-      request: {
-        params: FlowParam,
-        body: { required: false, content: { 'application/json': { schema: z.object({ parameters: z.record(z.string(), z.unknown()).optional(), scheduledStartTime: z.iso.datetime({ offset: true }).optional() }) } } },
-      },
+      request: { params: FlowParam, body: body(QuickRunSchema, false) },
       responses: { 201: json(FlowRunSchema, 'The new run'), ...errors },
     }),
     async (c) => {

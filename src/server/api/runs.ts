@@ -1,19 +1,32 @@
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi'
 import type { ServerContext } from './context.ts'
+import { body, errors, json, toBody } from './openapi.ts'
 import {
+  ArtifactInputSchema,
+  ArtifactListSchema,
+  ErrorSchema,
   ArtifactSchema,
-  errors,
-  IdParam,
-  json,
-  LogInputSchema,
-  LogSchema,
+  ExecutionSchema,
   FlowRunSchema,
-  StateSchema,
-  TaskEventSchema,
+  IdParam,
+  LogBatchResultSchema,
+  LogBatchSchema,
+  LogListSchema,
+  LogQuerySchema,
+  LogSchema,
+  RunListQuerySchema,
+  RunPageSchema,
+  RunStatsQuerySchema,
+  RunStatsSchema,
+  StateHistorySchema,
+  StateProposalSchema,
+  StateResultSchema,
+  TaskEventBatchSchema,
+  TaskEventResultSchema,
+  TaskRunListSchema,
   TaskRunSchema,
-  toBody,
   VerdictSchema,
-} from './schemas.ts'
+} from '../../core/contract.ts'
 import { HttpError } from './errors.ts'
 import { STATES, type State } from '../../core/states.ts'
 import { applyTaskEvents, setFlowRunState } from '../orchestration/transition.ts'
@@ -34,12 +47,6 @@ import { getFlow } from '../store/flows.ts'
 import { resolveParameters } from '../../core/parameters.ts'
 import { runName } from '../../core/names.ts'
 
-const ProposalSchema = z.object({
-  state: StateSchema,
-  message: z.string().max(64 * 1024).optional(),
-  agentId: z.uuid().optional(),
-})
-
 export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof OpenAPIHono>[0]) {
   const app = new OpenAPIHono(hook)
   const { db, bus } = ctx
@@ -56,19 +63,8 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       path: '/flow-runs',
       tags: ['flow runs'],
       summary: 'Runs, newest scheduled time first, with keyset paging (pass nextCursor as cursor)',
-      request: {
-        query: z.object({
-          flow: z.string().max(200).optional(),
-          state: z.string().max(200).optional().openapi({ description: 'one state or several separated by commas' }),
-          late: z.enum(['true', 'false']).optional(),
-          limit: z.coerce.number().int().min(1).max(500).default(50),
-          cursor: z.string().max(200).optional(),
-          before: z.iso.datetime({ offset: true }).optional(),
-          after: z.iso.datetime({ offset: true }).optional(),
-          order: z.enum(['asc', 'desc']).default('desc'),
-        }),
-      },
-      responses: { 200: json(z.object({ items: z.array(FlowRunSchema), nextCursor: z.string().nullable() }), 'A page of runs'), ...errors },
+      request: { query: RunListQuerySchema },
+      responses: { 200: json(RunPageSchema, 'A page of runs'), ...errors },
     }),
     async (c) => {
       const q = c.req.valid('query')
@@ -103,8 +99,8 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       path: '/flow-runs/stats',
       tags: ['flow runs'],
       summary: 'Runs per state in hourly buckets',
-      request: { query: z.object({ hours: z.coerce.number().int().min(1).max(24 * 14).default(24) }) },
-      responses: { 200: json(z.object({ buckets: z.array(z.object({ start: z.string(), counts: z.record(z.string(), z.number()) })) }), 'Buckets'), ...errors },
+      request: { query: RunStatsQuerySchema },
+      responses: { 200: json(RunStatsSchema, 'Buckets'), ...errors },
     }),
     async (c) => {
       const buckets = await runStats(db, c.req.valid('query').hours)
@@ -124,7 +120,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       tags: ['flow runs'],
       summary: 'Cancel a scheduled or running run (its agent stops the process)',
       request: { params: IdParam },
-      responses: { 200: json(FlowRunSchema, 'The run'), 409: json(z.object({ error: z.object({ message: z.string() }) }), 'Already finished'), ...errors },
+      responses: { 200: json(FlowRunSchema, 'The run'), 409: json(ErrorSchema, 'Already finished'), ...errors },
     }),
     async (c) => {
       const id = c.req.valid('param').id
@@ -166,8 +162,8 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       path: '/flow-runs/{id}/state',
       tags: ['flow runs'],
       summary: 'Propose a state (agents and flow processes); answers with the orchestration verdict',
-      request: { params: IdParam, body: { required: true, content: { 'application/json': { schema: ProposalSchema } } } },
-      responses: { 200: json(z.object({ verdict: VerdictSchema, run: FlowRunSchema }), 'Verdict'), ...errors },
+      request: { params: IdParam, body: body(StateProposalSchema) },
+      responses: { 200: json(StateResultSchema, 'Verdict'), ...errors },
     }),
     async (c) => {
       const id = c.req.valid('param').id
@@ -188,10 +184,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       tags: ['internal'],
       summary: "What a flow's process needs to execute the run: entrypoint and effective parameters (secrets included)",
       request: { params: IdParam },
-      responses: {
-        200: json(z.object({ run: FlowRunSchema, entrypoint: z.string(), flowName: z.string(), parameters: z.record(z.string(), z.unknown()) }), 'Execution details'),
-        ...errors,
-      },
+      responses: { 200: json(ExecutionSchema, 'Execution details'), ...errors },
     }),
     async (c) => {
       const run = await mustGetRun(c.req.valid('param').id)
@@ -211,7 +204,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       path: '/flow-runs/{id}/task-runs',
       tags: ['flow runs'],
       request: { params: IdParam },
-      responses: { 200: json(z.object({ items: z.array(TaskRunSchema) }), 'Task runs in flow order'), ...errors },
+      responses: { 200: json(TaskRunListSchema, 'Task runs in flow order'), ...errors },
     }),
     async (c) => {
       const run = await mustGetRun(c.req.valid('param').id)
@@ -226,8 +219,8 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       path: '/flow-runs/{id}/task-runs',
       tags: ['internal'],
       summary: "A batch of task-run state events from the flow's process, applied in order",
-      request: { params: IdParam, body: { required: true, content: { 'application/json': { schema: z.object({ events: z.array(TaskEventSchema).max(5000) }) } } } },
-      responses: { 200: json(z.object({ applied: z.number(), rejected: z.array(z.object({ index: z.number(), reason: z.string() })) }), 'Result'), ...errors },
+      request: { params: IdParam, body: body(TaskEventBatchSchema) },
+      responses: { 200: json(TaskEventResultSchema, 'Result'), ...errors },
     }),
     async (c) => {
       const id = c.req.valid('param').id
@@ -243,16 +236,8 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       path: '/flow-runs/{id}/logs',
       tags: ['flow runs'],
       summary: 'Logs in order; poll with after=<last id> or stream them from /api/events',
-      request: {
-        params: IdParam,
-        query: z.object({
-          after: z.coerce.number().int().min(0).default(0),
-          limit: z.coerce.number().int().min(1).max(5000).default(1000),
-          level: z.string().max(100).optional(),
-          task: z.string().max(200).optional(),
-        }),
-      },
-      responses: { 200: json(z.object({ items: z.array(LogSchema) }), 'Logs'), ...errors },
+      request: { params: IdParam, query: LogQuerySchema },
+      responses: { 200: json(LogListSchema, 'Logs'), ...errors },
     }),
     async (c) => {
       const run = await mustGetRun(c.req.valid('param').id)
@@ -271,11 +256,8 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       path: '/flow-runs/{id}/logs',
       tags: ['internal'],
       summary: 'A batch of log lines; (source, seq) makes a resent batch harmless',
-      request: {
-        params: IdParam,
-        body: { required: true, content: { 'application/json': { schema: z.object({ source: z.string().max(200).default(''), logs: z.array(LogInputSchema).max(10_000) }) } } },
-      },
-      responses: { 200: json(z.object({ inserted: z.number() }), 'Stored'), ...errors },
+      request: { params: IdParam, body: body(LogBatchSchema) },
+      responses: { 200: json(LogBatchResultSchema, 'Stored'), ...errors },
     }),
     async (c) => {
       const id = c.req.valid('param').id
@@ -297,7 +279,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       tags: ['flow runs'],
       summary: 'What the run produced (artifact() in flows)',
       request: { params: IdParam },
-      responses: { 200: json(z.object({ items: z.array(ArtifactSchema) }), 'Artifacts'), ...errors },
+      responses: { 200: json(ArtifactListSchema, 'Artifacts'), ...errors },
     }),
     async (c) => {
       const run = await mustGetRun(c.req.valid('param').id)
@@ -310,10 +292,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       method: 'post',
       path: '/flow-runs/{id}/artifacts',
       tags: ['internal'],
-      request: {
-        params: IdParam,
-        body: { required: true, content: { 'application/json': { schema: z.object({ key: z.string().min(1).max(200), data: z.unknown(), taskName: z.string().max(200).nullish() }) } } },
-      },
+      request: { params: IdParam, body: body(ArtifactInputSchema) },
       responses: { 201: json(ArtifactSchema, 'Stored'), ...errors },
     }),
     async (c) => {
@@ -331,7 +310,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       tags: ['flow runs'],
       summary: "The run's state history",
       request: { params: IdParam },
-      responses: { 200: json(z.object({ items: z.array(z.object({ fromState: z.string().nullable(), toState: z.string(), message: z.string().nullable(), time: z.string() })) }), 'History'), ...errors },
+      responses: { 200: json(StateHistorySchema, 'History'), ...errors },
     }),
     async (c) => {
       const run = await mustGetRun(c.req.valid('param').id)

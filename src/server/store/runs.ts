@@ -2,6 +2,7 @@
 import type { Queryable } from '../db/index.ts'
 import type { State } from '../../core/states.ts'
 import { isUuid } from '../../core/ids.ts'
+import type { ArtifactKind } from '../../core/artifacts.ts'
 import { redactParameters, resolveParameters, type ParameterSpec } from '../../core/parameters.ts'
 
 /** A scheduled run this long past its time without starting is flagged late. */
@@ -232,24 +233,30 @@ export async function insertLogs(db: Queryable, flowRunId: string, source: strin
 export interface ArtifactRow {
   id: number
   key: string
+  kind: ArtifactKind
+  description: string | null
   taskName: string | null
   data: unknown
   createdAt: Date
 }
 
-export async function insertArtifact(db: Queryable, flowRunId: string, a: { key: string; data: unknown; taskName?: string | null }): Promise<ArtifactRow> {
+const ARTIFACT_COLUMNS = `id, key, kind, description, task_name as "taskName", data, created_at as "createdAt"`
+
+export async function insertArtifact(
+  db: Queryable,
+  flowRunId: string,
+  a: { key: string; kind: ArtifactKind; data: unknown; description?: string | null | undefined; taskName?: string | null | undefined },
+): Promise<ArtifactRow> {
   const rows = await db.query<ArtifactRow>(
-    `insert into rota_artifacts (flow_run_id, key, data, task_name) values ($1, $2, $3::jsonb, $4)
-     returning id, key, task_name as "taskName", data, created_at as "createdAt"`,
-    [flowRunId, a.key, JSON.stringify(a.data ?? null), a.taskName ?? null],
+    `insert into rota_artifacts (flow_run_id, key, kind, data, description, task_name) values ($1, $2, $3, $4::jsonb, $5, $6)
+     returning ${ARTIFACT_COLUMNS}`,
+    [flowRunId, a.key, a.kind, JSON.stringify(a.data ?? null), a.description ?? null, a.taskName ?? null],
   )
-  return rows[0] as ArtifactRow
+  const row = rows[0] as ArtifactRow
+  return { ...row, id: Number(row.id) }
 }
 
 export async function listArtifacts(db: Queryable, flowRunId: string): Promise<ArtifactRow[]> {
-  const rows = await db.query<ArtifactRow>(
-    `select id, key, task_name as "taskName", data, created_at as "createdAt" from rota_artifacts where flow_run_id = $1 order by id`,
-    [flowRunId],
-  )
+  const rows = await db.query<ArtifactRow>(`select ${ARTIFACT_COLUMNS} from rota_artifacts where flow_run_id = $1 order by id`, [flowRunId])
   return rows.map((r) => ({ ...r, id: Number(r.id) }))
 }

@@ -172,7 +172,6 @@ export function QuickRunDialog({ flow, onClose, onStarted }: { flow: Flow; onClo
                 )}
               </label>
             )}
-            {p.description ? <small class="muted">{p.description}</small> : null}
             {errors[p.name] ? <small class="form-error">{errors[p.name]}</small> : null}
           </div>
         ))}

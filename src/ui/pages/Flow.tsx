@@ -85,7 +85,7 @@ export function FlowPage({ name }: { name: string }) {
                 <code>{f.version.slice(0, 12)}</code>
               </dd>
             </div>
-            {f.schedule?.timezone ? (
+            {f.schedule && 'cron' in f.schedule ? (
               <div>
                 <dt>Timezone</dt>
                 <dd>{f.schedule.timezone}</dd>

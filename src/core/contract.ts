@@ -1,0 +1,400 @@
+/**
+ * The wire contract: the zod schema of every request and response of Rota's JSON API, each with its
+ * inferred type. The server validates and documents with these schemas (/api/openapi.json is
+ * generated from them), the client (src/client) and the dashboard (src/ui) import the types. Nothing
+ * else writes a response shape by hand. Plain zod with `.meta()`: no server code, safe to import from
+ * every part (the dashboard imports types only, so zod stays out of its bundle).
+ *
+ * Names: `XSchema` is the schema, `X` its type (`z.output`: what the server sends, what a client
+ * reads). Request bodies that have defaults also have `XInput` (`z.input`: what a client may send).
+ */
+import { z } from 'zod'
+import { STATES } from './states.ts'
+import { ARTIFACT_KINDS } from './artifacts.ts'
+
+/** Longest text of one log line, state message or task message. */
+export const MAX_MESSAGE = 64 * 1024
+
+const Time = z.string().meta({ format: 'date-time', example: '2026-11-25T12:00:00.000Z' })
+const TimeInput = z.iso.datetime({ offset: true })
+
+export const StateSchema = z.enum(STATES).meta({ id: 'State' })
+export type { State } from './states.ts'
+
+export const LogLevelSchema = z.enum(['debug', 'info', 'warn', 'error']).meta({ id: 'LogLevel' })
+export type LogLevel = z.infer<typeof LogLevelSchema>
+
+export const ErrorSchema = z.object({ error: z.object({ message: z.string() }) }).meta({ id: 'Error' })
+export type ErrorBody = z.infer<typeof ErrorSchema>
+
+// --- path parameters -------------------------------------------------------------------------
+
+export const IdParam = z.object({ id: z.uuid({ message: 'must be a run id (a UUID)' }).meta({ param: { name: 'id', in: 'path' } }) })
+export const FlowParam = z.object({ idOrName: z.string().min(1).max(200).meta({ param: { name: 'idOrName', in: 'path' } }) })
+export const AgentParam = z.object({ id: z.uuid({ message: 'must be an agent id (a UUID)' }).meta({ param: { name: 'id', in: 'path' } }) })
+
+// --- server ----------------------------------------------------------------------------------
+
+export const HealthSchema = z
+  .object({ status: z.literal('ok'), version: z.string(), database: z.enum(['pglite', 'postgres']), time: z.string(), authRequired: z.boolean() })
+  .meta({ id: 'Health' })
+export type Health = z.infer<typeof HealthSchema>
+
+export const HealthUnavailableSchema = z.object({ status: z.literal('unavailable'), error: z.object({ message: z.string() }) }).meta({ id: 'HealthUnavailable' })
+
+// --- flows -----------------------------------------------------------------------------------
+
+export const ParameterSpecSchema = z
+  .object({ name: z.string(), type: z.enum(['string', 'number', 'boolean', 'json']), default: z.unknown(), secret: z.boolean() })
+  .meta({ id: 'ParameterSpec' })
+export type ParameterSpecBody = z.infer<typeof ParameterSpecSchema>
+
+export const ScheduleSchema = z
+  .union([z.object({ intervalSeconds: z.number().int().positive(), anchor: z.string().optional() }), z.object({ cron: z.string(), timezone: z.string() })])
+  .meta({ id: 'Schedule' })
+export type ScheduleBody = z.infer<typeof ScheduleSchema>
+
+export const FlowRunSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    flowId: z.uuid(),
+    flowName: z.string(),
+    state: StateSchema,
+    stateMessage: z.string().nullable(),
+    parameters: z.record(z.string(), z.unknown()).meta({ description: 'effective values; secret ones are "********"' }),
+    scheduledStartTime: Time,
+    startTime: Time.nullable(),
+    endTime: Time.nullable(),
+    late: z.boolean(),
+    durationMs: z.number().nullable(),
+    agentId: z.uuid().nullable(),
+    attempt: z.number().int(),
+    retryOf: z.uuid().nullable(),
+    autoScheduled: z.boolean(),
+    createdAt: Time,
+    updatedAt: Time,
+  })
+  .meta({ id: 'FlowRun' })
+export type FlowRun = z.infer<typeof FlowRunSchema>
+
+export const CatchUpSchema = z.enum(['latest', 'all'])
+
+export const FlowSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    description: z.string(),
+    version: z.string(),
+    entrypoint: z.string(),
+    schedule: ScheduleSchema.nullable(),
+    scheduleText: z.string().meta({ example: 'every 1 minute' }),
+    scheduleActive: z.boolean(),
+    parameters: z.array(ParameterSpecSchema),
+    tasks: z.array(z.string()),
+    labels: z.array(z.string()),
+    catchUp: CatchUpSchema,
+    retries: z.number().int(),
+    lastRun: FlowRunSchema.nullable(),
+    createdAt: Time,
+    updatedAt: Time,
+  })
+  .meta({ id: 'Flow' })
+export type Flow = z.infer<typeof FlowSchema>
+
+export const FlowListSchema = z.object({ items: z.array(FlowSchema) }).meta({ id: 'FlowList' })
+export type FlowList = z.infer<typeof FlowListSchema>
+
+export const FlowRegistrationSchema = z
+  .object({
+    name: z.string().min(1).max(100).regex(/^[a-z0-9][a-z0-9_.-]*$/i, 'letters, digits, "-", "_" or "."'),
+    description: z.string().max(10_000).default(''),
+    version: z.string().min(1).max(200),
+    entrypoint: z.string().min(1).max(2000),
+    schedule: ScheduleSchema.nullable(),
+    parameters: z.array(ParameterSpecSchema).max(200),
+    tasks: z.array(z.string().max(200)).max(1000),
+    labels: z.array(z.string().max(100)).max(50).default([]),
+    catchUp: CatchUpSchema,
+    retries: z.number().int().min(0).max(100).default(0),
+    retryDelaySeconds: z.number().int().min(0).max(86_400).default(10),
+  })
+  .meta({ id: 'FlowRegistration' })
+export type FlowRegistration = z.output<typeof FlowRegistrationSchema>
+export type FlowRegistrationInput = z.input<typeof FlowRegistrationSchema>
+
+export const RegistrationResultSchema = z.object({ status: z.enum(['created', 'updated', 'unchanged']), flow: FlowSchema }).meta({ id: 'RegistrationResult' })
+export type RegistrationResult = z.infer<typeof RegistrationResultSchema>
+
+export const ScheduleSwitchSchema = z.object({ active: z.boolean() }).meta({ id: 'ScheduleSwitch' })
+export type ScheduleSwitch = z.infer<typeof ScheduleSwitchSchema>
+
+export const QuickRunSchema = z
+  .object({ parameters: z.record(z.string(), z.unknown()).optional(), scheduledStartTime: TimeInput.optional() })
+  .meta({ id: 'QuickRun' })
+export type QuickRun = z.infer<typeof QuickRunSchema>
+
+// --- flow runs -------------------------------------------------------------------------------
+
+export const RunListQuerySchema = z.object({
+  flow: z.string().max(200).optional(),
+  state: z.string().max(200).optional().meta({ description: 'one state or several separated by commas' }),
+  late: z.enum(['true', 'false']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(200).optional(),
+  before: TimeInput.optional(),
+  after: TimeInput.optional(),
+  order: z.enum(['asc', 'desc']).default('desc'),
+})
+export type RunListQuery = z.input<typeof RunListQuerySchema>
+
+export const RunPageSchema = z.object({ items: z.array(FlowRunSchema), nextCursor: z.string().nullable() }).meta({ id: 'RunPage' })
+export type RunPage = z.infer<typeof RunPageSchema>
+
+export const RunStatsQuerySchema = z.object({ hours: z.coerce.number().int().min(1).max(24 * 14).default(24) })
+
+export const RunStatsSchema = z
+  .object({ buckets: z.array(z.object({ start: Time, counts: z.record(z.string(), z.number()) })) })
+  .meta({ id: 'RunStats' })
+export type RunStats = z.infer<typeof RunStatsSchema>
+export type StatsBucket = RunStats['buckets'][number]
+
+export const StateProposalSchema = z
+  .object({ state: StateSchema, message: z.string().max(MAX_MESSAGE).optional(), agentId: z.uuid().optional() })
+  .meta({ id: 'StateProposal' })
+export type StateProposal = z.infer<typeof StateProposalSchema>
+
+export const VerdictSchema = z
+  .object({
+    status: z.enum(['accept', 'reject', 'wait', 'abort']),
+    state: StateSchema.optional(),
+    reason: z.string().optional(),
+    retryAfterMs: z.number().optional(),
+    rule: z.string().optional(),
+  })
+  .meta({ id: 'Verdict' })
+export type Verdict = z.infer<typeof VerdictSchema>
+
+export const StateResultSchema = z.object({ verdict: VerdictSchema, run: FlowRunSchema }).meta({ id: 'StateResult' })
+export type StateResult = z.infer<typeof StateResultSchema>
+
+export const ExecutionSchema = z
+  .object({ run: FlowRunSchema, entrypoint: z.string(), flowName: z.string(), parameters: z.record(z.string(), z.unknown()) })
+  .meta({ id: 'Execution' })
+export type Execution = z.infer<typeof ExecutionSchema>
+
+export const StateHistorySchema = z
+  .object({ items: z.array(z.object({ fromState: z.string().nullable(), toState: z.string(), message: z.string().nullable(), time: Time })) })
+  .meta({ id: 'StateHistory' })
+export type StateHistory = z.infer<typeof StateHistorySchema>
+
+// --- task runs -------------------------------------------------------------------------------
+
+export const TaskRunSchema = z
+  .object({
+    id: z.uuid(),
+    flowRunId: z.uuid(),
+    taskKey: z.string(),
+    taskName: z.string(),
+    position: z.number().int(),
+    state: StateSchema,
+    message: z.string().nullable(),
+    attempts: z.number().int(),
+    startTime: Time.nullable(),
+    endTime: Time.nullable(),
+  })
+  .meta({ id: 'TaskRun' })
+export type TaskRun = z.infer<typeof TaskRunSchema>
+
+export const TaskRunListSchema = z.object({ items: z.array(TaskRunSchema) }).meta({ id: 'TaskRunList' })
+export type TaskRunList = z.infer<typeof TaskRunListSchema>
+
+export const TaskEventSchema = z
+  .object({
+    taskRunId: z.uuid(),
+    taskKey: z.string().min(1).max(300),
+    taskName: z.string().min(1).max(200),
+    position: z.number().int().min(0),
+    state: StateSchema,
+    message: z.string().max(MAX_MESSAGE).nullish(),
+    attempts: z.number().int().min(0),
+    time: TimeInput,
+  })
+  .meta({ id: 'TaskEvent' })
+export type TaskEvent = z.infer<typeof TaskEventSchema>
+
+export const TaskEventBatchSchema = z.object({ events: z.array(TaskEventSchema).max(5000) }).meta({ id: 'TaskEventBatch' })
+
+export const TaskEventResultSchema = z
+  .object({ applied: z.number(), rejected: z.array(z.object({ index: z.number(), reason: z.string() })) })
+  .meta({ id: 'TaskEventResult' })
+export type TaskEventResult = z.infer<typeof TaskEventResultSchema>
+
+// --- logs ------------------------------------------------------------------------------------
+
+export const LogSchema = z
+  .object({
+    id: z.number().int().meta({ description: 'increasing per server: the order of lines and the `after` cursor' }),
+    flowRunId: z.uuid(),
+    taskName: z.string().nullable(),
+    time: Time,
+    level: LogLevelSchema,
+    message: z.string(),
+  })
+  .meta({ id: 'Log' })
+export type LogLine = z.infer<typeof LogSchema>
+
+export const LogListSchema = z.object({ items: z.array(LogSchema) }).meta({ id: 'LogList' })
+export type LogList = z.infer<typeof LogListSchema>
+
+export const LogQuerySchema = z.object({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(5000).default(1000),
+  level: z.string().max(100).optional().meta({ description: 'one level or several separated by commas' }),
+  task: z.string().max(200).optional(),
+})
+export type LogQuery = z.input<typeof LogQuerySchema>
+
+export const LogInputSchema = z
+  .object({
+    seq: z.number().int().min(0),
+    time: TimeInput,
+    level: LogLevelSchema,
+    // Oversized lines are cut by the client; the server refuses anything still too large.
+    message: z.string().max(MAX_MESSAGE),
+    taskName: z.string().max(200).nullish(),
+  })
+  .meta({ id: 'LogInput' })
+export type LogInput = z.infer<typeof LogInputSchema>
+
+export const LogBatchSchema = z
+  .object({ source: z.string().max(200).default(''), logs: z.array(LogInputSchema).max(10_000) })
+  .meta({ id: 'LogBatch', description: '(source, seq) makes a resent batch harmless' })
+export type LogBatchInput = z.input<typeof LogBatchSchema>
+
+export const LogBatchResultSchema = z.object({ inserted: z.number() }).meta({ id: 'LogBatchResult' })
+export type LogBatchResult = z.infer<typeof LogBatchResultSchema>
+
+// --- artifacts -------------------------------------------------------------------------------
+
+export const ArtifactKindSchema = z.enum(ARTIFACT_KINDS).meta({ id: 'ArtifactKind' })
+
+/** The data of each kind of artifact. */
+export const ArtifactDataSchemas = {
+  link: z.object({ url: z.string().min(1).max(4000), text: z.string().max(1000).optional() }),
+  table: z.object({ columns: z.array(z.string().max(200)).max(200), rows: z.array(z.record(z.string(), z.unknown())).max(10_000) }),
+  files: z.array(z.string().min(1).max(4000)).max(10_000),
+  markdown: z.string().max(1024 * 1024),
+  json: z.unknown(),
+} as const
+
+const artifactFields = {
+  id: z.number().int(),
+  key: z.string(),
+  taskName: z.string().nullable(),
+  description: z.string().nullable(),
+  createdAt: Time,
+}
+
+export const ArtifactSchema = z
+  .discriminatedUnion('kind', [
+    z.object({ ...artifactFields, kind: z.literal('link'), data: ArtifactDataSchemas.link }),
+    z.object({ ...artifactFields, kind: z.literal('table'), data: ArtifactDataSchemas.table }),
+    z.object({ ...artifactFields, kind: z.literal('files'), data: ArtifactDataSchemas.files }),
+    z.object({ ...artifactFields, kind: z.literal('markdown'), data: ArtifactDataSchemas.markdown }),
+    z.object({ ...artifactFields, kind: z.literal('json'), data: ArtifactDataSchemas.json }),
+  ])
+  .meta({ id: 'Artifact' })
+export type Artifact = z.infer<typeof ArtifactSchema>
+
+export const ArtifactListSchema = z.object({ items: z.array(ArtifactSchema) }).meta({ id: 'ArtifactList' })
+export type ArtifactList = z.infer<typeof ArtifactListSchema>
+
+/** What a run process posts; `kind` defaults to json (the plain `artifact(key, data)`). */
+export const ArtifactInputSchema = z
+  .object({
+    key: z.string().min(1).max(200),
+    kind: ArtifactKindSchema.default('json'),
+    data: z.unknown(),
+    description: z.string().max(10_000).nullish(),
+    taskName: z.string().max(200).nullish(),
+  })
+  .superRefine((a, ctx) => {
+    const checked = ArtifactDataSchemas[a.kind].safeParse(a.data)
+    if (!checked.success) {
+      for (const issue of checked.error.issues) ctx.addIssue({ code: 'custom', message: `${a.kind} artifact: ${issue.message}`, path: ['data', ...issue.path] })
+    }
+  })
+  .meta({ id: 'ArtifactInput' })
+export type ArtifactInput = z.input<typeof ArtifactInputSchema>
+
+// --- agents ----------------------------------------------------------------------------------
+
+export const AgentSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    type: z.enum(['local', 'docker']),
+    labels: z.array(z.string()),
+    concurrency: z.number().int(),
+    startedAt: Time,
+    lastHeartbeat: Time,
+    status: z.enum(['active', 'unhealthy', 'offline']),
+  })
+  .meta({ id: 'Agent' })
+export type Agent = z.infer<typeof AgentSchema>
+
+export const AgentListSchema = z.object({ items: z.array(AgentSchema) }).meta({ id: 'AgentList' })
+export type AgentList = z.infer<typeof AgentListSchema>
+
+export const AgentRegistrationSchema = z
+  .object({
+    name: z.string().min(1).max(200),
+    type: z.enum(['local', 'docker']),
+    labels: z.array(z.string().min(1).max(100)).max(50).default([]),
+    concurrency: z.number().int().min(1).max(1000).default(4),
+  })
+  .meta({ id: 'AgentRegistration' })
+export type AgentRegistration = z.input<typeof AgentRegistrationSchema>
+
+export const ClaimedRunSchema = z
+  .object({ id: z.uuid(), name: z.string(), flowName: z.string(), entrypoint: z.string(), scheduledStartTime: Time })
+  .meta({ id: 'ClaimedRun' })
+export type ClaimedRunBody = z.infer<typeof ClaimedRunSchema>
+
+export const PollSchema = z
+  .object({
+    slots: z.number().int().min(0).max(1000),
+    runIds: z.array(z.uuid()).max(1000).default([]),
+    waitMs: z.number().int().min(0).max(30_000).default(5_000),
+    prefetchMs: z.number().int().min(0).max(60_000).default(5_000),
+  })
+  .meta({ id: 'Poll' })
+export type PollInput = z.input<typeof PollSchema>
+
+export const PollResultSchema = z
+  .object({
+    runs: z.array(ClaimedRunSchema),
+    cancel: z.array(z.uuid()).meta({ description: 'held runs being cancelled: stop them' }),
+    lost: z.array(z.uuid()).meta({ description: 'held runs that already ended on the server (for example crashed while this agent was unreachable): stop them' }),
+  })
+  .meta({ id: 'PollResult' })
+export type PollResult = z.infer<typeof PollResultSchema>
+
+export const OkSchema = z.object({ ok: z.boolean() }).meta({ id: 'Ok' })
+export type Ok = z.infer<typeof OkSchema>
+
+// --- server-sent events (GET /api/events) ----------------------------------------------------
+
+/**
+ * The data of each event of the stream. On one server an event carries the whole object; when it
+ * crossed from another replica without its body it is a notice to refetch (`refresh: true`).
+ */
+export interface EventData {
+  ready: { flowRunId: string | null }
+  'flow-run': FlowRun
+  'task-run': TaskRun | { flowRunId: string; refresh: true; items: TaskRun[] }
+  log: LogLine | { flowRunId: string; refresh: true }
+  agent: { agentId: string }
+  ping: Record<string, never>
+}
