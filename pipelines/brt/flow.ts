@@ -19,6 +19,20 @@ import {
 import { resolveBrtSettings } from './settings.ts'
 import type { CaptureDescriptor } from './types.ts'
 import type { LoadResult } from './warehouse.ts'
+import type { DbtNodeResult } from './dbt.ts'
+
+/** One row per dbt model and test, for the run page's table. */
+function dbtRows(results: readonly DbtNodeResult[]): Record<string, unknown>[] {
+  return results.map((r) => ({ node: r.name, type: r.resourceType, status: r.status, seconds: r.executionTimeS, failures: r.failures, message: r.message }))
+}
+
+/** `dbt build: 3 models, 24/24 tests passed in 6.1 s` */
+function dbtSummary(command: string, results: readonly DbtNodeResult[], elapsedS: number): string {
+  const tests = results.filter((r) => r.resourceType === 'test')
+  const passed = tests.filter((r) => r.status === 'pass').length
+  const models = results.length - tests.length
+  return `${command}: ${models} model${models === 1 ? '' : 's'}, ${passed}/${tests.length} tests passed in ${elapsedS.toFixed(1)} s`
+}
 
 let context: Promise<BrtContext> | undefined
 /** One context per flow-run process, configured from its environment (the edge). */
@@ -90,12 +104,12 @@ const upload = task({ name: 'upload', retries: 3, retryDelaySeconds: 2, retryBac
   const files = await uploadStep(ctx)
   if (files.length === 0) skip('no CSV to upload (another run published it)')
   for (const f of files) log.info(`uploaded ${ctx.lake.address(f)}`)
-  await artifact('brt-files', files.map((f) => ctx.lake.address(f)))
+  await artifact.files('brt-files', files.map((f) => ctx.lake.address(f)), { description: `CSV file${files.length === 1 ? '' : 's'} this run moved into bronze` })
   if (csv.window) {
     // what the run page shows: the CSV's lake address and how much it holds
     const name = csv.window.csvKey.split('/').pop() ?? ''
     const published = files.find((f) => f.endsWith(name)) ?? files[files.length - 1] ?? csv.window.csvKey
-    await artifact('csv', { lakeUrl: ctx.lake.address(published), rows: csv.window.rows, captures: csv.window.captures })
+    await artifact.link('csv', ctx.lake.address(published), { text: name, description: `${csv.window.rows} rows from ${csv.window.captures} captures` })
   }
   return files
 })
@@ -111,10 +125,10 @@ const dbt = task({ name: 'dbt', retries: 1, retryDelaySeconds: 10, timeoutSecond
   const ctx = await brtContext()
   try {
     const r = await dbtStep(ctx, { onLine: (line) => log.info(line), signal: runContext().signal })
-    await artifact('dbt-results', { command: r.dbt.command, elapsedS: r.dbt.elapsedS, counts: r.dbt.counts, results: r.dbt.results, goldExports: r.exports })
+    await artifact.table('dbt-results', dbtRows(r.dbt.results), { description: dbtSummary(r.dbt.command, r.dbt.results, r.dbt.elapsedS) })
   } catch (err) {
-    const results = (err as { results?: unknown }).results
-    if (results) await artifact('dbt-results', { failed: true, error: (err as Error).message, results })
+    const results = (err as { results?: DbtNodeResult[] }).results
+    if (results) await artifact.table('dbt-results', dbtRows(results), { description: `dbt failed: ${(err as Error).message}` })
     throw err
   }
 })

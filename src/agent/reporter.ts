@@ -3,7 +3,7 @@
  * batched every 50 ms, retried with backoff until delivered (a server restart mid-run loses nothing).
  */
 import { randomUUID } from 'node:crypto'
-import type { LogLevel, Reporter, TaskEvent } from '../sdk/context.ts'
+import type { ArtifactRecord, LogLevel, Reporter, TaskEvent } from '../sdk/context.ts'
 import type { LogWire, RotaClient, TaskEventWire } from '../client/index.ts'
 import { ApiError } from '../client/index.ts'
 import { backoffDelay, sleep } from '../core/backoff.ts'
@@ -36,9 +36,9 @@ export class ServerReporter implements Reporter {
     this.schedule()
   }
 
-  async artifact(key: string, data: unknown, taskName: string | undefined): Promise<void> {
+  async artifact(a: ArtifactRecord, taskName: string | undefined): Promise<void> {
     await this.flush()
-    await this.withRetry(() => this.client.postArtifact(this.flowRunId, { key, data, taskName: taskName ?? null }))
+    await this.withRetry(() => this.client.postArtifact(this.flowRunId, { ...a, description: a.description ?? null, taskName: taskName ?? null }))
   }
 
   async flush(): Promise<void> {

@@ -3,6 +3,7 @@
  * AsyncLocalStorage so `log`, `artifact` and captured console output land on the right run.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
+import type { ArtifactKind } from '../core/artifacts.ts'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
@@ -17,12 +18,20 @@ export interface TaskEvent {
   time: Date
 }
 
+/** An artifact as a flow keeps it: its data has the shape of its kind (src/core/artifacts.ts). */
+export interface ArtifactRecord {
+  key: string
+  kind: ArtifactKind
+  data: unknown
+  description?: string | undefined
+}
+
 /** Where a run's events go: the terminal for `rota run --local`, the server for agent runs. */
 export interface Reporter {
   /** Ordered and fire-and-forget: the reporter queues and delivers in order. */
   taskState(event: TaskEvent): void
   log(level: LogLevel, message: string, taskName: string | undefined): void
-  artifact(key: string, data: unknown, taskName: string | undefined): Promise<void>
+  artifact(artifact: ArtifactRecord, taskName: string | undefined): Promise<void>
   flush(): Promise<void>
 }
 
@@ -103,12 +112,55 @@ export const log = {
   error: (message: string) => emit('error', message),
 }
 
-/** Keeps a JSON value with the flow run (shown on the run page). */
-export async function artifact(key: string, data: unknown): Promise<void> {
+async function keep(record: ArtifactRecord, call: string): Promise<void> {
   const scope = currentScope()
-  if (!scope) throw new Error('artifact() was called outside a flow run')
-  await scope.runScope.reporter.artifact(key, data, scope.task?.taskName)
+  if (!scope) throw new Error(`${call}() was called outside a flow run; call it from inside a task or flow function`)
+  if (typeof record.key !== 'string' || record.key.trim() === '' || record.key.length > 200) {
+    throw new TypeError(`${call}() needs a key of 1 to 200 characters, got ${JSON.stringify(record.key)}`)
+  }
+  if (record.description !== undefined && typeof record.description !== 'string') throw new TypeError(`${call}(): description must be a string`)
+  await scope.runScope.reporter.artifact(record, scope.task?.taskName)
 }
+
+export interface ArtifactOptions {
+  /** A sentence shown above the artifact. */
+  description?: string
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/**
+ * Keeps something a run produced with the flow run, shown on its page. `artifact(key, data)` keeps
+ * a JSON value; the typed kinds render better:
+ *
+ *   await artifact.link('csv', 'gs://lake/bronze/file.csv', { text: 'file.csv', description: '360 rows' })
+ *   await artifact.table('results', [{ model: 'silver', status: 'pass' }])
+ *   await artifact.files('uploaded', ['gs://lake/a.csv', 'gs://lake/b.csv'])
+ *   await artifact.markdown('report', '# Done\n**3** files')
+ */
+export const artifact = Object.assign(async (key: string, data: unknown): Promise<void> => keep({ key, kind: 'json', data }, 'artifact'), {
+  json: async (key: string, data: unknown, options: ArtifactOptions = {}): Promise<void> => keep({ key, kind: 'json', data, description: options.description }, 'artifact.json'),
+  link: async (key: string, url: string, options: ArtifactOptions & { text?: string } = {}): Promise<void> => {
+    if (typeof url !== 'string' || url === '') throw new TypeError(`artifact.link("${key}") needs a URL, got ${JSON.stringify(url)}`)
+    return keep({ key, kind: 'link', data: options.text === undefined ? { url } : { url, text: options.text }, description: options.description }, 'artifact.link')
+  },
+  table: async (key: string, rows: readonly Record<string, unknown>[], options: ArtifactOptions & { columns?: readonly string[] } = {}): Promise<void> => {
+    if (!Array.isArray(rows) || !rows.every(isPlainObject)) throw new TypeError(`artifact.table("${key}") needs a list of objects (one per row)`)
+    // Columns in the order they first appear, unless given.
+    const columns = options.columns ? [...options.columns] : [...new Set(rows.flatMap((r) => Object.keys(r)))]
+    return keep({ key, kind: 'table', data: { columns, rows }, description: options.description }, 'artifact.table')
+  },
+  files: async (key: string, files: readonly string[], options: ArtifactOptions = {}): Promise<void> => {
+    if (!Array.isArray(files) || !files.every((f) => typeof f === 'string' && f !== '')) throw new TypeError(`artifact.files("${key}") needs a list of addresses (strings)`)
+    return keep({ key, kind: 'files', data: [...files], description: options.description }, 'artifact.files')
+  },
+  markdown: async (key: string, markdown: string, options: ArtifactOptions = {}): Promise<void> => {
+    if (typeof markdown !== 'string') throw new TypeError(`artifact.markdown("${key}") needs a Markdown text`)
+    return keep({ key, kind: 'markdown', data: markdown, description: options.description }, 'artifact.markdown')
+  },
+})
 
 // Console output inside a run is captured as logs, so third-party code that prints is not lost.
 export const originalConsole = {

@@ -5,5 +5,6 @@
  */
 export { defineFlow, isFlow, type FlowDefinition, type FlowOptions } from './flow.ts'
 export { task, skip, Skipped, TaskFailedError, TaskTimeoutError, type TaskOptions, type TaskFn } from './task.ts'
-export { log, artifact, runContext, type RunContext, type LogLevel } from './context.ts'
+export { log, artifact, runContext, type ArtifactOptions, type RunContext, type LogLevel } from './context.ts'
+export type { ArtifactKind } from '../core/artifacts.ts'
 export { type ScheduleInput } from '../core/schedule.ts'

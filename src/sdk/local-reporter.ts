@@ -19,8 +19,8 @@ export function terminalReporter(out: NodeJS.WritableStream = process.stdout): R
     log(level, message, taskName) {
       out.write(`${time()} ${color(LEVEL_COLOR[level], level.toUpperCase().padEnd(5), tty)} ${taskName ? `[${taskName}] ` : ''}${message}\n`)
     },
-    async artifact(key, data) {
-      out.write(`${time()} artifact ${key}: ${JSON.stringify(data)}\n`)
+    async artifact(a) {
+      out.write(`${time()} artifact ${a.key} (${a.kind})${a.description ? ` - ${a.description}` : ''}: ${JSON.stringify(a.data)}\n`)
     },
     async flush() {
       // writes are synchronous enough for a terminal: nothing is queued

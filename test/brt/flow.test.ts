@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import type { Reporter, TaskEvent } from '../../src/sdk/context.ts'
+import type { ArtifactRecord, Reporter, TaskEvent } from '../../src/sdk/context.ts'
 import { runFlow } from '../../src/sdk/runtime.ts'
 import { startSimulator, type Simulator } from '../../pipelines/brt/simulator.ts'
 import { tempHome } from './helpers/fixtures.ts'
@@ -13,7 +13,7 @@ import { tempHome } from './helpers/fixtures.ts'
 interface Recorded {
   states: TaskEvent[]
   logs: Array<{ level: string; message: string; task: string | undefined }>
-  artifacts: Map<string, unknown>
+  artifacts: Map<string, ArtifactRecord>
 }
 
 function recorder(): Reporter & Recorded {
@@ -22,8 +22,8 @@ function recorder(): Reporter & Recorded {
     ...r,
     taskState: (e) => r.states.push(e),
     log: (level, message, task) => r.logs.push({ level, message, task }),
-    artifact: async (key, data) => {
-      r.artifacts.set(key, data)
+    artifact: async (a) => {
+      r.artifacts.set(a.key, a)
     },
     flush: async () => undefined,
   }
@@ -79,13 +79,19 @@ describe('brt-gps flow (SDK runtime)', { timeout: 300_000 }, () => {
     for (const t of ['write-csv', 'upload', 'load', 'dbt']) assert.equal(finalState(rec, t)?.state, 'success', `${t} ran`)
     assert.ok(rec.logs.some((l) => l.task === 'write-csv' && /wrote 360 rows of 3 captures/.test(l.message)))
     assert.ok(rec.logs.some((l) => l.task === 'dbt' && /Completed successfully/.test(l.message)), "dbt's output is in the task's logs")
-    const dbt = rec.artifacts.get('dbt-results') as { results: Array<{ resourceType: string; status: string }>; counts: Record<string, number> }
-    assert.ok(dbt.results.filter((r) => r.resourceType === 'test').length >= 20)
-    assert.ok(dbt.results.every((r) => r.status === 'pass' || r.status === 'success'))
-    assert.equal((rec.artifacts.get('brt-files') as string[]).length, 1)
-    const csv = rec.artifacts.get('csv') as { lakeUrl: string; rows: number; captures: number }
-    assert.deepEqual({ rows: csv.rows, captures: csv.captures }, { rows: 360, captures: 3 })
-    assert.match(csv.lakeUrl, /bronze\/brt_gps\/dt=\d{4}-\d{2}-\d{2}\/brt_gps_.*\.csv$/)
+    const dbt = rec.artifacts.get('dbt-results')!
+    assert.equal(dbt.kind, 'table')
+    const nodes = (dbt.data as { rows: Array<{ type: string; status: string }> }).rows
+    assert.ok(nodes.filter((r) => r.type === 'test').length >= 20)
+    assert.ok(nodes.every((r) => r.status === 'pass' || r.status === 'success'))
+    assert.match(dbt.description ?? '', /^dbt build: \d+ models, (\d+)\/\1 tests passed/)
+    const files = rec.artifacts.get('brt-files')!
+    assert.equal(files.kind, 'files')
+    assert.equal((files.data as string[]).length, 1)
+    const csv = rec.artifacts.get('csv')!
+    assert.equal(csv.kind, 'link')
+    assert.equal(csv.description, '360 rows from 3 captures')
+    assert.match((csv.data as { url: string }).url, /bronze\/brt_gps\/dt=\d{4}-\d{2}-\d{2}\/brt_gps_.*\.csv$/)
   })
 
   test('an API outage fails capture after its retries, says so, and keeps the buffer', async () => {

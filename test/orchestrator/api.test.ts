@@ -140,6 +140,38 @@ describe('Quick Run through server and agent', () => {
   })
 })
 
+describe('artifacts', () => {
+  it('keeps each kind, defaults to json, and refuses data that does not fit its kind', async () => {
+    const run = await h.client.createRun('hello', { n: 0 })
+    await h.client.cancelRun(run.id)
+    const post = (body: unknown) => raw('POST', `/api/flow-runs/${run.id}/artifacts`, JSON.stringify(body))
+    assert.equal((await post({ key: 'plain', data: { a: 1 } })).status, 201)
+    assert.equal((await post({ key: 'csv', kind: 'link', data: { url: 'gs://lake/x.csv', text: 'x.csv' }, description: '3 rows' })).status, 201)
+    assert.equal((await post({ key: 'rows', kind: 'table', data: { columns: ['a'], rows: [{ a: 1 }] } })).status, 201)
+    assert.equal((await post({ key: 'files', kind: 'files', data: ['gs://lake/a.csv'] })).status, 201)
+    assert.equal((await post({ key: 'notes', kind: 'markdown', data: '# hi', taskName: 'load' })).status, 201)
+    const { items } = (await raw('GET', `/api/flow-runs/${run.id}/artifacts`)).json as { items: Array<{ key: string; kind: string; description: string | null; taskName: string | null }> }
+    assert.deepEqual(items.map((a) => [a.key, a.kind, a.description, a.taskName]), [
+      ['plain', 'json', null, null],
+      ['csv', 'link', '3 rows', null],
+      ['rows', 'table', null, null],
+      ['files', 'files', null, null],
+      ['notes', 'markdown', null, 'load'],
+    ])
+    for (const [body, message] of [
+      [{ key: 'l', kind: 'link', data: 'gs://lake/x.csv' }, /data: link artifact/],
+      [{ key: 't', kind: 'table', data: [{ a: 1 }] }, /data: table artifact/],
+      [{ key: 'f', kind: 'files', data: [1] }, /data\.0: files artifact/],
+      [{ key: 'm', kind: 'markdown', data: { text: 'x' } }, /markdown artifact/],
+      [{ key: 'k', kind: 'picture', data: 1 }, /kind/],
+    ] as const) {
+      const res = await post(body)
+      assert.equal(res.status, 400, res.text)
+      assert.match((res.json?.error as { message: string }).message, message)
+    }
+  })
+})
+
 describe('bad input gets a 4xx with a message, never a 500 or a stack trace', () => {
   const cases: [string, string, string | undefined, number, RegExp][] = [
     ['GET', '/api/flows/no-such-flow', undefined, 404, /does not exist/],

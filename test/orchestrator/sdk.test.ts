@@ -2,21 +2,23 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { defineFlow, skip, task } from '../../src/sdk/index.ts'
+import { artifact, defineFlow, skip, task } from '../../src/sdk/index.ts'
 import { describeSchedule, fireTimes, normalizeSchedule, parseInterval } from '../../src/core/schedule.ts'
 import { ParameterError, parameterSpecs, resolveParameters, redactParameters } from '../../src/core/parameters.ts'
 import { runFlow } from '../../src/sdk/runtime.ts'
-import type { Reporter, TaskEvent } from '../../src/sdk/context.ts'
+import type { ArtifactRecord, Reporter, TaskEvent } from '../../src/sdk/context.ts'
 
-function recorder(): Reporter & { events: TaskEvent[]; lines: string[] } {
+function recorder(): Reporter & { events: TaskEvent[]; lines: string[]; artifacts: (ArtifactRecord & { taskName: string | undefined })[] } {
   const events: TaskEvent[] = []
   const lines: string[] = []
+  const artifacts: (ArtifactRecord & { taskName: string | undefined })[] = []
   return {
     events,
     lines,
+    artifacts,
     taskState: (e) => void events.push(e),
     log: (level, message, taskName) => void lines.push(`${level}|${taskName ?? ''}|${message}`),
-    artifact: async () => undefined,
+    artifact: async (a, taskName) => void artifacts.push({ ...a, taskName }),
     flush: async () => undefined,
   }
 }
@@ -130,5 +132,48 @@ describe('tasks in a flow run', () => {
     assert.throws(() => defineFlow({ name: 'has space' }, async () => undefined), /name of letters/)
     assert.throws(() => task({ name: 'x', retries: -1 }, async () => undefined), /retries must be a number >= 0/)
     assert.throws(() => defineFlow({ name: 'ok', parameters: { a: 1 }, secretParameters: ['b' as 'a'] }, async () => undefined), /secretParameters names "b"/)
+  })
+})
+
+describe('artifacts', () => {
+  it('keeps each kind with its data shape, its description and the task it came from', async () => {
+    const produce = task('produce', async () => {
+      await artifact('raw', { a: 1 })
+      await artifact.json('config', [1, 2], { description: 'the settings used' })
+      await artifact.link('csv', 'gs://lake/bronze/x.csv', { text: 'x.csv', description: '360 rows' })
+      await artifact.table('results', [{ model: 'silver', status: 'pass' }, { model: 'gold', seconds: 1.5 }])
+      await artifact.files('uploaded', ['gs://lake/a.csv', 'gs://lake/b.csv'])
+      await artifact.markdown('report', '# Done')
+    })
+    const flow = defineFlow({ name: 'artifacts', tasks: [produce] }, async () => produce())
+    const r = recorder()
+    assert.equal((await runFlow(flow, { flowRunId: randomUUID(), flowRunName: 'x', parameters: {}, reporter: r })).state, 'success')
+    assert.deepEqual(
+      r.artifacts.map((a) => [a.key, a.kind, a.data, a.description, a.taskName]),
+      [
+        ['raw', 'json', { a: 1 }, undefined, 'produce'],
+        ['config', 'json', [1, 2], 'the settings used', 'produce'],
+        ['csv', 'link', { url: 'gs://lake/bronze/x.csv', text: 'x.csv' }, '360 rows', 'produce'],
+        ['results', 'table', { columns: ['model', 'status', 'seconds'], rows: [{ model: 'silver', status: 'pass' }, { model: 'gold', seconds: 1.5 }] }, undefined, 'produce'],
+        ['uploaded', 'files', ['gs://lake/a.csv', 'gs://lake/b.csv'], undefined, 'produce'],
+        ['report', 'markdown', '# Done', undefined, 'produce'],
+      ],
+    )
+  })
+
+  it('refuses data that does not fit its kind, and calls outside a run, with a clear error', async () => {
+    await assert.rejects(artifact('x', 1), /outside a flow run/)
+    const bad = task('bad', async (which: string) => {
+      if (which === 'link') await artifact.link('l', '' as string)
+      if (which === 'table') await artifact.table('t', [1, 2] as unknown as Record<string, unknown>[])
+      if (which === 'files') await artifact.files('f', [3] as unknown as string[])
+      if (which === 'key') await artifact.json('', 1)
+    })
+    for (const which of ['link', 'table', 'files', 'key']) {
+      const flow = defineFlow({ name: `bad-${which}`, tasks: [bad] }, async () => bad(which))
+      const outcome = await runFlow(flow, { flowRunId: randomUUID(), flowRunName: 'x', parameters: {}, reporter: recorder() })
+      assert.equal(outcome.state, 'failed', which)
+      assert.match(outcome.message, /needs/, which)
+    }
   })
 })

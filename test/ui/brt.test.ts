@@ -95,8 +95,10 @@ describe('BRT page (real pipeline with the simulator)', { timeout: 420_000 }, ()
     await page.goto(`${h.server.url}/#/runs/${second.id}`)
     await page.locator('.flow-run[data-state=success]').waitFor()
     for (const t of ['capture', 'buffer', 'write-csv', 'upload', 'load', 'dbt']) await page.locator(`tr[data-task="${t}"][data-state=success]`).waitFor()
-    await page.locator('[data-artifact=brt-files] [data-testid=lake-address]').first().waitFor()
-    const tests = (await page.locator('[data-artifact=dbt-results] [data-testid=dbt-tests]').textContent()) ?? ''
+    await page.locator('[data-artifact=brt-files][data-kind=files] [data-testid=artifact-file]').first().waitFor()
+    await page.locator('[data-artifact=csv][data-kind=link] [data-testid=artifact-link]').waitFor()
+    await page.locator('[data-artifact=dbt-results][data-kind=table] [data-testid=artifact-table] td[data-column=status]').first().waitFor()
+    const tests = (await page.locator('[data-artifact=dbt-results] [data-testid=artifact-description]').textContent()) ?? ''
     const m = /(\d+)\/(\d+) tests passed/.exec(tests)
     assert.ok(m && Number(m[2]) > 0 && m[1] === m[2], `all dbt tests pass: "${tests}"`)
     await screenshot(page, 'flow-run-brt')

@@ -100,7 +100,8 @@ describe('dashboard (real browser, server and agent)', { timeout: 240_000 }, () 
     // The skipped task says why; the Gantt has a bar per task; the artifact is shown.
     await page.locator('tr[data-task="maybe-export"] .sub', { hasText: 'export disabled' }).waitFor()
     assert.equal(await page.locator('.gantt g[data-task]').count(), 3)
-    await page.locator('[data-artifact=summary] [data-testid=csv-url]', { hasText: 'summary.csv' }).waitFor()
+    await page.locator('[data-artifact=summary][data-kind=link] [data-testid=artifact-link]', { hasText: 'summary.csv' }).waitFor()
+    await page.locator('[data-artifact=summary] [data-testid=artifact-description]', { hasText: '80 rows' }).waitFor()
     // Retry is offered only to runs that did not succeed; cancel only to runs that are not over.
     assert.equal(await page.locator('[data-testid=cancel-run]').count(), 0)
 

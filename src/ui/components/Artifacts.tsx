@@ -1,107 +1,118 @@
 /**
- * What a run produced, from its artifacts. Known shapes get a readable view (a CSV's lake address and
- * rows, a list of lake files, dbt node results); anything else is shown as JSON.
+ * What a run produced, from its artifacts, each rendered by its kind (src/core/artifacts.ts): a
+ * link, a table, a list of files, Markdown, or JSON. The dashboard never guesses from the data.
  */
 import { useState } from 'preact/hooks'
-import type { Artifact, CsvArtifact, DbtResult } from '../types.ts'
-import { formatDuration, formatNumber } from '../format.ts'
-import { Empty, Json, stateColor } from './common.tsx'
+import type { Artifact } from '../types.ts'
+import { formatNumber } from '../format.ts'
+import { Empty, Json } from './common.tsx'
+import { Markdown } from './Markdown.tsx'
 
-interface DbtArtifact {
-  command?: string
-  elapsedS?: number
-  counts?: Record<string, number>
-  failed?: boolean
-  error?: string
-  results: DbtResult[]
-}
+type Of<K extends Artifact['kind']> = Extract<Artifact, { kind: K }>['data']
 
-function isCsv(data: unknown): data is CsvArtifact {
-  return typeof data === 'object' && data !== null && typeof (data as CsvArtifact).lakeUrl === 'string'
-}
-function isDbt(data: unknown): data is DbtArtifact {
-  return typeof data === 'object' && data !== null && Array.isArray((data as DbtArtifact).results)
-}
-function isAddressList(data: unknown): data is string[] {
-  return Array.isArray(data) && data.length > 0 && data.every((x) => typeof x === 'string')
-}
+const WEB_URL = /^https?:\/\//i
 
-/** dbt statuses mapped onto our badge colours. */
-function dbtState(status: string): string {
-  if (status === 'pass' || status === 'success') return 'success'
-  if (status === 'fail' || status === 'error' || status === 'runtime error') return 'failed'
-  if (status === 'warn') return 'retrying'
-  if (status === 'skipped') return 'skipped'
-  return status
+function LinkView({ data }: { data: Of<'link'> }) {
+  return (
+    <p class="artifact-link">
+      {WEB_URL.test(data.url) ? (
+        <a href={data.url} target="_blank" rel="noopener noreferrer" data-testid="artifact-link">
+          {data.text ?? data.url}
+        </a>
+      ) : (
+        <>
+          {data.text ? <strong>{data.text} </strong> : null}
+          <code class="break" data-testid="artifact-link">
+            {data.url}
+          </code>
+        </>
+      )}
+    </p>
+  )
 }
 
-function seconds(r: DbtResult): number | null {
-  const s = r.executionTimeS ?? r.executionTime
-  return typeof s === 'number' ? s : null
+function cell(value: unknown): string {
+  if (value === null || value === undefined) return '—'
+  if (typeof value === 'number') return formatNumber(value, Number.isInteger(value) ? 0 : 2)
+  if (typeof value === 'string') return value
+  if (typeof value === 'boolean') return value ? 'yes' : 'no'
+  return JSON.stringify(value)
 }
 
-function DbtView({ data }: { data: DbtArtifact }) {
-  const results = data.results
-  const tests = results.filter((r) => r.resourceType === 'test')
-  const passed = tests.filter((r) => r.status === 'pass').length
-  const others = results.length - tests.length
-  // Dozens of passing tests drown the interesting rows: show models and problems, the rest on demand.
-  const [showAll, setShowAll] = useState(false)
-  const interesting = (r: DbtResult) => r.resourceType !== 'test' || (r.status !== 'pass' && r.status !== 'success')
-  const shown = showAll ? results : results.filter(interesting)
-  const hidden = results.length - shown.length
+/** Tables can be long (dbt writes one row per model and test): the first rows, the rest on demand. */
+const FIRST_ROWS = 50
+
+function TableView({ data }: { data: Of<'table'> }) {
+  const [all, setAll] = useState(false)
+  const rows = all ? data.rows : data.rows.slice(0, FIRST_ROWS)
+  if (data.rows.length === 0) return <Empty>No rows.</Empty>
   return (
     <div>
-      <p class="dbt-summary">
-        {data.command ? <code>{data.command}</code> : null}
-        {data.elapsedS !== undefined ? <span class="muted"> · {formatDuration(data.elapsedS * 1000)}</span> : null}
-        {' · '}
-        {others} models/seeds ·{' '}
-        <strong data-testid="dbt-tests" class={passed < tests.length ? 'error-text' : ''}>
-          {passed}/{tests.length} tests passed
-        </strong>
-      </p>
-      {data.error ? <p class="error-text">{data.error}</p> : null}
       <div class="table-wrap">
-        <table class="table dbt-table">
+        <table class="table compact artifact-table" data-testid="artifact-table">
           <thead>
             <tr>
-              <th>Node</th>
-              <th class="hide-sm">Type</th>
-              <th>Status</th>
-              <th class="num">Time</th>
+              {data.columns.map((c) => (
+                <th key={c}>{c}</th>
+              ))}
             </tr>
           </thead>
           <tbody>
-            {shown.map((r) => {
-              const s = seconds(r)
-              return (
-                <tr key={r.uniqueId} data-status={r.status} data-type={r.resourceType}>
-                  <td>
-                    <code class="break">{r.name}</code>
-                    {r.message && r.status !== 'pass' && r.status !== 'success' ? <div class="sub">{r.message}</div> : null}
-                    {r.failures ? <div class="sub error-text">{r.failures} failing rows</div> : null}
+            {rows.map((r, i) => (
+              <tr key={i}>
+                {data.columns.map((c) => (
+                  <td key={c} class={typeof r[c] === 'number' ? 'num' : ''} data-column={c}>
+                    {cell(r[c])}
                   </td>
-                  <td class="hide-sm">{r.resourceType}</td>
-                  <td>
-                    <span class="badge" style={{ '--c': stateColor(dbtState(r.status)) }}>
-                      {r.status}
-                    </span>
-                  </td>
-                  <td class="num">{s === null ? '—' : formatDuration(s * 1000)}</td>
-                </tr>
-              )
-            })}
+                ))}
+              </tr>
+            ))}
           </tbody>
         </table>
       </div>
-      {hidden > 0 || showAll ? (
-        <button type="button" class="btn small" onClick={() => setShowAll(!showAll)} data-testid="dbt-toggle">
-          {showAll ? 'Hide passing tests' : `Show ${hidden} passing tests`}
+      {data.rows.length > FIRST_ROWS ? (
+        <button type="button" class="btn small" onClick={() => setAll(!all)} data-testid="table-toggle">
+          {all ? `Show the first ${FIRST_ROWS} rows` : `Show all ${formatNumber(data.rows.length)} rows`}
         </button>
       ) : null}
     </div>
   )
+}
+
+function FilesView({ files }: { files: Of<'files'> }) {
+  if (files.length === 0) return <Empty>No files.</Empty>
+  return (
+    <ul class="address-list">
+      {files.map((f) => (
+        <li key={f}>
+          {WEB_URL.test(f) ? (
+            <a href={f} target="_blank" rel="noopener noreferrer" data-testid="artifact-file">
+              {f}
+            </a>
+          ) : (
+            <code class="break" data-testid="artifact-file">
+              {f}
+            </code>
+          )}
+        </li>
+      ))}
+    </ul>
+  )
+}
+
+function ArtifactBody({ artifact: a }: { artifact: Artifact }) {
+  switch (a.kind) {
+    case 'link':
+      return <LinkView data={a.data} />
+    case 'table':
+      return <TableView data={a.data} />
+    case 'files':
+      return <FilesView files={a.data} />
+    case 'markdown':
+      return <Markdown text={a.data} />
+    case 'json':
+      return <Json value={a.data} />
+  }
 }
 
 export function Artifacts({ items }: { items: Artifact[] }) {
@@ -109,44 +120,17 @@ export function Artifacts({ items }: { items: Artifact[] }) {
   return (
     <div class="artifacts">
       {items.map((a) => (
-        <div class="artifact" key={a.key} data-artifact={a.key}>
-          <h3>{a.key}</h3>
-          {isCsv(a.data) ? (
-            <dl class="facts">
-              <div class="wide">
-                <dt>Lake address</dt>
-                <dd>
-                  <code class="break" data-testid="csv-url">
-                    {a.data.lakeUrl}
-                  </code>
-                </dd>
-              </div>
-              <div>
-                <dt>Rows written</dt>
-                <dd data-testid="csv-rows">{formatNumber(a.data.rows)}</dd>
-              </div>
-              {a.data.captures !== undefined ? (
-                <div>
-                  <dt>Captures</dt>
-                  <dd>{formatNumber(a.data.captures)}</dd>
-                </div>
-              ) : null}
-            </dl>
-          ) : isDbt(a.data) ? (
-            <DbtView data={a.data} />
-          ) : isAddressList(a.data) ? (
-            <ul class="address-list">
-              {a.data.map((addr) => (
-                <li key={addr}>
-                  <code class="break" data-testid="lake-address">
-                    {addr}
-                  </code>
-                </li>
-              ))}
-            </ul>
-          ) : (
-            <Json value={a.data} />
-          )}
+        <div class="artifact" key={a.id} data-artifact={a.key} data-kind={a.kind}>
+          <h3>
+            {a.key}
+            {a.taskName ? <span class="muted"> · {a.taskName}</span> : null}
+          </h3>
+          {a.description ? (
+            <p class="artifact-description" data-testid="artifact-description">
+              {a.description}
+            </p>
+          ) : null}
+          <ArtifactBody artifact={a} />
         </div>
       ))}
     </div>
