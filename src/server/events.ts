@@ -6,11 +6,14 @@
 import { EventEmitter } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import type { Db } from './db/index.ts'
+import type { TaskRunRow } from './store/task-runs.ts'
+import type { LogRow } from './store/logs.ts'
 
+/** Events inside the server (and across replicas); /api/events presents them with the contract's shapes. */
 export type RotaEvent =
   | { type: 'flow-run'; flowRunId: string; flowId: string; state: string }
-  | { type: 'task-run'; flowRunId: string; taskRun: unknown }
-  | { type: 'log'; flowRunId: string; log: unknown }
+  | { type: 'task-run'; flowRunId: string; taskRun: TaskRunRow | undefined }
+  | { type: 'log'; flowRunId: string; log: LogRow | undefined }
   | { type: 'runs-available' }
   | { type: 'agent'; agentId: string }
 

@@ -1,5 +1,5 @@
 /**
- * The Rota server: opens the database, runs the scheduler and the reaper loops, serves the API.
+ * The Rota server: opens the database, runs the scheduler and the reaper (reaper.ts) loops, serves the API.
  * Several servers may share one PostgreSQL: every loop is idempotent in the database.
  */
 import fs from 'node:fs'
@@ -12,7 +12,7 @@ import { openDb, type Db } from './db/index.ts'
 import { EventBus } from './events.ts'
 import { createApp } from './api/app.ts'
 import { scheduleAll } from './scheduler.ts'
-import { markCrashedRuns } from './orchestration/transition.ts'
+import { reap } from './reaper.ts'
 import { AGENT_SILENCE_MS } from './store/agents.ts'
 import { loadPlugins, type LoadedPlugin } from '../plugin.ts'
 import { backoffDelay, sleep } from '../core/backoff.ts'
@@ -31,7 +31,7 @@ export interface RunningServer {
 export interface ServerOptions {
   /** Scheduler tick; default 1 s (cheap: one indexed query per scheduled flow). */
   scheduleEveryMs?: number
-  /** Reaper tick, which finds runs of silent agents; default 2 s. */
+  /** Reaper tick, which finds runs of silent agents and missed runs; default 2 s. */
   reapEveryMs?: number
   silenceMs?: number
   log?: (line: string) => void
@@ -74,7 +74,7 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
 
   const loops = [
     loop('scheduler', options.scheduleEveryMs ?? 1000, () => scheduleAll(db, bus), shutdown.signal, log),
-    loop('reaper', options.reapEveryMs ?? 2000, () => markCrashedRuns(db, bus, options.silenceMs ?? AGENT_SILENCE_MS), shutdown.signal, log),
+    loop('reaper', options.reapEveryMs ?? 2000, () => reap(db, bus, options.silenceMs ?? AGENT_SILENCE_MS), shutdown.signal, log),
   ]
 
   const server: ServerType = await new Promise<ServerType>((resolve, reject) => {

@@ -6,8 +6,8 @@
 import type { Db } from './db/index.ts'
 import type { EventBus } from './events.ts'
 import { fireTimes, type Schedule } from '../core/schedule.ts'
-import { advanceScheduleCursor, getFlowForUpdate, insertFlow, listScheduledFlows, updateFlowDefinition, type FlowRegistration, type FlowRow } from './store/flows.ts'
-import { skipMissedRuns } from './orchestration/transition.ts'
+import { advanceScheduleCursor, getFlowForUpdate, insertFlow, listScheduledFlows, setScheduleActive, updateFlowDefinition, type FlowRegistration, type FlowRow } from './store/flows.ts'
+import { deleteScheduledRuns, insertScheduledRuns } from './store/runs.ts'
 import { runName } from '../core/names.ts'
 
 /** How far ahead runs are created (the dashboard shows them as upcoming). */
@@ -17,17 +17,12 @@ export const MIN_UPCOMING = 3
 /** With catch-up 'all', at most this many missed runs are created after downtime. */
 export const MAX_CATCH_UP = 1000
 
-export interface ScheduleResult {
-  created: number
-  skipped: number
-}
-
-export async function scheduleAll(db: Db, bus: EventBus, now = new Date()): Promise<ScheduleResult> {
+/** One tick: every active schedule gets its runs up to the horizon. Returns how many were made. (Missed runs are the reaper's.) */
+export async function scheduleAll(db: Db, bus: EventBus, now = new Date()): Promise<number> {
   let created = 0
   for (const flow of await listScheduledFlows(db)) created += await scheduleFlow(db, flow, now)
-  const skipped = await skipMissedRuns(db, bus)
   if (created > 0) bus.publish({ type: 'runs-available' })
-  return { created, skipped }
+  return created
 }
 
 export async function scheduleFlow(db: Db, flow: FlowRow, now = new Date()): Promise<number> {
@@ -47,25 +42,12 @@ export async function scheduleFlow(db: Db, flow: FlowRow, now = new Date()): Pro
   const upcoming = made + times.filter((t) => t > now).length
   if (upcoming < MIN_UPCOMING) times = times.concat(nextTicks(schedule, times.at(-1) ?? from, MIN_UPCOMING - upcoming))
   if (times.length === 0) return 0
-  const rows = await db.transaction(async (tx) => {
-    const inserted = await tx.query<{ id: string }>(
-      `insert into rota_flow_runs (flow_id, name, state, parameters, scheduled_start_time, auto_scheduled, flow_version)
-       select $1, x.name, 'scheduled', '{}'::jsonb, x.t, true, $2
-       from unnest($3::timestamptz[], $4::text[]) as x(t, name)
-       on conflict (flow_id, scheduled_start_time) where auto_scheduled do nothing
-       returning id`,
-      [flow.id, flow.version, times, times.map(() => runName())],
-    )
-    if (inserted.length > 0) {
-      await tx.query(
-        `insert into rota_flow_run_states (flow_run_id, from_state, to_state, message) select id, null, 'scheduled', 'scheduled by the scheduler' from unnest($1::uuid[]) as id`,
-        [inserted.map((r) => r.id)],
-      )
-    }
+  const ids = await db.transaction(async (tx) => {
+    const inserted = await insertScheduledRuns(tx, flow, times.map((time) => ({ time, name: runName() })))
     await advanceScheduleCursor(tx, flow.id, times.at(-1) as Date)
     return inserted
   })
-  return rows.length
+  return ids.length
 }
 
 function nextTicks(schedule: Schedule, after: Date, n: number): Date[] {
@@ -97,7 +79,7 @@ export async function registerFlow(db: Db, bus: EventBus, reg: FlowRegistration)
     const scheduleChanged = canonical(current.schedule) !== canonical(reg.schedule)
     if (scheduleChanged) {
       // Future scheduler-made runs that nobody claimed yet belong to the old schedule.
-      await tx.query(`delete from rota_flow_runs where flow_id = $1 and auto_scheduled and state = 'scheduled' and scheduled_start_time > now()`, [current.id])
+      await deleteScheduledRuns(tx, current.id, { futureOnly: true })
     }
     const flow = await updateFlowDefinition(tx, reg, scheduleChanged)
     return { flow, status: 'updated' as const }
@@ -127,4 +109,19 @@ function sameDefinition(row: FlowRow, reg: FlowRegistration): boolean {
     row.retries === reg.retries &&
     row.retryDelaySeconds === reg.retryDelaySeconds
   )
+}
+
+/**
+ * Pauses or resumes a flow's schedule. Pausing removes the upcoming runs the scheduler made;
+ * resuming starts from now (the paused gap is not caught up) and makes the upcoming runs at once.
+ */
+export async function switchSchedule(db: Db, bus: EventBus, flow: FlowRow, active: boolean): Promise<FlowRow> {
+  const updated = await db.transaction(async (tx) => {
+    const row = (await setScheduleActive(tx, flow.id, active)) as FlowRow
+    if (!active) await deleteScheduledRuns(tx, flow.id, { futureOnly: false })
+    return row
+  })
+  if (active) await scheduleFlow(db, updated)
+  bus.publish({ type: 'runs-available' })
+  return updated
 }

@@ -5,7 +5,7 @@ import { decideFlowRunTransition, decideTaskRunTransition, FLOW_RUN_RULES, type 
 import { STATES, type State } from '../../src/core/states.ts'
 
 const now = new Date('2026-01-01T12:00:00Z')
-const run = (state: State, extra: Partial<RunSnapshot> = {}): RunSnapshot => ({ state, scheduledStartTime: new Date('2026-01-01T11:59:00Z'), agentId: 'agent-a', ...extra })
+const run = (state: State, extra: Partial<RunSnapshot> = {}): RunSnapshot => ({ state, scheduledStartTime: new Date('2026-01-01T11:59:00Z'), agentId: 'agent-a', attempt: 1, retries: 0, retryDelaySeconds: 10, ...extra })
 const by = { agent: (agentId = 'agent-a') => ({ kind: 'agent' as const, agentId }), child: { kind: 'child' as const }, user: { kind: 'user' as const }, server: { kind: 'server' as const } }
 const propose = (state: State, who: Proposal['by'] = by.child): Proposal => ({ state, by: who })
 
@@ -83,6 +83,34 @@ describe('allowed-transitions', () => {
   })
   it('accepts running -> success, failed, crashed', () => {
     for (const to of ['success', 'failed', 'crashed'] as const) assert.equal(decideFlowRunTransition(run('running'), propose(to), now).status, 'accept')
+  })
+})
+
+describe('retry-failed-runs', () => {
+  it('asks for a retry run, after the flow\'s delay, when a run of a flow with retries left crashes or fails', () => {
+    for (const to of ['crashed', 'failed'] as const) {
+      const v = decideFlowRunTransition(run('running', { attempt: 1, retries: 2, retryDelaySeconds: 30 }), propose(to, by.server), now)
+      assert.equal(v.status, 'accept')
+      assert.deepEqual(v.status === 'accept' && v.effects, [{ kind: 'retry', delayMs: 30_000 }])
+    }
+  })
+  it('asks for none when the retries are used up, or for any other state', () => {
+    const last = decideFlowRunTransition(run('running', { attempt: 3, retries: 2 }), propose('failed'), now)
+    assert.equal(last.status === 'accept' && last.effects, undefined)
+    const ok = decideFlowRunTransition(run('running', { retries: 2 }), propose('success'), now)
+    assert.equal(ok.status === 'accept' && ok.effects, undefined)
+  })
+  it('asks for nothing when another rule refuses the change', () => {
+    const v = decideFlowRunTransition(run('crashed', { retries: 5 }), propose('failed'), now)
+    assert.equal(v.status, 'abort')
+    assert.equal('effects' in v, false)
+  })
+})
+
+describe('claiming', () => {
+  it('an agent proposing pending for a scheduled run is accepted; for a claimed one, aborted', () => {
+    assert.deepEqual(decideFlowRunTransition(run('scheduled', { agentId: null }), propose('pending', by.agent('agent-b')), now), { status: 'accept', state: 'pending', message: undefined })
+    assert.equal(decideFlowRunTransition(run('pending'), propose('pending', by.agent('agent-b')), now).status, 'abort')
   })
 })
 

@@ -1,22 +1,18 @@
+/** Agents: register, long-poll for work (src/server/dispatch.ts), say goodbye; the list with their health. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi'
 import type { ServerContext } from './context.ts'
-import { body, errors, json, toBody } from './openapi.ts'
-import { AgentListSchema, AgentParam, AgentRegistrationSchema, AgentSchema, ClaimedRunSchema, OkSchema, PollResultSchema, PollSchema } from '../../core/contract.ts'
-import { HttpError } from './errors.ts'
-import { getAgent, heartbeat, listAgents, markAgentStopped, upsertAgent } from '../store/agents.ts'
-import { claimDueRuns, setFlowRunState, type ClaimedRunRow } from '../orchestration/transition.ts'
+import { body, errors, json } from './openapi.ts'
+import { presentAgent, presentClaimedRun } from './presenter.ts'
+import { AgentListSchema, AgentParam, AgentRegistrationSchema, AgentSchema, OkSchema, PollResultSchema, PollSchema } from '../../core/contract.ts'
+import { listAgents } from '../store/agents.ts'
+import { agentStopped, poll, registerAgent } from '../dispatch.ts'
 
 export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof OpenAPIHono>[0]) {
   const app = new OpenAPIHono(hook)
-  const { db, bus } = ctx
-
-  async function releaseRuns(ids: string[], why: string): Promise<void> {
-    for (const id of ids) await setFlowRunState(db, bus, id, { state: 'scheduled', message: `back in the queue: ${why}`, by: { kind: 'server' } })
-  }
 
   app.openapi(
     createRoute({ method: 'get', path: '/agents', tags: ['agents'], responses: { 200: json(AgentListSchema, 'Agents with their health') } }),
-    async (c) => c.json({ items: (await listAgents(db)).map((a) => toBody(AgentSchema, a)) }, 200),
+    async (c) => c.json({ items: (await listAgents(ctx.db)).map(presentAgent) }, 200),
   )
 
   app.openapi(
@@ -28,11 +24,7 @@ export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<type
       request: { body: body(AgentRegistrationSchema) },
       responses: { 200: json(AgentSchema, 'The agent'), ...errors },
     }),
-    async (c) => {
-      const agent = await upsertAgent(db, c.req.valid('json'))
-      bus.publish({ type: 'agent', agentId: agent.id })
-      return c.json(toBody(AgentSchema, agent), 200)
-    },
+    async (c) => c.json(presentAgent(await registerAgent(ctx, c.req.valid('json'))), 200),
   )
 
   app.openapi(
@@ -45,55 +37,9 @@ export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<type
       responses: { 200: json(PollResultSchema, 'Work for the agent'), ...errors },
     }),
     async (c) => {
-      const agentId = c.req.valid('param').id
-      const body = c.req.valid('json')
-      const agent = await getAgent(db, agentId)
-      if (!agent) throw new HttpError(404, `agent ${agentId} is not registered; register again with POST /api/agents`)
-      const deadline = Date.now() + body.waitMs
-      // The agent may give up on this poll (it stops, or a slot freed up): then claim nothing more.
-      const gone = AbortSignal.any([ctx.shutdown, c.req.raw.signal])
-      for (;;) {
-        if (gone.aborted) return c.json({ runs: [], cancel: [], lost: [] }, 200)
-        await heartbeat(db, agentId, body.runIds)
-        const held =
-          body.runIds.length === 0
-            ? []
-            : await db.query<{ id: string; state: string }>(`select id, state from rota_flow_runs where id = any($1::uuid[])`, [body.runIds])
-        const cancel = held.filter((r) => r.state === 'cancelling').map((r) => r.id)
-        const known = new Set(held.map((r) => r.id))
-        const lost = [
-          ...held.filter((r) => ['cancelled', 'crashed'].includes(r.state)).map((r) => r.id),
-          ...body.runIds.filter((id) => !known.has(id)),
-        ]
-        // Runs this agent claimed but does not hold: the response that carried them was lost
-        // (the agent aborted the poll, or the network dropped it). Deliver them again.
-        const undelivered = await db.query<ClaimedRunRow>(
-          `select r.id, r.name, f.name as "flowName", f.entrypoint, r.scheduled_start_time as "scheduledStartTime"
-           from rota_flow_runs r join rota_flows f on f.id = r.flow_id
-           where r.agent_id = $1 and r.state = 'pending' and not (r.id = any($2::uuid[]))`,
-          [agentId, body.runIds],
-        )
-        const claimed = await claimDueRuns(db, bus, { id: agentId, labels: agent.labels }, body.slots - undelivered.length, body.prefetchMs)
-        if (claimed.length > 0 && gone.aborted) {
-          await releaseRuns(claimed.map((r) => r.id), 'the agent left before receiving the run')
-          return c.json({ runs: [], cancel: [], lost: [] }, 200)
-        }
-        const runs = [...undelivered, ...claimed]
-        const remaining = deadline - Date.now()
-        if (runs.length > 0 || cancel.length > 0 || lost.length > 0 || remaining <= 0 || ctx.shutdown.aborted) {
-          return c.json({ runs: runs.map((r) => toBody(ClaimedRunSchema, r)), cancel, lost }, 200)
-        }
-        // Sleep until something may have changed: a new or cancelled run, or the next run entering the prefetch window.
-        const next = await db.query<{ t: Date | null }>(`select min(scheduled_start_time) as t from rota_flow_runs where state = 'scheduled'`)
-        const nextAt = next[0]?.t ? new Date(next[0].t).getTime() - body.prefetchMs : Infinity
-        const sleep = Math.max(1, Math.min(remaining, nextAt - Date.now()))
-        const held_ = new Set(body.runIds)
-        await bus.waitFor(
-          (e) => e.type === 'runs-available' || (e.type === 'flow-run' && held_.has(e.flowRunId) && e.state !== 'running'),
-          body.slots > 0 ? sleep : remaining,
-          gone,
-        )
-      }
+      // The agent may give up on this poll (it stops, or a slot freed up): then nothing more is claimed for it.
+      const work = await poll(ctx, c.req.valid('param').id, c.req.valid('json'), c.req.raw.signal)
+      return c.json({ runs: work.runs.map(presentClaimedRun), cancel: work.cancel, lost: work.lost }, 200)
     },
   )
 
@@ -107,12 +53,7 @@ export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<type
       responses: { 200: json(OkSchema, 'Stopped'), ...errors },
     }),
     async (c) => {
-      const agentId = c.req.valid('param').id
-      await markAgentStopped(db, agentId)
-      // Runs claimed for this agent that it never started (a poll answered as it stopped) go back to the queue.
-      const stranded = await db.query<{ id: string }>(`select id from rota_flow_runs where agent_id = $1 and state = 'pending'`, [agentId])
-      await releaseRuns(stranded.map((r) => r.id), 'its agent stopped before starting it')
-      bus.publish({ type: 'agent', agentId: c.req.valid('param').id })
+      await agentStopped(ctx, c.req.valid('param').id)
       return c.json({ ok: true }, 200)
     },
   )

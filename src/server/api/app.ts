@@ -14,6 +14,7 @@ import { eventRoutes } from './events.ts'
 import { json } from './openapi.ts'
 import { HealthSchema, HealthUnavailableSchema } from '../../core/contract.ts'
 import { createPluginApp } from '../../plugin.ts'
+import { pingDatabase } from '../store/health.ts'
 
 export const MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -42,7 +43,7 @@ export async function createApp(ctx: ServerContext, options: { uiDir?: string } 
     }),
     async (c) => {
       try {
-        await ctx.db.query('select 1')
+        await pingDatabase(ctx.db)
       } catch (err) {
         return c.json({ status: 'unavailable' as const, error: { message: `database unreachable: ${(err as Error).message}` } }, 503)
       }

@@ -3,9 +3,10 @@ import { Hono } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import type { ServerContext } from './context.ts'
 import type { RotaEvent } from '../events.ts'
-import { getFlowRun, listTaskRuns } from '../store/runs.ts'
-import { toBody } from './openapi.ts'
-import { FlowRunSchema } from '../../core/contract.ts'
+import { getFlowRun } from '../store/runs.ts'
+import { listTaskRuns } from '../store/task-runs.ts'
+import { presentLog, presentRun, presentTaskRun } from './presenter.ts'
+import type { EventData } from '../../core/contract.ts'
 import { HttpError } from './errors.ts'
 import { isUuid } from '../../core/ids.ts'
 
@@ -53,19 +54,19 @@ export function eventRoutes(ctx: ServerContext) {
   return app
 }
 
-async function eventData(ctx: ServerContext, e: RotaEvent): Promise<unknown> {
+async function eventData(ctx: ServerContext, e: RotaEvent): Promise<EventData[keyof EventData] | undefined> {
   switch (e.type) {
     case 'flow-run': {
       const run = await getFlowRun(ctx.db, e.flowRunId)
-      return run ? toBody(FlowRunSchema, run) : undefined
+      return run ? presentRun(run) : undefined
     }
     case 'task-run': {
-      if (e.taskRun) return { ...(e.taskRun as object), flowRunId: e.flowRunId }
+      if (e.taskRun) return presentTaskRun(e.taskRun)
       // came from another replica without its body
-      return { flowRunId: e.flowRunId, refresh: true, items: await listTaskRuns(ctx.db, e.flowRunId) }
+      return { flowRunId: e.flowRunId, refresh: true, items: (await listTaskRuns(ctx.db, e.flowRunId)).map(presentTaskRun) }
     }
     case 'log':
-      return e.log ? { ...(e.log as object), flowRunId: e.flowRunId } : { flowRunId: e.flowRunId, refresh: true }
+      return e.log ? presentLog(e.log) : { flowRunId: e.flowRunId, refresh: true }
     case 'agent':
       return { agentId: e.agentId }
     default:

@@ -1,23 +1,27 @@
+/** Flows: list, read, register, pause or resume, Quick Run. */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi'
 import type { ServerContext } from './context.ts'
-import { body, errors, json, toBody } from './openapi.ts'
-import { FlowListSchema, FlowParam, FlowRegistrationSchema, FlowRunSchema, FlowSchema, QuickRunSchema, RegistrationResultSchema, ScheduleSwitchSchema } from '../../core/contract.ts'
+import { body, errors, json } from './openapi.ts'
 import { HttpError } from './errors.ts'
-import { getFlow, listFlows, setScheduleActive, type FlowRow } from '../store/flows.ts'
-import { getFlowRun, insertFlowRun, listFlowRuns, type FlowRunRow } from '../store/runs.ts'
-import { registerFlow, scheduleFlow } from '../scheduler.ts'
-import { describeSchedule, normalizeSchedule } from '../../core/schedule.ts'
+import { presentFlow, presentRun } from './presenter.ts'
+import { type Flow, FlowListSchema, FlowParam, FlowRegistrationSchema, FlowRunSchema, FlowSchema, QuickRunSchema, RegistrationResultSchema, ScheduleSwitchSchema } from '../../core/contract.ts'
+import { getFlow, listFlows, type FlowRow } from '../store/flows.ts'
+import { lastRunsOfFlows } from '../store/runs.ts'
+import { registerFlow, switchSchedule } from '../scheduler.ts'
+import { createFlowRun } from '../orchestration/transition.ts'
+import { normalizeSchedule } from '../../core/schedule.ts'
 import { resolveParameters } from '../../core/parameters.ts'
-import { runName } from '../../core/names.ts'
 
 export function flowRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof OpenAPIHono>[0]) {
   const app = new OpenAPIHono(hook)
   const { db, bus } = ctx
 
-  async function present(flow: FlowRow, lastRun?: FlowRunRow | null) {
-    const last = lastRun !== undefined ? lastRun : ((await listFlowRuns(db, { flowId: flow.id, limit: 1, before: new Date(Date.now() + 1) })).items[0] ?? null)
-    return toBody(FlowSchema, { ...flow, scheduleText: describeSchedule(flow.schedule), lastRun: last })
+  /** Flows with their last run, in two queries however many flows. */
+  async function present(flows: readonly FlowRow[]): Promise<Flow[]> {
+    const last = await lastRunsOfFlows(db, flows.map((f) => f.id))
+    return flows.map((f) => presentFlow(f, last.get(f.id) ?? null))
   }
+  const presentOne = async (flow: FlowRow): Promise<Flow> => (await present([flow]))[0] as Flow
 
   async function mustGetFlow(idOrName: string): Promise<FlowRow> {
     const flow = await getFlow(db, idOrName)
@@ -27,15 +31,12 @@ export function flowRoutes(ctx: ServerContext, hook: ConstructorParameters<typeo
 
   app.openapi(
     createRoute({ method: 'get', path: '/flows', tags: ['flows'], responses: { 200: json(FlowListSchema, 'All flows') } }),
-    async (c) => {
-      const flows = await listFlows(db)
-      return c.json({ items: await Promise.all(flows.map((f) => present(f))) }, 200)
-    },
+    async (c) => c.json({ items: await present(await listFlows(db)) }, 200),
   )
 
   app.openapi(
     createRoute({ method: 'get', path: '/flows/{idOrName}', tags: ['flows'], request: { params: FlowParam }, responses: { 200: json(FlowSchema, 'A flow'), ...errors } }),
-    async (c) => c.json(await present(await mustGetFlow(c.req.valid('param').idOrName)), 200),
+    async (c) => c.json(await presentOne(await mustGetFlow(c.req.valid('param').idOrName)), 200),
   )
 
   app.openapi(
@@ -51,7 +52,7 @@ export function flowRoutes(ctx: ServerContext, hook: ConstructorParameters<typeo
       const reg = c.req.valid('json')
       const schedule = reg.schedule === null ? null : 'cron' in reg.schedule ? normalizeSchedule(reg.schedule) : normalizeSchedule({ interval: reg.schedule.intervalSeconds, anchor: reg.schedule.anchor })
       const { flow, status } = await registerFlow(db, bus, { ...reg, schedule })
-      return c.json({ status, flow: await present(flow) }, 200)
+      return c.json({ status, flow: await presentOne(flow) }, 200)
     },
   )
 
@@ -68,15 +69,7 @@ export function flowRoutes(ctx: ServerContext, hook: ConstructorParameters<typeo
       const flow = await mustGetFlow(c.req.valid('param').idOrName)
       const { active } = c.req.valid('json')
       if (!flow.schedule) throw new HttpError(400, `flow "${flow.name}" has no schedule to ${active ? 'resume' : 'pause'}`)
-      const updated = await db.transaction(async (tx) => {
-        const row = (await setScheduleActive(tx, flow.id, active)) as FlowRow
-        // Pausing removes the upcoming runs the scheduler made; resuming recreates them from now.
-        if (!active) await tx.query(`delete from rota_flow_runs where flow_id = $1 and auto_scheduled and state = 'scheduled'`, [flow.id])
-        return row
-      })
-      if (active) await scheduleFlow(db, updated)
-      bus.publish({ type: 'runs-available' })
-      return c.json(await present(updated), 200)
+      return c.json(await presentOne(await switchSchedule(db, bus, flow, active)), 200)
     },
   )
 
@@ -91,22 +84,11 @@ export function flowRoutes(ctx: ServerContext, hook: ConstructorParameters<typeo
     }),
     async (c) => {
       const flow = await mustGetFlow(c.req.valid('param').idOrName)
-      const body = c.req.valid('json') ?? {}
-      const parameters = body.parameters ?? {}
+      const input = c.req.valid('json') ?? {}
+      const parameters = input.parameters ?? {}
       resolveParameters(flow.parameters, parameters) // validates names and types; throws a 400
-      const id = await db.transaction((tx) =>
-        insertFlowRun(tx, {
-          flowId: flow.id,
-          name: runName(),
-          parameters,
-          scheduledStartTime: body.scheduledStartTime ? new Date(body.scheduledStartTime) : new Date(),
-          flowVersion: flow.version,
-        }),
-      )
-      bus.publish({ type: 'runs-available' })
-      const run = (await getFlowRun(db, id)) as FlowRunRow
-      bus.publish({ type: 'flow-run', flowRunId: id, flowId: flow.id, state: run.state })
-      return c.json(toBody(FlowRunSchema, run), 201)
+      const run = await createFlowRun(db, bus, flow, { parameters, scheduledStartTime: input.scheduledStartTime ? new Date(input.scheduledStartTime) : undefined })
+      return c.json(presentRun(run), 201)
     },
   )
 

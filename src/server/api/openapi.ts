@@ -10,7 +10,3 @@ export const errors = {
   404: json(ErrorSchema, 'Not found'),
 }
 
-/** Round-trips data through JSON (Dates become ISO strings) and checks it against its schema. */
-export function toBody<S extends z.ZodType>(schema: S, data: unknown): z.output<S> {
-  return schema.parse(JSON.parse(JSON.stringify(data))) as z.output<S>
-}

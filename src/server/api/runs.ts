@@ -1,11 +1,14 @@
+/** Flow runs: list, read, cancel, retry, states, and what their processes report (task states, logs, artifacts). */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi'
 import type { ServerContext } from './context.ts'
-import { body, errors, json, toBody } from './openapi.ts'
+import { body, errors, json } from './openapi.ts'
+import { HttpError } from './errors.ts'
+import { presentArtifact, presentExecution, presentHistory, presentLog, presentRun, presentStats, presentTaskRun, presentVerdict } from './presenter.ts'
 import {
   ArtifactInputSchema,
   ArtifactListSchema,
-  ErrorSchema,
   ArtifactSchema,
+  ErrorSchema,
   ExecutionSchema,
   FlowRunSchema,
   IdParam,
@@ -13,7 +16,6 @@ import {
   LogBatchSchema,
   LogListSchema,
   LogQuerySchema,
-  LogSchema,
   RunListQuerySchema,
   RunPageSchema,
   RunStatsQuerySchema,
@@ -24,28 +26,17 @@ import {
   TaskEventBatchSchema,
   TaskEventResultSchema,
   TaskRunListSchema,
-  TaskRunSchema,
-  VerdictSchema,
 } from '../../core/contract.ts'
-import { HttpError } from './errors.ts'
 import { STATES, type State } from '../../core/states.ts'
-import { applyTaskEvents, setFlowRunState } from '../orchestration/transition.ts'
-import {
-  decodeCursor,
-  getFlowRun,
-  insertArtifact,
-  insertFlowRun,
-  insertLogs,
-  listArtifacts,
-  listFlowRuns,
-  listLogs,
-  listTaskRuns,
-  runStats,
-  type FlowRunRow,
-} from '../store/runs.ts'
+import { applyTaskEvents, retryFlowRun, setFlowRunState } from '../orchestration/transition.ts'
+import { appendLogs, keepArtifact } from '../reports.ts'
+import { decodeCursor, getExecution, getFlowRun, listFlowRuns, listStateHistory, runStats, type FlowRunRow } from '../store/runs.ts'
+import { listTaskRuns } from '../store/task-runs.ts'
+import { listLogs } from '../store/logs.ts'
+import { listArtifacts } from '../store/artifacts.ts'
 import { getFlow } from '../store/flows.ts'
-import { resolveParameters } from '../../core/parameters.ts'
-import { runName } from '../../core/names.ts'
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error']
 
 export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof OpenAPIHono>[0]) {
   const app = new OpenAPIHono(hook)
@@ -89,7 +80,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
         after: q.after ? new Date(q.after) : undefined,
         order: q.order,
       })
-      return c.json({ items: page.items.map((r) => toBody(FlowRunSchema, r)), nextCursor: page.nextCursor }, 200)
+      return c.json({ items: page.items.map(presentRun), nextCursor: page.nextCursor }, 200)
     },
   )
 
@@ -102,15 +93,12 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       request: { query: RunStatsQuerySchema },
       responses: { 200: json(RunStatsSchema, 'Buckets'), ...errors },
     }),
-    async (c) => {
-      const buckets = await runStats(db, c.req.valid('query').hours)
-      return c.json({ buckets: buckets.map((b) => ({ start: b.start.toISOString(), counts: b.counts })) }, 200)
-    },
+    async (c) => c.json(presentStats(await runStats(db, c.req.valid('query').hours)), 200),
   )
 
   app.openapi(
     createRoute({ method: 'get', path: '/flow-runs/{id}', tags: ['flow runs'], request: { params: IdParam }, responses: { 200: json(FlowRunSchema, 'A run'), ...errors } }),
-    async (c) => c.json(toBody(FlowRunSchema, await mustGetRun(c.req.valid('param').id)), 200),
+    async (c) => c.json(presentRun(await mustGetRun(c.req.valid('param').id)), 200),
   )
 
   app.openapi(
@@ -123,11 +111,9 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       responses: { 200: json(FlowRunSchema, 'The run'), 409: json(ErrorSchema, 'Already finished'), ...errors },
     }),
     async (c) => {
-      const id = c.req.valid('param').id
-      await mustGetRun(id)
-      const { verdict, run } = await setFlowRunState(db, bus, id, { state: 'cancelling', message: 'cancel requested', by: { kind: 'user' } })
+      const { verdict, run } = await setFlowRunState(db, bus, c.req.valid('param').id, { state: 'cancelling', message: 'cancel requested', by: { kind: 'user' } })
       if (verdict.status !== 'accept') throw new HttpError(409, `cannot cancel: ${verdict.reason}`)
-      return c.json(toBody(FlowRunSchema, run), 200)
+      return c.json(presentRun(run), 200)
     },
   )
 
@@ -140,20 +126,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       request: { params: IdParam },
       responses: { 201: json(FlowRunSchema, 'The new run'), ...errors },
     }),
-    async (c) => {
-      const old = await mustGetRun(c.req.valid('param').id)
-      const raw = await db.query<{ parameters: Record<string, unknown>; attempt: number; version: string }>(
-        `select r.parameters, r.attempt, f.version from rota_flow_runs r join rota_flows f on f.id = r.flow_id where r.id = $1`,
-        [old.id],
-      )
-      const src = raw[0] as { parameters: Record<string, unknown>; attempt: number; version: string }
-      const id = await db.transaction((tx) =>
-        insertFlowRun(tx, { flowId: old.flowId, name: runName(), parameters: src.parameters, scheduledStartTime: new Date(), flowVersion: src.version, attempt: src.attempt + 1, retryOf: old.id }),
-      )
-      bus.publish({ type: 'runs-available' })
-      bus.publish({ type: 'flow-run', flowRunId: id, flowId: old.flowId, state: 'scheduled' })
-      return c.json(toBody(FlowRunSchema, await mustGetRun(id)), 201)
-    },
+    async (c) => c.json(presentRun(await retryFlowRun(db, bus, c.req.valid('param').id)), 201),
   )
 
   app.openapi(
@@ -166,14 +139,13 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       responses: { 200: json(StateResultSchema, 'Verdict'), ...errors },
     }),
     async (c) => {
-      const id = c.req.valid('param').id
       const p = c.req.valid('json')
-      const { verdict, run } = await setFlowRunState(db, bus, id, {
+      const { verdict, run } = await setFlowRunState(db, bus, c.req.valid('param').id, {
         state: p.state,
         message: p.message,
         by: p.agentId ? { kind: 'agent', agentId: p.agentId } : { kind: 'child' },
       })
-      return c.json({ verdict: toBody(VerdictSchema, verdict), run: toBody(FlowRunSchema, run) }, 200)
+      return c.json({ verdict: presentVerdict(verdict), run: presentRun(run) }, 200)
     },
   )
 
@@ -188,13 +160,8 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
     }),
     async (c) => {
       const run = await mustGetRun(c.req.valid('param').id)
-      const raw = await db.query<{ overrides: Record<string, unknown>; entrypoint: string; specs: [] }>(
-        `select r.parameters as overrides, f.entrypoint, f.parameters as specs from rota_flow_runs r join rota_flows f on f.id = r.flow_id where r.id = $1`,
-        [run.id],
-      )
-      const row = raw[0] as { overrides: Record<string, unknown>; entrypoint: string; specs: [] }
-      const parameters = resolveParameters(row.specs, row.overrides)
-      return c.json({ run: toBody(FlowRunSchema, run), entrypoint: row.entrypoint, flowName: run.flowName, parameters }, 200)
+      const exec = (await getExecution(db, run.id)) as NonNullable<Awaited<ReturnType<typeof getExecution>>>
+      return c.json(presentExecution(run, exec.entrypoint, exec.specs, exec.overrides), 200)
     },
   )
 
@@ -208,8 +175,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
     }),
     async (c) => {
       const run = await mustGetRun(c.req.valid('param').id)
-      const items = await listTaskRuns(db, run.id)
-      return c.json({ items: items.map((t) => toBody(TaskRunSchema, t)) }, 200)
+      return c.json({ items: (await listTaskRuns(db, run.id)).map(presentTaskRun) }, 200)
     },
   )
 
@@ -223,10 +189,8 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       responses: { 200: json(TaskEventResultSchema, 'Result'), ...errors },
     }),
     async (c) => {
-      const id = c.req.valid('param').id
       const { events } = c.req.valid('json')
-      const result = await applyTaskEvents(db, bus, id, events.map((e) => ({ ...e, time: new Date(e.time) })))
-      return c.json(result, 200)
+      return c.json(await applyTaskEvents(db, bus, c.req.valid('param').id, events.map((e) => ({ ...e, time: new Date(e.time) }))), 200)
     },
   )
 
@@ -243,10 +207,10 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       const run = await mustGetRun(c.req.valid('param').id)
       const q = c.req.valid('query')
       const levels = q.level?.split(',').map((l) => l.trim())
-      const bad = levels?.find((l) => !['debug', 'info', 'warn', 'error'].includes(l))
+      const bad = levels?.find((l) => !LOG_LEVELS.includes(l))
       if (bad !== undefined) throw new HttpError(400, `unknown log level "${bad}"; levels are debug, info, warn, error`)
-      const items = await listLogs(db, run.id, { afterId: q.after, limit: q.limit, levels, ...(q.task !== undefined ? { taskName: q.task } : {}) })
-      return c.json({ items: items.map((l) => toBody(LogSchema, l)) }, 200)
+      const items = await listLogs(db, run.id, { afterId: q.after, limit: q.limit, levels, taskName: q.task })
+      return c.json({ items: items.map(presentLog) }, 200)
     },
   )
 
@@ -260,14 +224,8 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       responses: { 200: json(LogBatchResultSchema, 'Stored'), ...errors },
     }),
     async (c) => {
-      const id = c.req.valid('param').id
       const { source, logs } = c.req.valid('json')
-      await mustGetRun(id)
-      const rows = await insertLogs(db, id, source, logs.map((l) => ({ ...l, time: new Date(l.time) })))
-      bus.publishBatch(
-        rows.map((log) => ({ type: 'log' as const, flowRunId: id, log })),
-        { type: 'log', flowRunId: id, log: undefined },
-      )
+      const rows = await appendLogs(db, bus, c.req.valid('param').id, source, logs.map((l) => ({ ...l, time: new Date(l.time) })))
       return c.json({ inserted: rows.length }, 200)
     },
   )
@@ -277,13 +235,13 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       method: 'get',
       path: '/flow-runs/{id}/artifacts',
       tags: ['flow runs'],
-      summary: 'What the run produced (artifact() in flows)',
+      summary: 'What the run produced (artifact() in flows), each with its kind',
       request: { params: IdParam },
       responses: { 200: json(ArtifactListSchema, 'Artifacts'), ...errors },
     }),
     async (c) => {
       const run = await mustGetRun(c.req.valid('param').id)
-      return c.json({ items: (await listArtifacts(db, run.id)).map((a) => toBody(ArtifactSchema, a)) }, 200)
+      return c.json({ items: (await listArtifacts(db, run.id)).map(presentArtifact) }, 200)
     },
   )
 
@@ -295,12 +253,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       request: { params: IdParam, body: body(ArtifactInputSchema) },
       responses: { 201: json(ArtifactSchema, 'Stored'), ...errors },
     }),
-    async (c) => {
-      const id = c.req.valid('param').id
-      await mustGetRun(id)
-      const body = c.req.valid('json')
-      return c.json(toBody(ArtifactSchema, await insertArtifact(db, id, body)), 201)
-    },
+    async (c) => c.json(presentArtifact(await keepArtifact(db, c.req.valid('param').id, c.req.valid('json'))), 201),
   )
 
   app.openapi(
@@ -314,11 +267,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
     }),
     async (c) => {
       const run = await mustGetRun(c.req.valid('param').id)
-      const rows = await db.query<{ fromState: string | null; toState: string; message: string | null; time: Date }>(
-        `select from_state as "fromState", to_state as "toState", message, time from rota_flow_run_states where flow_run_id = $1 order by id`,
-        [run.id],
-      )
-      return c.json({ items: rows.map((r) => ({ ...r, time: new Date(r.time).toISOString() })) }, 200)
+      return c.json(presentHistory(await listStateHistory(db, run.id)), 200)
     },
   )
 

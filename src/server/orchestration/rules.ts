@@ -3,14 +3,22 @@
  * rules (as in Prefect's orchestration core). Each rule sees the current run and the proposed state
  * and answers accept, reject (the run keeps its state), wait (ask again in N ms) or abort
  * (the proposer must stop working on this run). The first rule that does not accept decides.
+ * An accepting rule may ask for side effects (a retry run, as Prefect's RetryFailedFlows), which
+ * happen only if the whole policy accepts, in the transaction that writes the state.
+ *
+ * Every change of a flow run's state goes through here: an agent claiming it, its process starting
+ * and ending it, a user cancelling it, the reaper declaring it crashed or missed.
  *
  * Pure functions only: the caller (transition.ts) locks the row, asks the policy, writes the result.
  */
 import type { State } from '../../core/states.ts'
 import { isTerminal } from '../../core/states.ts'
 
+/** A side effect the policy asks for with an accepted state: done in the same transaction. */
+export type Effect = { kind: 'retry'; delayMs: number }
+
 export type Verdict =
-  | { status: 'accept'; state: State; message?: string | undefined }
+  | { status: 'accept'; state: State; message?: string | undefined; effects?: readonly Effect[] | undefined }
   | { status: 'reject'; reason: string }
   | { status: 'wait'; reason: string; retryAfterMs: number }
   | { status: 'abort'; reason: string }
@@ -20,6 +28,11 @@ export interface RunSnapshot {
   scheduledStartTime: Date
   /** Agent that claimed the run, if any. */
   agentId: string | null
+  /** 1 for a first run, n + 1 for the retry of attempt n. */
+  attempt: number
+  /** The flow's: how many times a crashed or failed run comes back, and after how long. */
+  retries: number
+  retryDelaySeconds: number
 }
 
 export interface Proposal {
@@ -108,22 +121,35 @@ export const FLOW_RUN_RULES: readonly FlowRunRule[] = [
     decide: (run, p) =>
       FLOW_RUN_TRANSITIONS[run.state].includes(p.state) ? accept(p) : { status: 'reject', reason: `a ${run.state} run cannot become ${p.state}` },
   },
+  {
+    // A crashed or failed run of a flow that allows retries comes back as a new run (attempt + 1)
+    // after the flow's retry delay; history is never rewritten. Last, so it fires only on an accept.
+    name: 'retry-failed-runs',
+    from: '*',
+    to: ['crashed', 'failed'],
+    decide: (run, p) => (run.attempt > run.retries ? accept(p) : { ...accept(p), effects: [{ kind: 'retry', delayMs: run.retryDelaySeconds * 1000 }] }),
+  },
 ]
 
 function applies(rule: FlowRunRule, from: State, to: State): boolean {
   return (rule.from === '*' || rule.from.includes(from)) && (rule.to === '*' || rule.to.includes(to))
 }
 
-/** Runs the policy. Rules may rewrite the proposed state (cancel-idle-runs-directly); later rules see the rewrite. */
+/**
+ * Runs the policy. Rules may rewrite the proposed state (cancel-idle-runs-directly); later rules see
+ * the rewrite. The effects of accepting rules are returned only when every rule accepted.
+ */
 export function decideFlowRunTransition(run: RunSnapshot, proposal: Proposal, now = new Date(), rules = FLOW_RUN_RULES): Verdict & { rule?: string } {
   let current: Proposal = proposal
+  const effects: Effect[] = []
   for (const rule of rules) {
     if (!applies(rule, run.state, current.state)) continue
     const verdict = rule.decide(run, current, now)
     if (verdict.status !== 'accept') return { ...verdict, rule: rule.name }
+    if (verdict.effects) effects.push(...verdict.effects)
     if (verdict.state !== current.state) current = { ...current, state: verdict.state, message: verdict.message }
   }
-  return { status: 'accept', state: current.state, message: current.message }
+  return { status: 'accept', state: current.state, message: current.message, ...(effects.length ? { effects } : {}) }
 }
 
 /** Task runs follow a simpler table: they live inside one process, which reports them in order. */

@@ -1,13 +1,17 @@
-/** SQL for flow runs, task runs, logs and artifacts (reads and plain inserts; state changes live in orchestration/). */
+/**
+ * SQL for flow runs: reads, inserts, state writes and their history. Which state a run may take is
+ * decided by the policy (orchestration/rules.ts); these functions only read and write what they are
+ * told, each write guarded by the state it expects where a race could matter.
+ */
 import type { Queryable } from '../db/index.ts'
 import type { State } from '../../core/states.ts'
 import { isUuid } from '../../core/ids.ts'
-import type { ArtifactKind } from '../../core/artifacts.ts'
-import { redactParameters, resolveParameters, type ParameterSpec } from '../../core/parameters.ts'
+import type { ParameterSpec } from '../../core/parameters.ts'
 
 /** A scheduled run this long past its time without starting is flagged late. */
 export const LATE_AFTER_MS = 15_000
 
+/** A flow run as stored, with what its presentation needs (the flow's parameter specs for defaults and secrets). */
 export interface FlowRunRow {
   id: string
   name: string
@@ -15,7 +19,10 @@ export interface FlowRunRow {
   flowName: string
   state: State
   stateMessage: string | null
-  parameters: Record<string, unknown>
+  /** The values given for this run (not the effective ones: the presenter adds the defaults). */
+  overrides: Record<string, unknown>
+  /** The flow's parameters: types, defaults, which are secret. */
+  specs: ParameterSpec[]
   scheduledStartTime: Date
   startTime: Date | null
   endTime: Date | null
@@ -29,38 +36,21 @@ export interface FlowRunRow {
   updatedAt: Date
 }
 
-interface RawRun extends Omit<FlowRunRow, 'parameters'> {
-  overrides: Record<string, unknown>
-  specs: ParameterSpec[]
-}
-
-export const RUN_COLUMNS = `r.id, r.name, r.flow_id as "flowId", f.name as "flowName", r.state, r.state_message as "stateMessage",
+const RUN_COLUMNS = `r.id, r.name, r.flow_id as "flowId", f.name as "flowName", r.state, r.state_message as "stateMessage",
   r.parameters as overrides, f.parameters as specs, r.scheduled_start_time as "scheduledStartTime", r.start_time as "startTime",
   r.end_time as "endTime", (r.state = 'scheduled' and r.scheduled_start_time < now() - make_interval(secs => ${LATE_AFTER_MS / 1000})) as late,
   (extract(epoch from (coalesce(r.end_time, case when r.start_time is not null then now() end) - r.start_time)) * 1000)::float8 as "durationMs",
   r.agent_id as "agentId", r.attempt, r.retry_of as "retryOf", r.auto_scheduled as "autoScheduled", r.created_at as "createdAt", r.updated_at as "updatedAt"`
 
-/** Public shape: parameters are the effective values, with secret ones redacted. */
-export function toFlowRun(raw: RawRun): FlowRunRow {
-  const { overrides, specs, ...rest } = raw
-  let effective: Record<string, unknown>
-  try {
-    effective = resolveParameters(specs, overrides)
-  } catch {
-    effective = { ...Object.fromEntries(specs.map((s) => [s.name, s.default])), ...overrides } // flow changed since: show what we have
-  }
-  return { ...rest, durationMs: rest.durationMs === null ? null : Math.round(Number(rest.durationMs)), parameters: redactParameters(specs, effective) }
-}
+const FROM_RUNS = `rota_flow_runs r join rota_flows f on f.id = r.flow_id`
 
 export async function getFlowRun(db: Queryable, id: string): Promise<FlowRunRow | undefined> {
-  const rows = await db.query<RawRun>(`select ${RUN_COLUMNS} from rota_flow_runs r join rota_flows f on f.id = r.flow_id where r.id = $1`, [id])
-  return rows[0] && toFlowRun(rows[0])
+  return (await db.query<FlowRunRow>(`select ${RUN_COLUMNS} from ${FROM_RUNS} where r.id = $1`, [id]))[0]
 }
 
 export async function getFlowRuns(db: Queryable, ids: readonly string[]): Promise<FlowRunRow[]> {
   if (ids.length === 0) return []
-  const rows = await db.query<RawRun>(`select ${RUN_COLUMNS} from rota_flow_runs r join rota_flows f on f.id = r.flow_id where r.id = any($1::uuid[])`, [ids])
-  return rows.map(toFlowRun)
+  return db.query<FlowRunRow>(`select ${RUN_COLUMNS} from ${FROM_RUNS} where r.id = any($1::uuid[])`, [ids])
 }
 
 export interface RunFilter {
@@ -97,20 +87,33 @@ export async function listFlowRuns(db: Queryable, filter: RunFilter): Promise<{ 
   }
   values.push(filter.limit + 1)
   const dir = desc ? 'desc' : 'asc'
-  const rows = await db.query<RawRun>(
-    `select ${RUN_COLUMNS} from rota_flow_runs r join rota_flows f on f.id = r.flow_id
+  const rows = await db.query<FlowRunRow>(
+    `select ${RUN_COLUMNS} from ${FROM_RUNS}
      ${where.length ? `where ${where.join(' and ')}` : ''}
      order by r.scheduled_start_time ${dir}, r.id ${dir} limit $${values.length}`,
     values,
   )
-  const items = rows.slice(0, filter.limit).map(toFlowRun)
+  const items = rows.slice(0, filter.limit)
   const last = items.at(-1)
   const nextCursor = rows.length > filter.limit && last ? encodeCursor(last.scheduledStartTime, last.id) : null
   return { items, nextCursor }
 }
 
+/** The newest run of each flow that is due by now (the "last run" of the flows list), by flow id. */
+export async function lastRunsOfFlows(db: Queryable, flowIds: readonly string[]): Promise<Map<string, FlowRunRow>> {
+  if (flowIds.length === 0) return new Map()
+  const rows = await db.query<FlowRunRow>(
+    `select ${RUN_COLUMNS} from unnest($1::uuid[]) as ids(flow_id)
+     cross join lateral (select id from rota_flow_runs x where x.flow_id = ids.flow_id and x.scheduled_start_time <= now()
+                         order by x.scheduled_start_time desc, x.id desc limit 1) last
+     join rota_flow_runs r on r.id = last.id join rota_flows f on f.id = r.flow_id`,
+    [flowIds],
+  )
+  return new Map(rows.map((r) => [r.flowId, r]))
+}
+
 export function encodeCursor(time: Date, id: string): string {
-  return Buffer.from(`${time.toISOString()}|${id}`).toString('base64url')
+  return Buffer.from(`${new Date(time).toISOString()}|${id}`).toString('base64url')
 }
 
 export function decodeCursor(cursor: string): { time: Date; id: string } | undefined {
@@ -136,127 +139,120 @@ export async function runStats(db: Queryable, hours: number): Promise<{ start: D
   return [...buckets.values()]
 }
 
-export async function insertFlowRun(
-  db: Queryable,
-  run: { flowId: string; name: string; parameters: Record<string, unknown>; scheduledStartTime: Date; flowVersion: string; attempt?: number; retryOf?: string | null },
-): Promise<string> {
-  const rows = await db.query<{ id: string }>(
+/** What a run's process needs: the flow's entrypoint, the run's values and the flow's parameter specs. */
+export async function getExecution(db: Queryable, id: string): Promise<{ entrypoint: string; overrides: Record<string, unknown>; specs: ParameterSpec[] } | undefined> {
+  const rows = await db.query<{ entrypoint: string; overrides: Record<string, unknown>; specs: ParameterSpec[] }>(
+    `select f.entrypoint, r.parameters as overrides, f.parameters as specs from ${FROM_RUNS} where r.id = $1`,
+    [id],
+  )
+  return rows[0]
+}
+
+// --- creating runs ---------------------------------------------------------------------------
+
+export interface NewFlowRun {
+  flowId: string
+  name: string
+  parameters: Record<string, unknown>
+  scheduledStartTime: Date
+  flowVersion: string
+  attempt?: number
+  retryOf?: string | null
+  /** The first line of its history. */
+  message: string
+}
+
+/** One run, in state scheduled, with the first line of its history. */
+export async function insertFlowRun(tx: Queryable, run: NewFlowRun): Promise<string> {
+  const rows = await tx.query<{ id: string }>(
     `insert into rota_flow_runs (flow_id, name, state, parameters, scheduled_start_time, flow_version, attempt, retry_of)
      values ($1, $2, 'scheduled', $3::jsonb, $4, $5, $6, $7) returning id`,
     [run.flowId, run.name, JSON.stringify(run.parameters), run.scheduledStartTime, run.flowVersion, run.attempt ?? 1, run.retryOf ?? null],
   )
   const id = (rows[0] as { id: string }).id
-  await db.query(`insert into rota_flow_run_states (flow_run_id, from_state, to_state, message) values ($1, null, 'scheduled', $2)`, [
-    id,
-    run.retryOf ? `retry ${run.attempt ?? 2} of run ${run.retryOf}` : 'created',
-  ])
+  await insertStateHistory(tx, [id], null, 'scheduled', run.message)
   return id
 }
 
-// --- task runs -------------------------------------------------------------------------------
+/**
+ * The scheduler's runs of one flow, one per fire time: insert-on-conflict on (flow, time) among
+ * scheduler-made runs, so replicas and restarts never make one twice. Returns the new ones' ids.
+ */
+export async function insertScheduledRuns(tx: Queryable, flow: { id: string; version: string }, runs: readonly { time: Date; name: string }[]): Promise<string[]> {
+  if (runs.length === 0) return []
+  const inserted = await tx.query<{ id: string }>(
+    `insert into rota_flow_runs (flow_id, name, state, parameters, scheduled_start_time, auto_scheduled, flow_version)
+     select $1, x.name, 'scheduled', '{}'::jsonb, x.t, true, $2
+     from unnest($3::timestamptz[], $4::text[]) as x(t, name)
+     on conflict (flow_id, scheduled_start_time) where auto_scheduled do nothing
+     returning id`,
+    [flow.id, flow.version, runs.map((r) => r.time), runs.map((r) => r.name)],
+  )
+  const ids = inserted.map((r) => r.id)
+  await insertStateHistory(tx, ids, null, 'scheduled', 'scheduled by the scheduler')
+  return ids
+}
 
-export interface TaskRunRow {
+/** Removes the scheduler's upcoming runs of a flow that nobody claimed (pause; a new schedule). */
+export async function deleteScheduledRuns(tx: Queryable, flowId: string, options: { futureOnly: boolean }): Promise<void> {
+  await tx.query(
+    `delete from rota_flow_runs where flow_id = $1 and auto_scheduled and state = 'scheduled'${options.futureOnly ? ' and scheduled_start_time > now()' : ''}`,
+    [flowId],
+  )
+}
+
+// --- state changes ---------------------------------------------------------------------------
+
+/** The one place a state-history line is written: the same message for every run in `ids`. */
+export async function insertStateHistory(tx: Queryable, ids: readonly string[], from: State | null, to: State, message: string): Promise<void> {
+  if (ids.length === 0) return
+  await tx.query(
+    `insert into rota_flow_run_states (flow_run_id, from_state, to_state, message) select id, $2, $3, $4 from unnest($1::uuid[]) as id`,
+    [ids, from, to, message],
+  )
+}
+
+export async function listStateHistory(db: Queryable, flowRunId: string): Promise<{ fromState: string | null; toState: string; message: string | null; time: Date }[]> {
+  return db.query(`select from_state as "fromState", to_state as "toState", message, time from rota_flow_run_states where flow_run_id = $1 order by id`, [flowRunId])
+}
+
+/** A run locked for a state change, with what the policy needs to decide. */
+export interface LockedRun {
   id: string
-  flowRunId: string
-  taskKey: string
-  taskName: string
-  position: number
+  flowId: string
   state: State
-  message: string | null
-  attempts: number
-  startTime: Date | null
-  endTime: Date | null
+  scheduledStartTime: Date
+  agentId: string | null
+  attempt: number
+  parameters: Record<string, unknown>
+  /** The flow's: how many times a crashed or failed run comes back, and after how long. */
+  retries: number
+  retryDelaySeconds: number
+  version: string
 }
 
-export const TASK_COLUMNS = `id, flow_run_id as "flowRunId", task_key as "taskKey", task_name as "taskName", position, state, message, attempts,
-  start_time as "startTime", end_time as "endTime"`
+const LOCKED_COLUMNS = `r.id, r.flow_id as "flowId", r.state, r.scheduled_start_time as "scheduledStartTime", r.agent_id as "agentId", r.attempt,
+  r.parameters, f.retries, f.retry_delay_seconds as "retryDelaySeconds", f.version`
 
-export async function listTaskRuns(db: Queryable, flowRunId: string): Promise<TaskRunRow[]> {
-  return db.query<TaskRunRow>(`select ${TASK_COLUMNS} from rota_task_runs where flow_run_id = $1 order by position, task_key`, [flowRunId])
+/** Locks one run (FOR UPDATE) until the transaction ends. */
+export async function lockRun(tx: Queryable, id: string): Promise<LockedRun | undefined> {
+  return (await tx.query<LockedRun>(`select ${LOCKED_COLUMNS} from ${FROM_RUNS} where r.id = $1 for update of r`, [id]))[0]
 }
 
-// --- logs ------------------------------------------------------------------------------------
-
-export interface LogRow {
-  id: number
-  flowRunId: string
-  taskName: string | null
-  time: Date
-  level: 'debug' | 'info' | 'warn' | 'error'
-  message: string
-}
-
-export async function listLogs(db: Queryable, flowRunId: string, opts: { afterId?: number; limit: number; levels?: readonly string[]; taskName?: string }): Promise<LogRow[]> {
-  const values: unknown[] = [flowRunId, opts.afterId ?? 0, opts.limit]
-  let extra = ''
-  if (opts.levels?.length) {
-    values.push(opts.levels)
-    extra += ` and level = any($${values.length}::text[])`
-  }
-  if (opts.taskName !== undefined) {
-    values.push(opts.taskName)
-    extra += ` and task_name = $${values.length}`
-  }
-  const rows = await db.query<LogRow>(
-    `select id, flow_run_id as "flowRunId", task_name as "taskName", time, level, message from rota_logs
-     where flow_run_id = $1 and id > $2 ${extra} order by id limit $3`,
-    values,
+/** Writes a state the policy accepted, with its history line. Times and the agent follow the state. */
+export async function writeRunState(tx: Queryable, run: { id: string; state: State }, to: State, message: string | null, historyMessage: string, terminal: boolean): Promise<void> {
+  await tx.query(
+    `update rota_flow_runs set state = $2, state_message = $3, updated_at = now(),
+       start_time = case when $2 = 'running' and start_time is null then now() else start_time end,
+       end_time = case when $4 then now() else end_time end,
+       heartbeat_at = case when $2 in ('pending', 'running') then now() else heartbeat_at end,
+       agent_id = case when $2 = 'scheduled' then null else agent_id end
+     where id = $1`,
+    [run.id, to, message, terminal],
   )
-  return rows.map((r) => ({ ...r, id: Number(r.id) }))
+  await insertStateHistory(tx, [run.id], run.state, to, historyMessage)
 }
 
-export interface LogInput {
-  seq: number
-  time: Date
-  level: 'debug' | 'info' | 'warn' | 'error'
-  message: string
-  taskName?: string | null | undefined
-}
-
-export async function insertLogs(db: Queryable, flowRunId: string, source: string, logs: readonly LogInput[]): Promise<LogRow[]> {
-  if (logs.length === 0) return []
-  const payload = logs.map((l) => ({ seq: l.seq, time: l.time.toISOString(), level: l.level, message: l.message, task_name: l.taskName ?? null }))
-  const rows = await db.query<LogRow>(
-    `insert into rota_logs (flow_run_id, source, seq, time, level, message, task_name)
-     select $1, $2, x.seq, x.time, x.level, x.message, x.task_name
-     from jsonb_to_recordset($3::jsonb) as x(seq bigint, time timestamptz, level text, message text, task_name text)
-     order by x.seq
-     on conflict (flow_run_id, source, seq) do nothing
-     returning id, flow_run_id as "flowRunId", task_name as "taskName", time, level, message`,
-    [flowRunId, source, JSON.stringify(payload)],
-  )
-  return rows.map((r) => ({ ...r, id: Number(r.id) }))
-}
-
-// --- artifacts -------------------------------------------------------------------------------
-
-export interface ArtifactRow {
-  id: number
-  key: string
-  kind: ArtifactKind
-  description: string | null
-  taskName: string | null
-  data: unknown
-  createdAt: Date
-}
-
-const ARTIFACT_COLUMNS = `id, key, kind, description, task_name as "taskName", data, created_at as "createdAt"`
-
-export async function insertArtifact(
-  db: Queryable,
-  flowRunId: string,
-  a: { key: string; kind: ArtifactKind; data: unknown; description?: string | null | undefined; taskName?: string | null | undefined },
-): Promise<ArtifactRow> {
-  const rows = await db.query<ArtifactRow>(
-    `insert into rota_artifacts (flow_run_id, key, kind, data, description, task_name) values ($1, $2, $3, $4::jsonb, $5, $6)
-     returning ${ARTIFACT_COLUMNS}`,
-    [flowRunId, a.key, a.kind, JSON.stringify(a.data ?? null), a.description ?? null, a.taskName ?? null],
-  )
-  const row = rows[0] as ArtifactRow
-  return { ...row, id: Number(row.id) }
-}
-
-export async function listArtifacts(db: Queryable, flowRunId: string): Promise<ArtifactRow[]> {
-  const rows = await db.query<ArtifactRow>(`select ${ARTIFACT_COLUMNS} from rota_artifacts where flow_run_id = $1 order by id`, [flowRunId])
-  return rows.map((r) => ({ ...r, id: Number(r.id) }))
+export async function runExists(db: Queryable, id: string): Promise<boolean> {
+  return (await db.query(`select 1 from rota_flow_runs where id = $1`, [id])).length > 0
 }

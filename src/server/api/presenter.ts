@@ -1,0 +1,139 @@
+/**
+ * The presenter: turns stored rows into the contract's bodies (src/core/contract.ts), in one place.
+ * Times become ISO strings, and a run's parameters become its effective values with the secret ones
+ * redacted: no route, event or list can show a secret by forgetting to.
+ */
+import type { Agent, Artifact, ClaimedRunBody, Execution, Flow, FlowRun, LogLine, RunStats, StateHistory, TaskRun, Verdict } from '../../core/contract.ts'
+import type { Verdict as PolicyVerdict } from '../orchestration/rules.ts'
+import { redactParameters, resolveParameters, type ParameterSpec } from '../../core/parameters.ts'
+import { describeSchedule } from '../../core/schedule.ts'
+import type { FlowRow } from '../store/flows.ts'
+import type { FlowRunRow } from '../store/runs.ts'
+import type { TaskRunRow } from '../store/task-runs.ts'
+import type { LogRow } from '../store/logs.ts'
+import type { ArtifactRow } from '../store/artifacts.ts'
+import type { AgentRow } from '../store/agents.ts'
+import type { ClaimedRunRow } from '../store/queue.ts'
+
+const iso = (t: Date | string): string => new Date(t).toISOString()
+const isoOrNull = (t: Date | string | null): string | null => (t === null ? null : iso(t))
+
+/** The run's values over the flow's defaults; a flow changed since the run keeps what can be shown. */
+function effectiveParameters(specs: readonly ParameterSpec[], overrides: Record<string, unknown>): Record<string, unknown> {
+  try {
+    return resolveParameters(specs, overrides)
+  } catch {
+    return { ...Object.fromEntries(specs.map((s) => [s.name, s.default])), ...overrides }
+  }
+}
+
+export function presentRun(r: FlowRunRow): FlowRun {
+  return {
+    id: r.id,
+    name: r.name,
+    flowId: r.flowId,
+    flowName: r.flowName,
+    state: r.state,
+    stateMessage: r.stateMessage,
+    parameters: redactParameters(r.specs, effectiveParameters(r.specs, r.overrides)),
+    scheduledStartTime: iso(r.scheduledStartTime),
+    startTime: isoOrNull(r.startTime),
+    endTime: isoOrNull(r.endTime),
+    late: r.late,
+    durationMs: r.durationMs === null ? null : Math.round(Number(r.durationMs)),
+    agentId: r.agentId,
+    attempt: r.attempt,
+    retryOf: r.retryOf,
+    autoScheduled: r.autoScheduled,
+    createdAt: iso(r.createdAt),
+    updatedAt: iso(r.updatedAt),
+  }
+}
+
+/** What the run's own process gets: the effective parameters with their secrets (it needs them to run). */
+export function presentExecution(r: FlowRunRow, entrypoint: string, specs: readonly ParameterSpec[], overrides: Record<string, unknown>): Execution {
+  return { run: presentRun(r), entrypoint, flowName: r.flowName, parameters: resolveParameters(specs, overrides) }
+}
+
+export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null): Flow {
+  return {
+    id: f.id,
+    name: f.name,
+    description: f.description,
+    version: f.version,
+    entrypoint: f.entrypoint,
+    schedule: f.schedule,
+    scheduleText: describeSchedule(f.schedule),
+    scheduleActive: f.scheduleActive,
+    parameters: f.parameters.map((p) => ({ name: p.name, type: p.type, default: p.default, secret: p.secret })),
+    tasks: f.tasks,
+    labels: f.labels,
+    catchUp: f.catchUp,
+    retries: f.retries,
+    lastRun: lastRun ? presentRun(lastRun) : null,
+    createdAt: iso(f.createdAt),
+    updatedAt: iso(f.updatedAt),
+  }
+}
+
+export function presentTaskRun(t: TaskRunRow): TaskRun {
+  return {
+    id: t.id,
+    flowRunId: t.flowRunId,
+    taskKey: t.taskKey,
+    taskName: t.taskName,
+    position: t.position,
+    state: t.state,
+    message: t.message,
+    attempts: t.attempts,
+    startTime: isoOrNull(t.startTime),
+    endTime: isoOrNull(t.endTime),
+  }
+}
+
+export function presentLog(l: LogRow): LogLine {
+  return { id: Number(l.id), flowRunId: l.flowRunId, taskName: l.taskName, time: iso(l.time), level: l.level, message: l.message }
+}
+
+export function presentArtifact(a: ArtifactRow): Artifact {
+  // The kind and the data were checked together when the artifact was kept (ArtifactInputSchema).
+  return { id: Number(a.id), key: a.key, kind: a.kind, description: a.description, taskName: a.taskName, data: a.data, createdAt: iso(a.createdAt) } as Artifact
+}
+
+export function presentAgent(a: AgentRow): Agent {
+  return {
+    id: a.id,
+    name: a.name,
+    type: a.type,
+    labels: a.labels,
+    concurrency: a.concurrency,
+    startedAt: iso(a.startedAt),
+    lastHeartbeat: iso(a.lastHeartbeat),
+    status: a.status,
+  }
+}
+
+export function presentClaimedRun(r: ClaimedRunRow): ClaimedRunBody {
+  return { id: r.id, name: r.name, flowName: r.flowName, entrypoint: r.entrypoint, scheduledStartTime: iso(r.scheduledStartTime) }
+}
+
+export function presentHistory(rows: readonly { fromState: string | null; toState: string; message: string | null; time: Date }[]): StateHistory {
+  return { items: rows.map((r) => ({ fromState: r.fromState, toState: r.toState, message: r.message, time: iso(r.time) })) }
+}
+
+export function presentStats(buckets: readonly { start: Date; counts: Record<string, number> }[]): RunStats {
+  return { buckets: buckets.map((b) => ({ start: iso(b.start), counts: b.counts })) }
+}
+
+/** The policy's answer as the proposer reads it (its side effects stay on the server). */
+export function presentVerdict(v: PolicyVerdict & { rule?: string | undefined }): Verdict {
+  const rule = v.rule === undefined ? {} : { rule: v.rule }
+  switch (v.status) {
+    case 'accept':
+      return { status: 'accept', state: v.state, ...rule }
+    case 'wait':
+      return { status: 'wait', reason: v.reason, retryAfterMs: v.retryAfterMs, ...rule }
+    default:
+      return { status: v.status, reason: v.reason, ...rule }
+  }
+}
