@@ -1,12 +1,15 @@
 /**
  * The agent loop: one long-poll at a time that heartbeats, claims due runs for free slots and learns
- * which held runs to stop. Each claimed run goes to the launcher; when its process exits without
- * having reported a final state, the agent reports it crashed (or cancelled, if a cancel was asked).
+ * which held runs to stop. Each claimed run goes to the launcher with its own output (output.ts: the
+ * lines its process prints, forwarded to its logs), made at launch and closed when the run settles;
+ * when its process exits without having reported a final state, the agent reports it crashed (or
+ * cancelled, if a cancel was asked).
  */
 import os from 'node:os'
 import { randomUUID } from 'node:crypto'
 import { ApiError, type RotaClient } from '../client/index.ts'
 import type { ClaimedRun, LaunchedRun, Launcher } from './launcher.ts'
+import { RunOutput, type OutputLine } from './output.ts'
 import { backoffDelay, sleep, type BackoffPolicy } from '../core/backoff.ts'
 
 /** Waits between polls while the server is unreachable: 0.5 s, 1 s, 2 s ... up to 10 s. */
@@ -26,6 +29,8 @@ export interface AgentOptions {
   env?: Record<string, string>
   apiKey?: string | undefined
   log?: (line: string) => void
+  /** Each line a run's process prints, besides its logs (the Docker agent shows them on its console). */
+  onOutput?: ((line: OutputLine & { flowRunId: string }) => void) | undefined
 }
 
 const TERMINAL = new Set(['success', 'failed', 'skipped', 'cancelled', 'crashed'])
@@ -33,7 +38,7 @@ const TERMINAL = new Set(['success', 'failed', 'skipped', 'cancelled', 'crashed'
 export class Agent {
   readonly name: string
   id: string | undefined
-  private readonly running = new Map<string, { run: ClaimedRun; launched: LaunchedRun; stopping?: 'cancel' | 'lost' | 'shutdown' }>()
+  private readonly running = new Map<string, { run: ClaimedRun; launched: LaunchedRun; output: RunOutput; stopping?: 'cancel' | 'lost' | 'shutdown' }>()
   private stopped = false
   private poller: AbortController | undefined
   private pollSlots = 0
@@ -56,9 +61,15 @@ export class Agent {
   async start(): Promise<void> {
     await this.register()
     if (this.options.launcher.reconcile) {
-      for (const { flowRunId, launched } of await this.options.launcher.reconcile(this.name)) {
+      const outputs = new Map<string, RunOutput>()
+      const outputFor = (id: string): RunOutput => {
+        let output = outputs.get(id)
+        if (!output) outputs.set(id, (output = this.outputOf(id)))
+        return output
+      }
+      for (const { flowRunId, launched } of await this.options.launcher.reconcile(this.name, outputFor)) {
         this.log(`agent ${this.name}: re-adopted run ${flowRunId} left by a previous agent process`)
-        this.track({ id: flowRunId, name: flowRunId, flowName: '?', entrypoint: '', scheduledStartTime: new Date() }, launched)
+        this.track({ id: flowRunId, name: flowRunId, flowName: '?', entrypoint: '', scheduledStartTime: new Date() }, launched, outputFor(flowRunId))
       }
     }
     this.loopDone = this.loop()
@@ -120,28 +131,39 @@ export class Agent {
       ROTA_AGENT_ID: this.id as string,
     }
     if (this.options.apiKey) env.ROTA_API_KEY = this.options.apiKey
+    const output = this.outputOf(run.id)
     try {
-      this.track(run, await this.options.launcher.launch(run, env))
+      this.track(run, await this.options.launcher.launch(run, env, output), output)
     } catch (err) {
       const message = `the agent could not start the run: ${(err as Error).message}`
       this.log(`agent ${this.name}: run ${run.name} failed to start: ${(err as Error).message}`)
+      await output.close()
       await this.options.client.proposeState(run.id, 'crashed', message, this.id).catch(() => undefined)
     }
   }
 
-  private track(run: ClaimedRun, launched: LaunchedRun): void {
-    this.running.set(run.id, { run, launched })
+  /** One per run: its process's lines go to its logs until it settles. */
+  private outputOf(flowRunId: string): RunOutput {
+    return new RunOutput(this.options.client, flowRunId, {
+      echo: this.options.onOutput,
+      onDeliveryError: (message) => this.log(`agent ${this.name}: output of run ${flowRunId}: ${message}`),
+    })
+  }
+
+  private track(run: ClaimedRun, launched: LaunchedRun, output: RunOutput): void {
+    this.running.set(run.id, { run, launched, output })
     void launched.exited.then(async (exit) => {
       const entry = this.running.get(run.id)
       this.running.delete(run.id)
       if (this.pollSlots === 0) this.poller?.abort() // the poll in flight claims nothing: poll again now
-      await this.settle(run, exit, entry?.stopping)
+      await this.settle(run, exit, entry?.stopping, output)
     })
   }
 
-  /** After a run's process exits: make sure the run has a final state. */
-  private async settle(run: ClaimedRun, exit: { exitCode: number | null; signal: string | null }, stopping: string | undefined): Promise<void> {
+  /** After a run's process exits: its last lines land in its logs, then the run gets a final state. */
+  private async settle(run: ClaimedRun, exit: { exitCode: number | null; signal: string | null }, stopping: string | undefined, output: RunOutput): Promise<void> {
     const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.exitCode}`
+    await output.close()
     try {
       let current = await this.options.client.getRun(run.id)
       if (!TERMINAL.has(current.state)) {

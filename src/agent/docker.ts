@@ -9,16 +9,15 @@
  *   started (its output, its exit, its removal).
  *
  * Life of a container: create (named after the run, so one run can't get two containers) -> start ->
- * follow its logs into `onOutput` -> wait for its exit -> inspect (OOM kill) -> remove. `AutoRemove`
+ * follow its logs into the run's output (the agent's, src/agent/output.ts) -> wait for its exit ->
+ * inspect (OOM kill) -> remove. `AutoRemove`
  * stays off on purpose: with it the engine may delete the container before we have read its exit
  * code and its last lines.
  */
 import { PassThrough } from 'node:stream'
-import readline from 'node:readline'
 import Docker from 'dockerode'
-import type { RotaClient } from '../client/index.ts'
 import type { ClaimedRun, ExitInfo, LaunchedRun, Launcher } from './launcher.ts'
-import { ServerReporter } from './reporter.ts'
+import { readLines, type OutputStream, type RunOutputSink } from './output.ts'
 import { retry } from '../core/backoff.ts'
 
 export const LABEL_MANAGED = 'rota.managed'
@@ -50,19 +49,6 @@ export function forwardedEnv(env: NodeJS.ProcessEnv, names: readonly string[] = 
   return result
 }
 
-/**
- * A line a run's container printed. `time` is the engine's (when it received the line).
- * Inside a run, console output is captured by the SDK and reported by the child itself, so what
- * reaches stdout/stderr is what happens outside it: start-up errors, crashes, the child's own notes.
- */
-export interface ContainerOutputLine {
-  flowRunId: string
-  stream: 'stdout' | 'stderr'
-  line: string
-  time: Date
-}
-type ContainerOutputHandler = (output: ContainerOutputLine) => void
-
 export interface DockerLauncherOptions {
   /** The image that holds the project at /app (see the Dockerfile). */
   image: string
@@ -89,10 +75,6 @@ export interface DockerLauncherOptions {
   env?: Readonly<Record<string, string>> | undefined
   /** Seconds between SIGTERM and SIGKILL when a run is cancelled. Default 10. */
   stopTimeoutSeconds?: number | undefined
-  /** The run's logs get every line its container prints (stdout as info, stderr as warn). */
-  client?: RotaClient | undefined
-  /** Each line a container prints (and the launcher's own notes), for the agent's console. */
-  onOutput?: ContainerOutputHandler | undefined
   /** Problems the launcher works around (a container it could not remove...). Default: stderr. */
   onWarning?: ((message: string) => void) | undefined
   /** The Docker Engine client. Default: `new Docker()`, which honours DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH). */
@@ -115,7 +97,7 @@ export class DockerLauncher implements Launcher {
   private readonly warn: (message: string) => void
   private engineChecked = false
   /** Where each watched container's lines go (the launcher's own notes about it too). */
-  private readonly outputs = new Map<string, ContainerOutputHandler>()
+  private readonly outputs = new Map<string, RunOutputSink>()
 
   constructor(options: DockerLauncherOptions) {
     if (!options.image) throw new DockerLauncherError('The Docker agent needs an image: pass --image IMAGE (an image built from the project Dockerfile)')
@@ -148,7 +130,7 @@ export class DockerLauncher implements Launcher {
     this.engineChecked = true
   }
 
-  async launch(run: ClaimedRun, env: Record<string, string>): Promise<LaunchedRun> {
+  async launch(run: ClaimedRun, env: Record<string, string>, output: RunOutputSink): Promise<LaunchedRun> {
     await this.checkEngine()
     const apiUrl = env.ROTA_API_URL
     if (apiUrl) checkApiUrlReachableFromContainer(apiUrl, this.options.network)
@@ -200,7 +182,7 @@ export class DockerLauncher implements Launcher {
         throw new DockerLauncherError(`Could not start the container for run ${run.id}: ${errorMessage(error)}`, { cause: error })
       }
     }
-    return this.watch(container, run.id, { followLogsSince: 0 })
+    return this.watch(container, run.id, output, { followLogsSince: 0 })
   }
 
   /**
@@ -209,7 +191,7 @@ export class DockerLauncher implements Launcher {
    * (or never started) are removed, and their runs come back with `exited` already settled, so the
    * agent records their end like any other (non-zero or null exit: crashed).
    */
-  async reconcile(agentName: string = this.agentName): Promise<Array<{ flowRunId: string; launched: LaunchedRun }>> {
+  async reconcile(agentName: string, outputFor: (flowRunId: string) => RunOutputSink): Promise<Array<{ flowRunId: string; launched: LaunchedRun }>> {
     await this.checkEngine()
     const found = await this.docker.listContainers({
       all: true,
@@ -224,7 +206,7 @@ export class DockerLauncher implements Launcher {
       if (info.State === 'running' || info.State === 'paused') {
         if (info.State === 'paused') await container.unpause().catch(() => undefined)
         // Lines printed while no agent watched were reported by the child itself; take new lines only.
-        result.push({ flowRunId, launched: this.watch(container, flowRunId, { followLogsSince: Math.floor(Date.now() / 1000) }) })
+        result.push({ flowRunId, launched: this.watch(container, flowRunId, outputFor(flowRunId), { followLogsSince: Math.floor(Date.now() / 1000) }) })
         continue
       }
       const exit = info.State === 'created' ? { exitCode: null, signal: null } : await this.exitOf(container)
@@ -234,15 +216,10 @@ export class DockerLauncher implements Launcher {
     return result
   }
 
-  /** Follows a started container to its end: output to onOutput, exit code read, container removed. */
-  private watch(container: Docker.Container, flowRunId: string, { followLogsSince }: { followLogsSince: number }): LaunchedRun {
-    const runLogs = this.options.client ? new ServerReporter(this.options.client, flowRunId, (message) => this.warn(`run ${flowRunId} logs: ${message}`)) : undefined
-    const emit: ContainerOutputHandler = (output) => {
-      runLogs?.log(output.stream === 'stdout' ? 'info' : 'warn', output.line, undefined)
-      this.options.onOutput?.(output)
-    }
-    this.outputs.set(container.id, emit)
-    const output = this.followOutput(container, flowRunId, followLogsSince, emit)
+  /** Follows a started container to its end: lines to the run's output, exit code read, container removed. */
+  private watch(container: Docker.Container, flowRunId: string, sink: RunOutputSink, { followLogsSince }: { followLogsSince: number }): LaunchedRun {
+    this.outputs.set(container.id, sink)
+    const output = this.followOutput(container, flowRunId, followLogsSince, sink)
     let stopping: Promise<void> | undefined
     const exited = (async (): Promise<ExitInfo> => {
       const statusCode = await this.waitForExit(container, flowRunId)
@@ -251,8 +228,6 @@ export class DockerLauncher implements Launcher {
       const exit = await this.exitOf(container, statusCode)
       await this.removeContainer(container, flowRunId)
       this.outputs.delete(container.id)
-      // The run's last lines are in its logs before the agent settles its state.
-      if (runLogs) await Promise.race([runLogs.flush(), delay(10_000)])
       return exit
     })()
     return {
@@ -265,7 +240,7 @@ export class DockerLauncher implements Launcher {
   }
 
   private async stopContainer(container: Docker.Container, flowRunId: string, reason: string, exited: Promise<ExitInfo>): Promise<void> {
-    this.outputs.get(container.id)?.({ flowRunId, line: `[rota agent] stopping container ${container.id.slice(0, 12)}: ${reason}`, stream: 'stdout', time: new Date() })
+    this.outputs.get(container.id)?.line({ line: `[rota agent] stopping container ${container.id.slice(0, 12)}: ${reason}`, stream: 'stdout', time: new Date() })
     try {
       // SIGTERM, then SIGKILL after the timeout: the engine does both.
       await container.stop({ t: this.stopTimeoutSeconds })
@@ -282,7 +257,7 @@ export class DockerLauncher implements Launcher {
     await Promise.race([exited.then(() => undefined), delay((this.stopTimeoutSeconds + 10) * 1000)])
   }
 
-  private followOutput(container: Docker.Container, flowRunId: string, since: number, onOutput: ContainerOutputHandler): Promise<void> {
+  private followOutput(container: Docker.Container, flowRunId: string, since: number, sink: RunOutputSink): Promise<void> {
     return (async () => {
       const raw = (await container.logs({ follow: true, stdout: true, stderr: true, timestamps: true, since })) as NodeJS.ReadableStream
       const stdout = new PassThrough()
@@ -297,13 +272,13 @@ export class DockerLauncher implements Launcher {
         stdout.end()
         stderr.end()
       })
-      const readLines = async (stream: PassThrough, name: 'stdout' | 'stderr') => {
-        for await (const rawLine of readline.createInterface({ input: stream, crlfDelay: Infinity })) {
-          const { time, line } = splitTimestamp(rawLine)
-          onOutput({ flowRunId, line: truncate(line), stream: name, time })
-        }
-      }
-      await Promise.all([readLines(stdout, 'stdout'), readLines(stderr, 'stderr')])
+      // Lines of any length, with bounded memory; the engine's timestamp opens each line.
+      const follow = (stream: PassThrough, name: OutputStream) =>
+        readLines(stream, (raw) => {
+          const { time, line } = splitTimestamp(raw)
+          sink.line({ line, stream: name, time })
+        })
+      await Promise.all([follow(stdout, 'stdout'), follow(stderr, 'stderr')])
     })().catch((error: unknown) => {
       if (statusCodeOf(error) !== 404) this.warn(`lost the output of run ${flowRunId}: ${errorMessage(error)}`)
     })
@@ -445,11 +420,6 @@ function splitTimestamp(rawLine: string): { time: Date; line: string } {
     if (!Number.isNaN(time.getTime())) return { time, line: rawLine.slice(space + 1) }
   }
   return { time: new Date(), line: rawLine }
-}
-
-const MAX_LINE = 16 * 1024
-function truncate(line: string): string {
-  return line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}… [${line.length - MAX_LINE} characters cut]` : line
 }
 
 function statusCodeOf(error: unknown): number | undefined {

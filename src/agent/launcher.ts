@@ -1,4 +1,8 @@
-/** Launchers start one flow run somewhere (a child process, a container) and can stop it. */
+/**
+ * Launchers start one flow run somewhere (a child process, a container) and can stop it. What the
+ * run prints goes to the `output` the agent hands over (one per run: src/agent/output.ts).
+ */
+import type { RunOutputSink } from './output.ts'
 
 export interface ClaimedRun {
   id: string
@@ -21,10 +25,10 @@ export interface LaunchedRun {
 
 export interface Launcher {
   readonly type: 'local' | 'docker'
-  /** `env` holds ROTA_API_URL, ROTA_API_KEY (if any), ROTA_FLOW_RUN_ID and ROTA_AGENT_ID. */
-  launch(run: ClaimedRun, env: Record<string, string>): Promise<LaunchedRun>
-  /** Called once at agent start: adopt or clean up what a previous agent process left. */
-  reconcile?(agentName: string): Promise<Array<{ flowRunId: string; launched: LaunchedRun }>>
+  /** `env` holds ROTA_API_URL, ROTA_API_KEY (if any), ROTA_FLOW_RUN_ID and ROTA_AGENT_ID; the run's lines go to `output`. */
+  launch(run: ClaimedRun, env: Record<string, string>, output: RunOutputSink): Promise<LaunchedRun>
+  /** Called once at agent start: adopt or clean up what a previous agent process left; adopted runs' lines go to `outputFor(id)`. */
+  reconcile?(agentName: string, outputFor: (flowRunId: string) => RunOutputSink): Promise<Array<{ flowRunId: string; launched: LaunchedRun }>>
   /** Releases what the launcher keeps between runs (a warm process); called when the agent stops. */
   close?(): Promise<void>
 }

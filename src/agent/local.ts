@@ -1,13 +1,11 @@
 /** The local launcher: each flow run in its own child process, so a crash or OOM never takes the agent down. */
 import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
-import readline from 'node:readline'
 import type { ClaimedRun, ExitInfo, LaunchedRun, Launcher } from './launcher.ts'
+import { readLines, type RunOutputSink } from './output.ts'
 
 export interface LocalLauncherOptions {
   projectRoot: string
-  /** Lines a run's process printed outside its tasks (start-up errors, crashes). */
-  onOutput?: (flowRunId: string, line: string, stream: 'stdout' | 'stderr') => void
   /** Seconds between SIGTERM and SIGKILL when stopping a run. */
   killGraceSeconds?: number
   /** Keep one process warm for the next run (default true). */
@@ -22,7 +20,7 @@ export class LocalLauncher implements Launcher {
 
   constructor(private readonly options: LocalLauncherOptions) {}
 
-  async launch(run: ClaimedRun, env: Record<string, string>): Promise<LaunchedRun> {
+  async launch(_run: ClaimedRun, env: Record<string, string>, output: RunOutputSink): Promise<LaunchedRun> {
     let child = this.takeSpare()
     if (child) {
       // the agent's environment as it is now (it may have changed since the spare started), plus the run's
@@ -30,9 +28,9 @@ export class LocalLauncher implements Launcher {
     } else {
       child = this.spawnChild(env, false)
     }
-    this.attachOutput(child, run.id)
+    this.attachOutput(child, output)
     if (this.options.warm !== false) setImmediate(() => this.prepareSpare())
-    return this.watch(child)
+    return this.watch(child, output)
   }
 
   /** Stops the spare process; call when the agent stops. */
@@ -72,21 +70,21 @@ export class LocalLauncher implements Launcher {
     })
   }
 
-  private attachOutput(child: ChildProcess, flowRunId: string): void {
+  private attachOutput(child: ChildProcess, output: RunOutputSink): void {
     for (const stream of [child.stdout, child.stderr]) {
       if (!stream) continue
       const name = stream === child.stdout ? 'stdout' : 'stderr'
-      readline.createInterface({ input: stream }).on('line', (line) => this.options.onOutput?.(flowRunId, line, name))
+      void readLines(stream, (line) => output.line({ stream: name, line, time: new Date() }))
     }
   }
 
-  private watch(child: ChildProcess): LaunchedRun {
+  private watch(child: ChildProcess, output: RunOutputSink): LaunchedRun {
     child.ref()
     child.channel?.ref()
     const exited = new Promise<ExitInfo>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve({ exitCode: child.exitCode, signal: child.signalCode })
       child.once('error', (err) => {
-        this.options.onOutput?.('', `could not start a run process: ${err.message}`, 'stderr')
+        output.line({ stream: 'stderr', line: `could not start a run process: ${err.message}`, time: new Date() })
         resolve({ exitCode: null, signal: 'spawn-error' })
       })
       child.once('exit', (code, signal) => resolve({ exitCode: code, signal }))

@@ -1,10 +1,10 @@
-/** `rota agent start`: an agent with a local or docker launcher, whose run output becomes run logs. */
+/** `rota agent start`: an agent with a local or docker launcher (the agent forwards each run's output to its logs). */
 import type { RotaConfig } from '../config.ts'
 import { RotaClient } from '../client/index.ts'
 import { Agent } from '../agent/agent.ts'
 import { LocalLauncher } from '../agent/local.ts'
 import type { Launcher } from '../agent/launcher.ts'
-import { ServerReporter } from '../agent/reporter.ts'
+import type { OutputLine } from '../agent/output.ts'
 
 export interface StartAgentOptions {
   type: 'local' | 'docker'
@@ -25,8 +25,8 @@ export interface StartAgentOptions {
 
 export async function startAgent(config: RotaConfig, options: StartAgentOptions): Promise<Agent> {
   const client = new RotaClient(config.apiUrl, config.apiKey)
-  const forward = outputForwarder(client)
   let launcher: Launcher
+  let echo: ((o: OutputLine & { flowRunId: string }) => void) | undefined
   const name = options.name ?? undefined
   if (options.type === 'docker') {
     if (!options.image) throw new Error('a docker agent needs --image IMAGE: the image that holds the project (see the Dockerfile)')
@@ -40,12 +40,11 @@ export async function startAgent(config: RotaConfig, options: StartAgentOptions)
       apiUrl: config.apiUrl,
       // settings the plugins' flows read (lake, warehouse, credentials path) reach the run containers
       env: forwardedEnv(process.env, options.forwardEnv ?? []),
-      // each run's container output goes to its logs through a per-run reporter (survives agent restarts)
-      client,
-      onOutput: (o) => log(`[${o.flowRunId}] ${o.stream}: ${o.line}`),
     })
+    // A container's lines are on the agent's console too: `docker logs` no longer has them once it is removed.
+    echo = (o) => log(`[${o.flowRunId}] ${o.stream}: ${o.line}`)
   } else {
-    launcher = new LocalLauncher({ projectRoot: options.root, onOutput: forward })
+    launcher = new LocalLauncher({ projectRoot: options.root })
   }
   const agent = new Agent({
     client,
@@ -55,25 +54,9 @@ export async function startAgent(config: RotaConfig, options: StartAgentOptions)
     concurrency: options.concurrency,
     ...(options.env ? { env: { ...options.env } } : {}),
     apiKey: config.apiKey,
+    onOutput: echo,
     ...(options.log ? { log: options.log } : {}),
   })
   await agent.start()
   return agent
-}
-
-/**
- * Output a run's process printed outside its tasks goes to the run's logs, through the same ordered,
- * retried reporter the run process itself uses (one per run, so sequence numbers never collide).
- */
-function outputForwarder(client: RotaClient): (flowRunId: string, line: string, stream: 'stdout' | 'stderr') => void {
-  const reporters = new Map<string, ServerReporter>()
-  return (flowRunId, line, stream) => {
-    if (line.trim() === '') return
-    let reporter = reporters.get(flowRunId)
-    if (!reporter) {
-      reporter = new ServerReporter(client, flowRunId)
-      reporters.set(flowRunId, reporter)
-    }
-    reporter.log(stream === 'stderr' ? 'error' : 'info', line, undefined)
-  }
 }

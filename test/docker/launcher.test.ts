@@ -19,14 +19,21 @@ import {
   LABEL_FLOW_RUN_ID,
   LABEL_MANAGED,
   parseVolume,
-  type ContainerOutputLine,
   type DockerLauncherOptions,
 } from '../../src/agent/docker.ts'
+import type { OutputLine, RunOutputSink } from '../../src/agent/output.ts'
 import type { ClaimedRun } from '../../src/agent/launcher.ts'
 import { loadPlugins, pluginEnvNames } from '../../src/plugin.ts'
 import { ensureContainerEngine, removeContainersLabelled, repoRoot, skipDocker, type ContainerEngine } from '../helpers/container-engine.ts'
 
 const fixtures = path.join(repoRoot, 'test/docker/fixtures')
+
+type ContainerOutputLine = OutputLine & { flowRunId: string }
+
+/** Records a run's lines, as the agent's per-run output would forward them. */
+function recorder(output: ContainerOutputLine[] | undefined, flowRunId: string): RunOutputSink {
+  return { line: (l) => void output?.push({ ...l, flowRunId }) }
+}
 
 function claimedRun(id: string): ClaimedRun {
   return { id, name: `run-${id}`, flowName: 'docker-test', entrypoint: 'unused', scheduledStartTime: new Date() }
@@ -74,18 +81,22 @@ describe('docker launcher with a real engine', { skip: skipDocker ? 'ROTA_SKIP_D
     if (engine) await removeContainersLabelled(engine.docker, LABEL_AGENT, agentName)
   })
 
-  function launcher(options: Partial<DockerLauncherOptions> & { script: string }, output?: ContainerOutputLine[]): DockerLauncher {
-    return new DockerLauncher({
+  /** A launcher whose runs' lines go to `output`. */
+  function launcher(options: Partial<DockerLauncherOptions> & { script: string }, output?: ContainerOutputLine[]) {
+    const l = new DockerLauncher({
       image: engine.image,
       agentName,
       docker: engine.docker,
       projectDir: fixtures,
       network: engine.network,
       command: ['node', `/app/${options.script}`],
-      onOutput: output ? (line) => output.push(line) : undefined,
       onWarning: (message) => assert.fail(`unexpected launcher warning: ${message}`),
       ...options,
     })
+    return {
+      launch: (run: ClaimedRun, env: Record<string, string>) => l.launch(run, env, recorder(output, run.id)),
+      reconcile: (name: string) => l.reconcile(name, (id) => recorder(output, id)),
+    }
   }
 
   async function containersOfRun(docker: Docker, flowRunId: string) {

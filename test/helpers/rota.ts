@@ -87,7 +87,8 @@ export async function startHarness(options: { silenceMs?: number; overrides?: Pa
     async startAgent(o = {}) {
       const agent = new Agent({
         client,
-        launcher: new LocalLauncher({ projectRoot: ROOT, onOutput: (id, line) => logs.push(`[${id}] ${line}`) }),
+        launcher: new LocalLauncher({ projectRoot: ROOT }),
+        onOutput: (o) => logs.push(`[${o.flowRunId}] ${o.line}`),
         name: o.name ?? `test-agent-${randomUUID().slice(0, 6)}`,
         labels: o.labels ?? [],
         concurrency: o.concurrency ?? 4,

@@ -5,6 +5,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { startHarness, waitFor, waitForRunState, type Harness } from '../helpers/rota.ts'
+import { MAX_LINE_BYTES } from '../../src/agent/output.ts'
 
 let h: Harness
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rota-api-'))
@@ -123,6 +124,21 @@ describe('Quick Run through server and agent', () => {
     const logs = (await h.client.logs(run.id)).items.map((l) => l.message)
     assert.ok(logs.includes('using token ********'), logs.join('\n'))
     assert.ok(!JSON.stringify(await h.client.listRuns({ flow: 'secretive' })).includes('tok-abcdef-123'))
+  })
+
+  it("forwards what a run's process prints outside its tasks, a 4 MiB line cut to its start with a note, and the agent lives on", async () => {
+    const run = await waitForRunState(h.client, (await h.client.createRun('loud', {})).id)
+    assert.equal(run.state, 'success', run.stateMessage ?? '')
+    const logs = await waitFor('the forwarded lines in the run logs', async () => {
+      const { items } = await h.client.logs(run.id)
+      return items.some((l) => l.message.includes('more bytes cut')) && items.some((l) => l.message === 'a short line on stderr') ? items : undefined
+    })
+    const big = logs.find((l) => l.message.includes('more bytes cut'))!
+    assert.equal(big.level, 'info')
+    assert.match(big.message, /^é+… \[[\d,]+ more bytes cut\]$/)
+    assert.ok(Buffer.byteLength(big.message) <= MAX_LINE_BYTES + 64, `${Buffer.byteLength(big.message)} bytes kept`)
+    assert.equal(logs.find((l) => l.message === 'a short line on stderr')?.level, 'warn')
+    assert.equal((await waitForRunState(h.client, (await h.client.createRun('hello', { n: 1 })).id)).state, 'success')
   })
 
   it('shows the agent as active', async () => {
