@@ -16,6 +16,12 @@ import { ARTIFACT_KINDS } from './artifacts.ts'
 export const MAX_MESSAGE = 64 * 1024
 
 const Time = z.string().meta({ format: 'date-time', example: '2026-11-25T12:00:00.000Z' })
+
+/**
+ * A named schema or null. Not `.nullable()`: on a schema with an id, the OpenAPI generator marks the
+ * shared component itself nullable (zod-to-openapi 9, depending on which route it meets first).
+ */
+const orNull = <S extends z.ZodType>(schema: S) => z.union([schema, z.null()])
 const TimeInput = z.iso.datetime({ offset: true })
 
 export const StateSchema = z.enum(STATES).meta({ id: 'State' })
@@ -87,7 +93,7 @@ export const FlowSchema = z
     description: z.string(),
     version: z.string(),
     entrypoint: z.string(),
-    schedule: ScheduleSchema.nullable(),
+    schedule: orNull(ScheduleSchema),
     scheduleText: z.string().meta({ example: 'every 1 minute' }),
     scheduleActive: z.boolean(),
     parameters: z.array(ParameterSpecSchema),
@@ -95,7 +101,7 @@ export const FlowSchema = z
     labels: z.array(z.string()),
     catchUp: CatchUpSchema,
     retries: z.number().int(),
-    lastRun: FlowRunSchema.nullable(),
+    lastRun: orNull(FlowRunSchema),
     createdAt: Time,
     updatedAt: Time,
   })
@@ -111,7 +117,7 @@ export const FlowRegistrationSchema = z
     description: z.string().max(10_000).default(''),
     version: z.string().min(1).max(200),
     entrypoint: z.string().min(1).max(2000),
-    schedule: ScheduleSchema.nullable(),
+    schedule: orNull(ScheduleSchema),
     parameters: z.array(ParameterSpecSchema).max(200),
     tasks: z.array(z.string().max(200)).max(1000),
     labels: z.array(z.string().max(100)).max(50).default([]),
