@@ -3,10 +3,12 @@
 # Cloud credentials are never baked in: they are mounted at run time (see docker-compose.yml).
 
 # --- build: the dashboard bundle needs the dev dependencies (esbuild) ---
+# --ignore-scripts: the project's own `prepare` (which builds the dashboard on a plain `npm install`)
+# needs the sources, which come in the next layer; the build is the explicit step after it.
 FROM node:20.20.2-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY . .
 RUN npm run build:ui
 
@@ -20,9 +22,10 @@ ENV NODE_ENV=production \
     DBT_SEND_ANONYMOUS_USAGE_STATS=false
 WORKDIR /app
 
-# Runtime dependencies only (tsx is one: the CLI and flows load TypeScript through it).
+# Runtime dependencies only (tsx is one: the CLI and flows load TypeScript through it). No scripts:
+# the dashboard comes built from the build stage, and no runtime dependency needs its install script.
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
 
 # dbt's virtualenvs, made by the same code that would make them on first use, so their paths
 # (hash of the pinned requirements) and completion markers are the ones the flows look for.
