@@ -7,6 +7,7 @@
  */
 
 import { backoffDelay, type BackoffPolicy } from '../core/backoff.ts'
+import type { ErrorBody } from '../core/contract.ts'
 
 const KEY_STORAGE = 'rota.apiKey'
 /** Reopening the event stream after the server refused it: 1 s, 2 s, 4 s ... up to 30 s. */
@@ -97,9 +98,8 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
     }
   }
   if (!res.ok) {
-    // Errors are `{ error: { message } }`; the BRT routes answer `{ error: "..." }`: accept both.
-    const error = (json as { error?: { message?: string } | string } | undefined)?.error
-    const message = typeof error === 'string' ? error : error?.message
+    // Every route, a plugin's too, answers errors in one shape (the contract's ErrorBody).
+    const message = (json as Partial<ErrorBody> | undefined)?.error?.message
     throw new ApiError(res.status, message ?? `${res.status} ${res.statusText}`)
   }
   return json as T
