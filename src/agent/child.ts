@@ -14,9 +14,13 @@ export async function waitForRun(): Promise<NodeJS.ProcessEnv> {
   // Node loads its HTTP client (undici) on the first fetch, ~50 ms: pay that while idle.
   await fetch('data:,warm').catch(() => undefined)
   return new Promise((resolve) => {
+    // An agent killed while this process was still loading leaves it an orphan whose IPC channel
+    // closed before anyone listened: check the channel too, not only a change of parent.
     const parent = process.ppid
+    const agentGone = () => !process.connected || process.ppid !== parent
+    if (agentGone()) process.exit(0)
     const watchdog = setInterval(() => {
-      if (process.ppid !== parent) process.exit(0)
+      if (agentGone()) process.exit(0)
     }, 1000)
     const onDisconnect = () => process.exit(0)
     process.once('disconnect', onDisconnect)
