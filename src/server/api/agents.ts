@@ -138,7 +138,7 @@ export function agentRoutes(ctx: ServerContext, hook: ConstructorParameters<type
     }),
     async (c) => {
       const agentId = c.req.valid('param').id
-      await markAgentStopped(db, agentId)
+      if (!(await markAgentStopped(db, agentId))) throw new HttpError(404, `agent ${agentId} is not registered`)
       // Runs claimed for this agent that it never started (a poll answered as it stopped) go back to the queue.
       const stranded = await db.query<{ id: string }>(`select id from rota_flow_runs where agent_id = $1 and state = 'pending'`, [agentId])
       await releaseRuns(stranded.map((r) => r.id), 'its agent stopped before starting it')

@@ -1,12 +1,14 @@
 /** The HTTP app: JSON API under /api, OpenAPI at /api/openapi.json, the dashboard at /. */
 import fs from 'node:fs'
 import path from 'node:path'
-import { timingSafeEqual } from 'node:crypto'
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import { serveStatic } from '@hono/node-server/serve-static'
 import type { ServerContext } from './context.ts'
-import { formatZodError, HttpError, onError } from './errors.ts'
+import { formatZodError, onError } from './errors.ts'
+import { browserGuard } from './middleware/browser-guard.ts'
+import { cleanInput } from './middleware/json-body.ts'
+import { requireApiKey } from './middleware/api-key.ts'
 import { flowRoutes } from './flows.ts'
 import { runRoutes } from './runs.ts'
 import { agentRoutes } from './agents.ts'
@@ -16,7 +18,13 @@ import { createBrtRoutes } from '../../../pipelines/brt/api.ts'
 
 export const MAX_BODY_BYTES = 8 * 1024 * 1024
 
-export function createApp(ctx: ServerContext, options: { uiDir?: string } = {}): OpenAPIHono {
+export interface AppOptions {
+  uiDir?: string
+  /** The port the server listens on, for the Host check (known once it listens). */
+  port?: () => number
+}
+
+export function createApp(ctx: ServerContext, options: AppOptions = {}): OpenAPIHono {
   const hook: ConstructorParameters<typeof OpenAPIHono>[0] = {
     defaultHook: (result, c) => {
       if (!result.success) return c.json({ error: { message: formatZodError(result.error) } }, 400)
@@ -25,6 +33,7 @@ export function createApp(ctx: ServerContext, options: { uiDir?: string } = {}):
   }
   const app = new OpenAPIHono(hook)
   app.onError(onError)
+  app.use('*', browserGuard({ apiKey: ctx.config.apiKey, bindHost: ctx.config.host, port: options.port ?? (() => ctx.config.port) }))
   app.use(
     '/api/*',
     bodyLimit({
@@ -33,6 +42,7 @@ export function createApp(ctx: ServerContext, options: { uiDir?: string } = {}):
     }),
   )
   if (ctx.config.apiKey) app.use('/api/*', requireApiKey(ctx.config.apiKey))
+  app.use('/api/*', cleanInput())
 
   app.openapi(
     createRoute({
@@ -74,15 +84,4 @@ export function createApp(ctx: ServerContext, options: { uiDir?: string } = {}):
     app.get('/', (c) => c.text('Rota server is running. The dashboard is not built: run `npm run build:ui`. API: /api/openapi.json'))
   }
   return app
-}
-
-function requireApiKey(key: string) {
-  const expected = Buffer.from(key)
-  return async (c: Parameters<Parameters<OpenAPIHono['use']>[1]>[0], next: () => Promise<void>) => {
-    if (c.req.path === '/api/health') return next()
-    const given = c.req.header('x-api-key') ?? c.req.header('authorization')?.replace(/^Bearer\s+/i, '') ?? c.req.query('apiKey') ?? ''
-    const ok = given.length === expected.length && timingSafeEqual(Buffer.from(given), expected)
-    if (!ok) throw new HttpError(401, 'this server needs an API key: send it as the x-api-key header (set ROTA_API_KEY for the CLI and agents)')
-    await next()
-  }
 }

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import type { ServerContext } from './context.ts'
-import { errors, FlowParam, FlowRegistrationSchema, FlowRunSchema, FlowSchema, json, toBody } from './schemas.ts'
+import { errors, FlowParam, FlowRegistrationSchema, FlowRunSchema, FlowSchema, json, TimeInput, toBody } from './schemas.ts'
 import { HttpError } from './errors.ts'
 import { getFlow, listFlows, setScheduleActive, type FlowRow } from '../store/flows.ts'
 import { getFlowRun, insertFlowRun, listFlowRuns, type FlowRunRow } from '../store/runs.ts'
@@ -87,7 +87,7 @@ export function flowRoutes(ctx: ServerContext, hook: ConstructorParameters<typeo
       summary: 'Quick Run: create a run that starts now',
       request: {
         params: FlowParam,
-        body: { required: false, content: { 'application/json': { schema: z.object({ parameters: z.record(z.string(), z.unknown()).optional(), scheduledStartTime: z.iso.datetime({ offset: true }).optional() }) } } },
+        body: { required: false, content: { 'application/json': { schema: z.object({ parameters: z.record(z.string(), z.unknown()).optional(), scheduledStartTime: TimeInput.optional() }) } } },
       },
       responses: { 201: json(FlowRunSchema, 'The new run'), ...errors },
     }),

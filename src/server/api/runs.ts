@@ -11,6 +11,7 @@ import {
   StateSchema,
   TaskEventSchema,
   TaskRunSchema,
+  TimeInput,
   toBody,
   VerdictSchema,
 } from './schemas.ts'
@@ -63,8 +64,8 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
           late: z.enum(['true', 'false']).optional(),
           limit: z.coerce.number().int().min(1).max(500).default(50),
           cursor: z.string().max(200).optional(),
-          before: z.iso.datetime({ offset: true }).optional(),
-          after: z.iso.datetime({ offset: true }).optional(),
+          before: TimeInput.optional(),
+          after: TimeInput.optional(),
           order: z.enum(['asc', 'desc']).default('desc'),
         }),
       },

@@ -5,6 +5,14 @@ import { STATES } from '../orchestration/states.ts'
 export const StateSchema = z.enum(STATES).openapi('State')
 const Time = z.string().openapi({ format: 'date-time', example: '2026-11-25T12:00:00.000Z' })
 
+/** Largest value of an `integer` column: a larger one is a 400 here, not a database error. */
+export const INT32_MAX = 2_147_483_647
+/** An ISO 8601 time from a client: years 1 to 9999 (year 0000 does not exist; the format holds 4 digits). */
+export const TimeInput = z.iso
+  .datetime({ offset: true })
+  .refine((s) => !s.startsWith('0000'), { message: 'must be a time between the years 0001 and 9999' })
+  .openapi({ format: 'date-time', example: '2026-11-25T12:00:00.000Z' })
+
 export const ErrorSchema = z.object({ error: z.object({ message: z.string() }) }).openapi('Error')
 
 export const ParameterSpecSchema = z
@@ -12,7 +20,11 @@ export const ParameterSpecSchema = z
   .openapi('ParameterSpec')
 
 export const ScheduleSchema = z
-  .union([z.object({ intervalSeconds: z.number().int().positive(), anchor: z.string().optional() }), z.object({ cron: z.string(), timezone: z.string() })])
+  .union([
+    // ten years at most: longer intervals leave the calendar JavaScript can count in; use cron for rare runs
+    z.object({ intervalSeconds: z.number().int().positive().max(10 * 366 * 86_400), anchor: z.string().max(100).optional() }),
+    z.object({ cron: z.string().max(200), timezone: z.string().max(100) }),
+  ])
   .openapi('Schedule')
 
 export const FlowRunSchema = z
@@ -138,16 +150,16 @@ export const TaskEventSchema = z.object({
   taskRunId: z.uuid(),
   taskKey: z.string().min(1).max(300),
   taskName: z.string().min(1).max(200),
-  position: z.number().int().min(0),
+  position: z.number().int().min(0).max(INT32_MAX),
   state: StateSchema,
   message: z.string().max(MAX_MESSAGE).nullish(),
-  attempts: z.number().int().min(0),
-  time: z.iso.datetime({ offset: true }),
+  attempts: z.number().int().min(0).max(INT32_MAX),
+  time: TimeInput,
 })
 
 export const LogInputSchema = z.object({
   seq: z.number().int().min(0),
-  time: z.iso.datetime({ offset: true }),
+  time: TimeInput,
   level: z.enum(['debug', 'info', 'warn', 'error']),
   // Oversized lines are cut by the client; the server refuses anything still too large.
   message: z.string().max(MAX_MESSAGE),
