@@ -3,7 +3,9 @@
  * ROTA_API_URL, ROTA_API_KEY, ROTA_FLOW_RUN_ID. Reports everything to the server; its exit code
  * is 0 for success, 1 for failure, 2 when it could not start the flow, 143 when stopped.
  */
-import { ApiError, RotaClient, type State } from '../client/index.ts'
+import { RotaClient, type State } from '../client/index.ts'
+import { resolveReportGiveUpMs } from '../config.ts'
+import { retryUntilDelivered } from './delivery.ts'
 import { loadEntrypoint } from '../sdk/loader.ts'
 import { runFlow } from '../sdk/runtime.ts'
 import { ServerReporter } from './reporter.ts'
@@ -38,10 +40,41 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
     process.stderr.write('rota internal run-child needs ROTA_API_URL and ROTA_FLOW_RUN_ID; agents set them\n')
     return 2
   }
+  let giveUpMs: number
+  try {
+    giveUpMs = resolveReportGiveUpMs(env)
+  } catch (err) {
+    process.stderr.write(`rota internal run-child: ${(err as Error).message}\n`)
+    return 2
+  }
   const client = new RotaClient(apiUrl, env.ROTA_API_KEY)
-  const reporter = new ServerReporter(client, flowRunId, (m) => process.stderr.write(`[rota child] ${m}\n`))
+  const note = (m: string) => process.stderr.write(`[rota child] ${m}\n`)
   const controller = new AbortController()
-  stopSignal = controller.signal
+  /** A control call (execution details, state proposals), retried under delivery.ts's policy until the run is stopped. */
+  const untilDelivered = <T>(call: () => Promise<T>): Promise<T> =>
+    retryUntilDelivered(call, { giveUpMs, signal: controller.signal, onRetry: (err) => note(`${err.message}; retrying`) })
+  // Nothing reached the server for giveUpMs: stop the flow and fail the run, saying why.
+  const reporter = new ServerReporter(client, flowRunId, note, {
+    giveUpMs,
+    onGiveUp: (message) => {
+      controller.abort(new Error(message))
+      setTimeout(() => void finish('failed', message), 1000).unref()
+    },
+  })
+  let finishing: Promise<number> | undefined
+  /** Reports the final state (once) and gives the exit code; a task that ignores the signal is left behind. */
+  const finish = (state: State, message: string): Promise<number> =>
+    (finishing ??= (async () => {
+      await reporter.flush()
+      // The final state must land even if the server restarts right now; without a signal, so a stop does not cut it short.
+      await retryUntilDelivered(() => client.proposeState(flowRunId, state, message), { giveUpMs, onRetry: (err) => note(`${err.message}; retrying`) }).catch((err: Error) =>
+        note(`could not report the final state ${state}: ${err.message}`),
+      )
+      clearInterval(watchdog)
+      const code = state === 'success' ? 0 : state === 'cancelled' ? 143 : 1
+      if (reporter.failure) process.exit(code)
+      return code
+    })())
   const stop = () => {
     controller.abort(new Error('stopped by the agent'))
     // Tasks that honour runContext().signal stop at once; one that does not is left behind after 1 s:
@@ -97,27 +130,7 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
     reporter,
     secrets,
   })
-  await reporter.flush()
-  const final: State = outcome.state
-  // The final state must land even if the server restarts right now.
-  await untilDelivered(() => client.proposeState(flowRunId, final, outcome.message))
-  clearInterval(watchdog)
-  return outcome.state === 'success' ? 0 : outcome.state === 'cancelled' ? 143 : 1
+  if (reporter.failure) return finish('failed', reporter.failure)
+  return finish(outcome.state, outcome.message)
 }
 
-let stopSignal: AbortSignal | undefined
-
-/** Retries a control call while the server is unreachable or failing (5xx), for up to 10 minutes. */
-async function untilDelivered<T>(call: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 10 * 60_000
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call()
-    } catch (err) {
-      const retryable = !(err instanceof ApiError) || err.status >= 500
-      if (!retryable || Date.now() > deadline || stopSignal?.aborted) throw err
-      if (attempt === 1) process.stderr.write(`[rota child] ${(err as Error).message}; retrying\n`)
-      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)))
-    }
-  }
-}

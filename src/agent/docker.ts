@@ -36,7 +36,7 @@ export const RUN_CHILD_COMMAND: readonly string[] = ['node', 'bin/rota.js', 'int
  * environment; a container starts empty, so the agent forwards these (when set) through `env`.
  * ROTA_HOME is not among them: a host path means nothing in the container (the image sets its own).
  */
-export const FORWARDED_ENV: readonly string[] = ['WAREHOUSE', 'LAKE_URL', 'GCP_PROJECT', 'BQ_LOCATION', 'BRT_API_URL', 'GOOGLE_APPLICATION_CREDENTIALS', 'TZ']
+export const FORWARDED_ENV: readonly string[] = ['WAREHOUSE', 'LAKE_URL', 'GCP_PROJECT', 'BQ_LOCATION', 'BRT_API_URL', 'GOOGLE_APPLICATION_CREDENTIALS', 'TZ', 'ROTA_REPORT_GIVE_UP']
 
 /** The FORWARDED_ENV variables that are set (and not empty) in `env`. */
 export function forwardedEnv(env: NodeJS.ProcessEnv): Record<string, string> {

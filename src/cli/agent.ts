@@ -5,6 +5,7 @@ import { Agent } from '../agent/agent.ts'
 import { LocalLauncher } from '../agent/local.ts'
 import type { Launcher } from '../agent/launcher.ts'
 import { ServerReporter } from '../agent/reporter.ts'
+import { terminalSafe } from '../core/text.ts'
 
 export interface StartAgentOptions {
   type: 'local' | 'docker'
@@ -38,7 +39,7 @@ export async function startAgent(config: RotaConfig, options: StartAgentOptions)
       env: forwardedEnv(process.env),
       // each run's container output goes to its logs through a per-run reporter (survives agent restarts)
       client,
-      onOutput: (o) => log(`[${o.flowRunId}] ${o.stream}: ${o.line}`),
+      onOutput: (o) => log(`[${o.flowRunId}] ${o.stream}: ${terminalSafe(o.line)}`),
     })
   } else {
     launcher = new LocalLauncher({ projectRoot: options.root, onOutput: forward })
