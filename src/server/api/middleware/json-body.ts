@@ -39,7 +39,7 @@ export function cleanInput(limits: JsonLimits = JSON_LIMITS): MiddlewareHandler 
         value = JSON.parse(text)
       } catch (err) {
         // V8's message quotes the body; say where it broke, not what it held.
-        const at = /position (\d+)/.exec((err as Error).message)?.[1]
+        const at = /end of JSON/.test((err as Error).message) ? String(text.length) : /position (\d+)/.exec((err as Error).message)?.[1]
         throw new HttpError(400, `the request body is not valid JSON${at ? ` (error at character ${at})` : ''}`)
       }
     }
