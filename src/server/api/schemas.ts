@@ -170,9 +170,15 @@ export const IdParam = z.object({ id: z.uuid({ message: 'must be a run id (a UUI
 export const FlowParam = z.object({ idOrName: z.string().min(1).max(200).openapi({ param: { name: 'idOrName', in: 'path' } }) })
 export const AgentParam = z.object({ id: z.uuid({ message: 'must be an agent id (a UUID)' }).openapi({ param: { name: 'id', in: 'path' } }) })
 
-/** Round-trips data through JSON (Dates become ISO strings) and checks it against its schema. */
+/**
+ * Round-trips data through JSON (Dates become ISO strings) and checks it against its schema. A
+ * mismatch is the server's bug, not the client's: it is thrown as an internal error (500, logged),
+ * never as the 400 a ZodError from input validation becomes.
+ */
 export function toBody<S extends z.ZodType>(schema: S, data: unknown): z.output<S> {
-  return schema.parse(JSON.parse(JSON.stringify(data))) as z.output<S>
+  const result = schema.safeParse(JSON.parse(JSON.stringify(data)))
+  if (!result.success) throw new Error(`response does not match its schema: ${result.error.message}`)
+  return result.data as z.output<S>
 }
 
 export const json = <S extends z.ZodType>(schema: S, description: string) => ({ content: { 'application/json': { schema } }, description })

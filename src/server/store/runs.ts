@@ -242,7 +242,8 @@ export async function insertArtifact(db: Queryable, flowRunId: string, a: { key:
      returning id, key, task_name as "taskName", data, created_at as "createdAt"`,
     [flowRunId, a.key, JSON.stringify(a.data ?? null), a.taskName ?? null],
   )
-  return rows[0] as ArtifactRow
+  const row = rows[0] as ArtifactRow
+  return { ...row, id: Number(row.id) } // BIGINT arrives as a string from node-postgres
 }
 
 export async function listArtifacts(db: Queryable, flowRunId: string): Promise<ArtifactRow[]> {
