@@ -17,7 +17,7 @@ import { startServer, type RunningServer } from '../../src/server/index.ts'
 import { RotaClient } from '../../src/client/index.ts'
 import { registerFile } from '../../src/cli/register.ts'
 
-const RUNS = Number(process.env.ROTA_FUZZ_RUNS ?? 3000)
+const RUNS = Number(process.env.ROTA_FUZZ_RUNS ?? 2000)
 const SEED = process.env.ROTA_FUZZ_SEED ? Number(process.env.ROTA_FUZZ_SEED) : Date.now() % 2 ** 31
 /** Phase B of issue 9 moves /api/brt onto the common error shape; until then only "no 5xx" is checked there. */
 const OWN_ERROR_SHAPE = (path: string) => !path.startsWith('/api/brt/')
