@@ -14,6 +14,9 @@ import { ServerReporter } from './reporter.ts'
 export async function waitForRun(): Promise<NodeJS.ProcessEnv> {
   // Node loads its HTTP client (undici) on the first fetch, ~50 ms: pay that while idle.
   await fetch('data:,warm').catch(() => undefined)
+  // The agent may have gone while this process was loading: its IPC channel is then already closed,
+  // and neither the 'disconnect' event nor a change of parent would ever come.
+  if (!process.connected) process.exit(0)
   return new Promise((resolve) => {
     const parent = process.ppid
     const watchdog = setInterval(() => {
