@@ -8,7 +8,8 @@ import { resolveReportGiveUpMs } from '../config.ts'
 import { retryUntilDelivered } from './delivery.ts'
 import { loadEntrypoint } from '../sdk/loader.ts'
 import { runFlow } from '../sdk/runtime.ts'
-import { ServerReporter } from './reporter.ts'
+import { MAX_LINE, ServerReporter } from './reporter.ts'
+import { cutText } from '../core/text.ts'
 
 /** A warm spare waits here for the agent to hand it a run; it exits if the agent goes away. */
 export async function waitForRun(): Promise<NodeJS.ProcessEnv> {
@@ -70,7 +71,9 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
     (finishing ??= (async () => {
       await reporter.flush()
       // The final state must land even if the server restarts right now; without a signal, so a stop does not cut it short.
-      await retryUntilDelivered(() => client.proposeState(flowRunId, state, message), { giveUpMs, onRetry: (err) => note(`${err.message}; retrying`) }).catch((err: Error) =>
+      // A flow's error can be longer than the server takes (64 KiB): cut it rather than have it refused.
+      const text = cutText(message, MAX_LINE, '… [cut]')
+      await retryUntilDelivered(() => client.proposeState(flowRunId, state, text), { giveUpMs, onRetry: (err) => note(`${err.message}; retrying`) }).catch((err: Error) =>
         note(`could not report the final state ${state}: ${err.message}`),
       )
       clearInterval(watchdog)
@@ -100,7 +103,7 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
   try {
     flow = await loadEntrypoint(exec.entrypoint, projectRoot)
   } catch (err) {
-    const message = `could not load the flow: ${(err as Error).message}`
+    const message = cutText(`could not load the flow: ${(err as Error).message}`, MAX_LINE, '… [cut]')
     reporter.log('error', message, undefined)
     await reporter.flush()
     await untilDelivered(() => client.proposeState(flowRunId, 'failed', message))
