@@ -269,7 +269,7 @@ const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc.record({
     fc.record({ kind: fc.constant('aimed' as const), text: fc.option(hostileText, { nil: undefined }), date: fc.constant(undefined), integer: fc.constant(undefined) }),
   ),
   contentType: contentTypes,
-  headers: fc.array(fc.tuple(fc.constantFrom('x-api-key', 'authorization', 'accept', 'x-forwarded-for', 'cookie', 'accept-language', 'if-none-match'), headerValue), { maxLength: 2 }),
+  headers: fc.array(fc.tuple(fc.constantFrom('x-api-key', 'authorization', 'accept', 'origin', 'sec-fetch-site', 'x-forwarded-for', 'cookie', 'accept-language', 'if-none-match'), headerValue), { maxLength: 2 }),
   method: fc.oneof({ weight: 19, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom('PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD') }),
 })
 
