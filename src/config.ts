@@ -26,14 +26,37 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env, overrides: P
   const home = path.resolve(overrides.home ?? env.ROTA_HOME ?? '.rota')
   const port = overrides.port ?? parsePort(env.ROTA_PORT ?? '4200', 'ROTA_PORT')
   const host = overrides.host ?? env.ROTA_HOST ?? '127.0.0.1'
+  const apiKey = 'apiKey' in overrides ? overrides.apiKey : emptyToUndefined(env.ROTA_API_KEY)
+  // HTTP headers carry bytes: a key outside printable ASCII could not be sent by the CLI or agents.
+  if (apiKey !== undefined && !/^[\x21-\x7e]+$/.test(apiKey)) {
+    throw new ConfigError('ROTA_API_KEY must be printable ASCII without spaces (letters, digits, punctuation); `openssl rand -hex 32` makes a good one')
+  }
   return {
     home,
     databaseUrl: 'databaseUrl' in overrides ? overrides.databaseUrl : emptyToUndefined(env.DATABASE_URL),
     host,
     port,
-    apiKey: 'apiKey' in overrides ? overrides.apiKey : emptyToUndefined(env.ROTA_API_KEY),
+    apiKey,
     apiUrl: (overrides.apiUrl ?? env.ROTA_API_URL ?? `http://127.0.0.1:${port}`).replace(/\/+$/, ''),
   }
+}
+
+/**
+ * ROTA_REPORT_GIVE_UP, for run processes: how long a run goes on while none of its reports reaches
+ * the server before it fails saying so (default 5 minutes). Seconds, or a number with s, m or h.
+ */
+export function resolveReportGiveUpMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = emptyToUndefined(env.ROTA_REPORT_GIVE_UP)
+  return raw === undefined ? 5 * 60_000 : parseDuration(raw, 'ROTA_REPORT_GIVE_UP')
+}
+
+/** `90`, `90s`, `5m`, `1h` -> milliseconds. */
+export function parseDuration(raw: string, name: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(raw)
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m?.[2] ?? 's') as 'ms' | 's' | 'm' | 'h']
+  const ms = m ? Number(m[1]) * unit : NaN
+  if (!Number.isFinite(ms) || ms <= 0) throw new ConfigError(`${name} must be a duration such as 300, 300s, 5m or 1h, got "${raw}"`)
+  return ms
 }
 
 function parsePort(raw: string, name: string): number {

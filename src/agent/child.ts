@@ -3,16 +3,21 @@
  * ROTA_API_URL, ROTA_API_KEY, ROTA_FLOW_RUN_ID. Reports everything to the server; its exit code
  * is 0 for success, 1 for failure, 2 when it could not start the flow, 143 when stopped.
  */
-import { ApiError, RotaClient, type State } from '../client/index.ts'
+import { RotaClient, type State } from '../client/index.ts'
+import { resolveReportGiveUpMs } from '../config.ts'
+import { retryUntilDelivered } from './delivery.ts'
 import { loadEntrypoint } from '../sdk/loader.ts'
 import { runFlow } from '../sdk/runtime.ts'
-import { ServerReporter } from './reporter.ts'
-import { retry } from '../core/backoff.ts'
+import { MAX_LINE, ServerReporter } from './reporter.ts'
+import { cutText } from '../core/text.ts'
 
 /** A warm spare waits here for the agent to hand it a run; it exits if the agent goes away. */
 export async function waitForRun(): Promise<NodeJS.ProcessEnv> {
   // Node loads its HTTP client (undici) on the first fetch, ~50 ms: pay that while idle.
   await fetch('data:,warm').catch(() => undefined)
+  // The agent may have gone while this process was loading: its IPC channel is then already closed,
+  // and neither the 'disconnect' event nor a change of parent would ever come.
+  if (!process.connected) process.exit(0)
   return new Promise((resolve) => {
     // An agent killed while this process was still loading leaves it an orphan whose IPC channel
     // closed before anyone listened: check the channel too, not only a change of parent.
@@ -43,10 +48,43 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
     process.stderr.write('rota internal run-child needs ROTA_API_URL and ROTA_FLOW_RUN_ID; agents set them\n')
     return 2
   }
+  let giveUpMs: number
+  try {
+    giveUpMs = resolveReportGiveUpMs(env)
+  } catch (err) {
+    process.stderr.write(`rota internal run-child: ${(err as Error).message}\n`)
+    return 2
+  }
   const client = new RotaClient(apiUrl, env.ROTA_API_KEY)
-  const reporter = new ServerReporter(client, flowRunId, (m) => process.stderr.write(`[rota child] ${m}\n`))
+  const note = (m: string) => process.stderr.write(`[rota child] ${m}\n`)
   const controller = new AbortController()
-  stopSignal = controller.signal
+  /** A control call (execution details, state proposals), retried under delivery.ts's policy until the run is stopped. */
+  const untilDelivered = <T>(call: () => Promise<T>): Promise<T> =>
+    retryUntilDelivered(call, { giveUpMs, signal: controller.signal, onRetry: (err) => note(`${err.message}; retrying`) })
+  // Nothing reached the server for giveUpMs: stop the flow and fail the run, saying why.
+  const reporter = new ServerReporter(client, flowRunId, note, {
+    giveUpMs,
+    onGiveUp: (message) => {
+      controller.abort(new Error(message))
+      setTimeout(() => void finish('failed', message), 1000).unref()
+    },
+  })
+  let finishing: Promise<number> | undefined
+  /** Reports the final state (once) and gives the exit code; a task that ignores the signal is left behind. */
+  const finish = (state: State, message: string): Promise<number> =>
+    (finishing ??= (async () => {
+      await reporter.flush()
+      // The final state must land even if the server restarts right now; without a signal, so a stop does not cut it short.
+      // A flow's error can be longer than the server takes (64 KiB): cut it rather than have it refused.
+      const text = cutText(message, MAX_LINE, '… [cut]')
+      await retryUntilDelivered(() => client.proposeState(flowRunId, state, text), { giveUpMs, onRetry: (err) => note(`${err.message}; retrying`) }).catch((err: Error) =>
+        note(`could not report the final state ${state}: ${err.message}`),
+      )
+      clearInterval(watchdog)
+      const code = state === 'success' ? 0 : state === 'cancelled' ? 143 : 1
+      if (reporter.failure) process.exit(code)
+      return code
+    })())
   const stop = () => {
     controller.abort(new Error('stopped by the agent'))
     // Tasks that honour runContext().signal stop at once; one that does not is left behind after 1 s:
@@ -69,7 +107,7 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
   try {
     flow = await loadEntrypoint(exec.entrypoint, projectRoot)
   } catch (err) {
-    const message = `could not load the flow: ${(err as Error).message}`
+    const message = cutText(`could not load the flow: ${(err as Error).message}`, MAX_LINE, '… [cut]')
     reporter.log('error', message, undefined)
     await reporter.flush()
     await untilDelivered(() => client.proposeState(flowRunId, 'failed', message))
@@ -102,25 +140,7 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
     reporter,
     secrets,
   })
-  await reporter.flush()
-  const final: State = outcome.state
-  // The final state must land even if the server restarts right now.
-  await untilDelivered(() => client.proposeState(flowRunId, final, outcome.message))
-  clearInterval(watchdog)
-  return outcome.state === 'success' ? 0 : outcome.state === 'cancelled' ? 143 : 1
+  if (reporter.failure) return finish('failed', reporter.failure)
+  return finish(outcome.state, outcome.message)
 }
 
-let stopSignal: AbortSignal | undefined
-
-/** Retries a control call while the server is unreachable or failing (5xx), for up to 10 minutes. */
-function untilDelivered<T>(call: () => Promise<T>): Promise<T> {
-  return retry(call, {
-    policy: { baseMs: 100, maxMs: 2000 },
-    deadlineMs: 10 * 60_000,
-    retryable: (err) => !(err instanceof ApiError) || err.status >= 500,
-    onRetry: (err, failures) => {
-      if (failures === 1) process.stderr.write(`[rota child] ${(err as Error).message}; retrying\n`)
-    },
-    ...(stopSignal ? { signal: stopSignal } : {}),
-  })
-}

@@ -37,7 +37,7 @@ export const RUN_CHILD_COMMAND: readonly string[] = ['node', 'bin/rota.js', 'int
  * (their `env`: lake, warehouse, credentials path...), when set, through `env`.
  * ROTA_HOME is not among them: a host path means nothing in the container (the image sets its own).
  */
-export const FORWARDED_ENV: readonly string[] = ['TZ']
+export const FORWARDED_ENV: readonly string[] = ['TZ', 'ROTA_REPORT_GIVE_UP']
 
 /** The variables of FORWARDED_ENV and `names` that are set (and not empty) in `env`. */
 export function forwardedEnv(env: NodeJS.ProcessEnv, names: readonly string[] = []): Record<string, string> {

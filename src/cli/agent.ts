@@ -5,6 +5,7 @@ import { Agent } from '../agent/agent.ts'
 import { LocalLauncher } from '../agent/local.ts'
 import type { Launcher } from '../agent/launcher.ts'
 import type { OutputLine } from '../agent/output.ts'
+import { terminalSafe } from '../core/text.ts'
 
 export interface StartAgentOptions {
   type: 'local' | 'docker'
@@ -42,7 +43,7 @@ export async function startAgent(config: RotaConfig, options: StartAgentOptions)
       env: forwardedEnv(process.env, options.forwardEnv ?? []),
     })
     // A container's lines are on the agent's console too: `docker logs` no longer has them once it is removed.
-    echo = (o) => log(`[${o.flowRunId}] ${o.stream}: ${o.line}`)
+    echo = (o) => log(`[${o.flowRunId}] ${o.stream}: ${terminalSafe(o.line)}`)
   } else {
     launcher = new LocalLauncher({ projectRoot: options.root })
   }

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { Command, Option } from 'commander'
 import { ConfigError, resolveConfig, type RotaConfig } from '../config.ts'
 import { ApiError, RotaClient, ServerUnreachableError, type FlowRun } from '../client/index.ts'
-import { ago, paint, state, table } from './output.ts'
+import { ago, clean, paint, state, table } from './output.ts'
 import { registerFile } from './register.ts'
 import type { DevServiceSwitch } from './up.ts'
 import { loadPlugins, pluginEnvNames, type LoadedPlugin } from '../plugin.ts'
@@ -114,7 +114,7 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
     .command('register <file>')
     .description('register every flow the file exports (unchanged flows are left alone)')
     .action(async (file: string) => {
-      for (const r of await registerFile(client(resolveConfig()), file)) console.log(`${r.name}: ${r.status} (${r.scheduleText})`)
+      for (const r of await registerFile(client(resolveConfig()), file)) console.log(clean(`${r.name}: ${r.status} (${r.scheduleText})`))
     })
 
   program
@@ -137,7 +137,7 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
       const coerced = resolveParameters(flow.parameters as never, params, { coerce: true })
       const overrides = Object.fromEntries(Object.keys(params).map((k) => [k, coerced[k]]))
       const run = await api.createRun(flowName, overrides)
-      console.log(`created run ${run.name} (${run.id}) of ${run.flowName}`)
+      console.log(clean(`created run ${run.name} (${run.id}) of ${run.flowName}`))
       if (opts.wait) process.exitCode = (await follow(api, run.id, true)).state === 'success' ? 0 : 1
     })
 
@@ -148,7 +148,7 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
       const { items } = await client(resolveConfig()).listFlows()
       console.log(
         table(
-          items.map((f) => [f.name, f.scheduleText, f.scheduleActive ? 'on' : paint('paused', 33), f.lastRun ? state(f.lastRun.state) : '-', f.lastRun ? ago(f.lastRun.scheduledStartTime) : '-', f.version]),
+          items.map((f) => [clean(f.name), clean(f.scheduleText), f.scheduleActive ? 'on' : paint('paused', 33), f.lastRun ? state(f.lastRun.state) : '-', f.lastRun ? ago(f.lastRun.scheduledStartTime) : '-', clean(f.version)]),
           ['FLOW', 'SCHEDULE', 'ACTIVE', 'LAST RUN', 'WHEN', 'VERSION'],
         ),
       )
@@ -164,7 +164,7 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
       const { items } = await client(resolveConfig()).listRuns(opts)
       console.log(
         table(
-          items.map((r) => [r.id, r.name, r.flowName, state(r.state) + (r.late ? paint(' late', 33) : ''), ago(r.scheduledStartTime), r.durationMs === null ? '-' : `${(r.durationMs / 1000).toFixed(1)}s`]),
+          items.map((r) => [clean(r.id), clean(r.name), clean(r.flowName), state(r.state) + (r.late ? paint(' late', 33) : ''), ago(r.scheduledStartTime), r.durationMs === null ? '-' : `${(r.durationMs / 1000).toFixed(1)}s`]),
           ['ID', 'NAME', 'FLOW', 'STATE', 'SCHEDULED', 'DURATION'],
         ),
       )
@@ -176,7 +176,7 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
     .option('--follow', 'keep printing until the run ends')
     .action(async (id: string, opts: { follow?: boolean }) => {
       const run = await follow(client(resolveConfig()), id, opts.follow === true)
-      if (opts.follow) console.log(`run ${run.name} ended ${state(run.state)}${run.stateMessage ? `: ${run.stateMessage}` : ''}`)
+      if (opts.follow) console.log(`run ${clean(run.name)} ended ${state(run.state)}${run.stateMessage ? `: ${clean(run.stateMessage)}` : ''}`)
     })
 
   program
@@ -184,7 +184,7 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
     .description('cancel a scheduled or running run')
     .action(async (id: string) => {
       const run = await client(resolveConfig()).cancelRun(id)
-      console.log(`run ${run.name}: ${state(run.state)}`)
+      console.log(`run ${clean(run.name)}: ${state(run.state)}`)
     })
 
   const schedule = program.command('schedule').description("pause or resume a flow's schedule")
@@ -194,7 +194,7 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
       .description(`${action} the schedule`)
       .action(async (flow: string) => {
         const f = await client(resolveConfig()).setSchedule(flow, action === 'resume')
-        console.log(`${f.name}: schedule ${f.scheduleActive ? 'active' : 'paused'} (${f.scheduleText})`)
+        console.log(clean(`${f.name}: schedule ${f.scheduleActive ? 'active' : 'paused'} (${f.scheduleText})`))
       })
   }
 
@@ -218,19 +218,19 @@ async function follow(api: RotaClient, id: string, untilDone: boolean): Promise<
     for (const l of items) {
       after = l.id
       const level = l.level === 'error' ? paint('ERROR', 31) : l.level === 'warn' ? paint('WARN ', 33) : l.level.toUpperCase().padEnd(5)
-      console.log(`${l.time.slice(11, 23)} ${level} ${l.taskName ? `[${l.taskName}] ` : ''}${l.message}`)
+      console.log(`${clean(l.time.slice(11, 23))} ${level} ${l.taskName ? `[${clean(l.taskName)}] ` : ''}${clean(l.message)}`)
     }
     if (untilDone) {
       for (const t of (await api.taskRuns(id)).items) {
         if (seen.get(t.id) !== t.state) {
           seen.set(t.id, t.state)
-          if (t.state !== 'running' || !items.length) console.log(`${new Date().toISOString().slice(11, 23)} task ${t.taskName} ${state(t.state)}${t.message ? ` - ${t.message}` : ''}`)
+          if (t.state !== 'running' || !items.length) console.log(`${new Date().toISOString().slice(11, 23)} task ${clean(t.taskName)} ${state(t.state)}${t.message ? ` - ${clean(t.message)}` : ''}`)
         }
       }
     }
     const done = ['success', 'failed', 'skipped', 'cancelled', 'crashed'].includes(run.state)
     if (!untilDone || (done && items.length === 0)) {
-      if (untilDone) console.log(`run ${run.name} ended ${state(run.state)}${run.stateMessage ? `: ${run.stateMessage}` : ''}`)
+      if (untilDone) console.log(`run ${clean(run.name)} ended ${state(run.state)}${run.stateMessage ? `: ${clean(run.stateMessage)}` : ''}`)
       return run
     }
     if (items.length < 1000) await new Promise((r) => setTimeout(r, 300))
@@ -262,7 +262,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof ApiError || err instanceof ServerUnreachableError || err instanceof ConfigError || err instanceof UsageError || (err as Error).name.endsWith('Error')) {
       const known = err instanceof ApiError || err instanceof ServerUnreachableError || err instanceof ConfigError || err instanceof UsageError || ['ParameterError', 'FlowLoadError', 'DatabaseLockedError', 'ScheduleError'].includes((err as Error).name)
-      console.error(`rota: ${(err as Error).message}`)
+      console.error(`rota: ${clean((err as Error).message)}`)
       if (!known && process.env.ROTA_DEBUG) console.error((err as Error).stack)
       process.exitCode = 1
       return

@@ -1,4 +1,11 @@
-/** Terminal output helpers: tables and state colours. */
+/**
+ * Terminal output helpers: tables and state colours. Text that comes from elsewhere (run logs,
+ * names, messages, server errors) goes through `clean` first: a log line may hold escape sequences
+ * that would recolour, retitle or rewrite the user's terminal.
+ */
+import { terminalSafe } from '../core/text.ts'
+
+export const clean = terminalSafe
 const tty = process.stdout.isTTY === true
 const COLORS: Record<string, number> = { success: 32, failed: 31, crashed: 31, skipped: 90, retrying: 33, running: 36, pending: 36, cancelled: 35, cancelling: 35, scheduled: 34, active: 32, unhealthy: 33, offline: 90 }
 

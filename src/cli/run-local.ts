@@ -5,6 +5,7 @@ import { resolveParameters } from '../core/parameters.ts'
 import { runFlow } from '../sdk/runtime.ts'
 import { terminalReporter } from '../sdk/local-reporter.ts'
 import { runName } from '../core/names.ts'
+import { terminalSafe } from '../core/text.ts'
 
 export async function runLocal(file: string, flowName: string | undefined, params: Record<string, string>): Promise<number> {
   const flows = await loadFlowModule(file)
@@ -18,6 +19,6 @@ export async function runLocal(file: string, flowName: string | undefined, param
   process.once('SIGINT', () => controller.abort())
   console.log(`running ${chosen.flow.name} locally as ${name}`)
   const outcome = await runFlow(chosen.flow, { flowRunId: randomUUID(), flowRunName: name, parameters, reporter: terminalReporter(), signal: controller.signal })
-  console.log(`flow run ${name} ended ${outcome.state}: ${outcome.message}`)
+  console.log(`flow run ${name} ended ${outcome.state}: ${terminalSafe(outcome.message)}`)
   return outcome.state === 'success' ? 0 : 1
 }

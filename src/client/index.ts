@@ -61,6 +61,8 @@ export class RotaClient {
 
   async request<T>(method: string, path: string, body?: unknown, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' }
+    // The server takes state changes only as JSON (so that no web page can forge them): actions without a body send {}.
+    if (body === undefined && method !== 'GET' && method !== 'HEAD') body = {}
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (this.apiKey) headers['x-api-key'] = this.apiKey
     const signals = [AbortSignal.timeout(options.timeoutMs ?? 30_000)]

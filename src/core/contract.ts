@@ -22,7 +22,13 @@ const Time = z.string().meta({ format: 'date-time', example: '2026-11-25T12:00:0
  * shared component itself nullable (zod-to-openapi 9, depending on which route it meets first).
  */
 const orNull = <S extends z.ZodType>(schema: S) => z.union([schema, z.null()])
-const TimeInput = z.iso.datetime({ offset: true })
+/** Largest value of an `integer` column: a larger one is a 400 here, not a database error. */
+export const INT32_MAX = 2_147_483_647
+/** An ISO 8601 time from a client: years 1 to 9999 (year 0000 does not exist; the format holds 4 digits). */
+const TimeInput = z.iso
+  .datetime({ offset: true })
+  .refine((s) => !s.startsWith('0000'), { message: 'must be a time between the years 0001 and 9999' })
+  .meta({ format: 'date-time', example: '2026-11-25T12:00:00.000Z' })
 
 export const StateSchema = z.enum(STATES).meta({ id: 'State' })
 export type { State } from './states.ts'
@@ -56,7 +62,11 @@ export const ParameterSpecSchema = z
 export type ParameterSpecBody = z.infer<typeof ParameterSpecSchema>
 
 export const ScheduleSchema = z
-  .union([z.object({ intervalSeconds: z.number().int().positive(), anchor: z.string().optional() }), z.object({ cron: z.string(), timezone: z.string() })])
+  .union([
+    // ten years at most: longer intervals leave the calendar JavaScript can count in; use cron for rare runs
+    z.object({ intervalSeconds: z.number().int().positive().max(10 * 366 * 86_400), anchor: z.string().max(100).optional() }),
+    z.object({ cron: z.string().max(200), timezone: z.string().max(100) }),
+  ])
   .meta({ id: 'Schedule' })
 export type ScheduleBody = z.infer<typeof ScheduleSchema>
 
@@ -220,10 +230,10 @@ export const TaskEventSchema = z
     taskRunId: z.uuid(),
     taskKey: z.string().min(1).max(300),
     taskName: z.string().min(1).max(200),
-    position: z.number().int().min(0),
+    position: z.number().int().min(0).max(INT32_MAX),
     state: StateSchema,
     message: z.string().max(MAX_MESSAGE).nullish(),
-    attempts: z.number().int().min(0),
+    attempts: z.number().int().min(0).max(INT32_MAX),
     time: TimeInput,
   })
   .meta({ id: 'TaskEvent' })

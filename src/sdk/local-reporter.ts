@@ -1,5 +1,6 @@
 /** Prints a run's events to the terminal: `rota run --local`. */
 import type { LogLevel, Reporter, TaskEvent } from './context.ts'
+import { terminalSafe as clean } from '../core/text.ts'
 
 const color = (code: number, s: string, on: boolean) => (on ? `\x1b[${code}m${s}\x1b[0m` : s)
 const STATE_COLOR: Record<string, number> = { success: 32, failed: 31, crashed: 31, skipped: 90, retrying: 33, running: 36, cancelled: 35 }
@@ -14,13 +15,14 @@ export function terminalReporter(out: NodeJS.WritableStream = process.stdout): R
     taskState(e) {
       taskStates.push(e)
       const state = color(STATE_COLOR[e.state] ?? 0, e.state.toUpperCase(), tty)
-      out.write(`${time()} task ${e.taskName} ${state}${e.message ? ` - ${e.message}` : ''}\n`)
+      out.write(`${time()} task ${clean(e.taskName)} ${state}${e.message ? ` - ${clean(e.message)}` : ''}\n`)
     },
     log(level, message, taskName) {
-      out.write(`${time()} ${color(LEVEL_COLOR[level], level.toUpperCase().padEnd(5), tty)} ${taskName ? `[${taskName}] ` : ''}${message}\n`)
+      out.write(`${time()} ${color(LEVEL_COLOR[level], level.toUpperCase().padEnd(5), tty)} ${taskName ? `[${clean(taskName)}] ` : ''}${clean(message)}\n`)
     },
     async artifact(a) {
-      out.write(`${time()} artifact ${a.key} (${a.kind})${a.description ? ` - ${a.description}` : ''}: ${JSON.stringify(a.data)}\n`)
+      out.write(`${time()} artifact ${clean(a.key)} (${a.kind})${a.description ? ` - ${clean(a.description)}` : ''}: ${clean(JSON.stringify(a.data) ?? 'undefined')}
+`)
     },
     async flush() {
       // writes are synchronous enough for a terminal: nothing is queued

@@ -93,7 +93,7 @@ export async function releaseRuns(ctx: DispatchContext, ids: readonly string[], 
 
 /** An agent says goodbye: shown offline at once; runs claimed for it that it never started go back. */
 export async function agentStopped(ctx: DispatchContext, agentId: string): Promise<void> {
-  await markAgentStopped(ctx.db, agentId)
+  if (!(await markAgentStopped(ctx.db, agentId))) throw new NotFoundError(`agent ${agentId} is not registered`)
   await releaseRuns(ctx, await pendingRunsOfAgent(ctx.db, agentId), 'its agent stopped before starting it')
   ctx.bus.publish({ type: 'agent', agentId })
 }

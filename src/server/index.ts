@@ -5,6 +5,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { Duplex } from 'node:stream'
 import { serve, type ServerType } from '@hono/node-server'
 import type { RotaConfig } from '../config.ts'
 import { ConfigError } from '../config.ts'
@@ -56,7 +57,11 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
   await bus.start()
   const shutdown = new AbortController()
   const env = options.env ?? process.env
-  const app = await createApp({ db, bus, config, version: VERSION, shutdown: shutdown.signal, plugins, env }, { uiDir: options.uiDir ?? path.join(ROOT, 'dist/ui') }).catch(async (err: unknown) => {
+  let listeningPort = config.port
+  const app = await createApp(
+    { db, bus, config, version: VERSION, shutdown: shutdown.signal, plugins, env },
+    { uiDir: options.uiDir ?? path.join(ROOT, 'dist/ui'), port: () => listeningPort },
+  ).catch(async (err: unknown) => {
     await bus.stop()
     await db.close()
     throw err
@@ -72,13 +77,18 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
     }
   }
 
+  // The reaper judges agents by their heartbeats, and none could reach a server that was down: it
+  // judges crashes only after one full heartbeat window from start-up.
+  const silenceMs = options.silenceMs ?? AGENT_SILENCE_MS
+  const judgeFrom = Date.now() + silenceMs
   const loops = [
     loop('scheduler', options.scheduleEveryMs ?? 1000, () => scheduleAll(db, bus), shutdown.signal, log),
-    loop('reaper', options.reapEveryMs ?? 2000, () => reap(db, bus, options.silenceMs ?? AGENT_SILENCE_MS), shutdown.signal, log),
+    loop('reaper', options.reapEveryMs ?? 2000, () => reap(db, bus, silenceMs, judgeFrom), shutdown.signal, log),
   ]
 
   const server: ServerType = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch, hostname: config.host, port: config.port }, () => resolve(s))
+    s.on('clientError', answerClientError)
     s.once('error', (err: NodeJS.ErrnoException) =>
       reject(err.code === 'EADDRINUSE' ? new ConfigError(`port ${config.port} on ${config.host} is already in use: stop what holds it, or pass --port (ROTA_PORT)`) : err),
     )
@@ -91,6 +101,7 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
   })
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : config.port
+  listeningPort = port
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
   const url = `http://${host}:${port}`
   log(`rota server listening on ${url} (database: ${db.kind === 'pglite' ? `PGlite in ${config.home}` : 'PostgreSQL'})`)
@@ -114,6 +125,25 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
       await db.close()
     },
   }
+}
+
+/**
+ * Requests Node's HTTP parser refuses before they reach the app (headers over 16 KiB, a malformed
+ * request line) get the API's error shape too, instead of a bare status line.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const [status, reason, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', 'the request line and headers are larger than 16 KiB; send long values in a JSON body']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', 'the request took too long to arrive']
+        : [400, 'Bad Request', 'the request is not valid HTTP']
+  const body = JSON.stringify({ error: { message } })
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
 }
 
 /** A periodic job that never overlaps itself, backs off after errors and stops with the signal. */

@@ -38,8 +38,10 @@ export async function skipMissedRuns(db: Db, bus: EventBus): Promise<number> {
 }
 
 /** One sweep of both. */
-export async function reap(db: Db, bus: EventBus, silenceMs: number): Promise<{ crashed: string[]; skipped: number }> {
-  const crashed = await markCrashedRuns(db, bus, silenceMs)
+export async function reap(db: Db, bus: EventBus, silenceMs: number, judgeCrashesFrom = 0): Promise<{ crashed: string[]; skipped: number }> {
+  // No agent could heartbeat to a server that was down: crashes are judged only once a full
+  // heartbeat window has passed since start-up (judgeCrashesFrom), or a restart would crash every healthy run.
+  const crashed = Date.now() < judgeCrashesFrom ? [] : await markCrashedRuns(db, bus, silenceMs)
   const skipped = await skipMissedRuns(db, bus)
   return { crashed, skipped }
 }

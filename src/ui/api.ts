@@ -71,13 +71,16 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
   const headers: Record<string, string> = { accept: 'application/json' }
   const key = currentKey()
   if (key) headers['x-api-key'] = key
-  if (init.body !== undefined) headers['content-type'] = 'application/json'
+  const method = init.method ?? 'GET'
+  // The server takes state changes only as JSON (its guard against forged cross-site posts): send {} when there is no body.
+  const body = init.body ?? (method === 'GET' || method === 'HEAD' ? undefined : {})
+  if (body !== undefined) headers['content-type'] = 'application/json'
   let res: Response
   try {
     res = await fetch(`/api${path}`, {
-      method: init.method ?? 'GET',
+      method,
       headers,
-      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      body: body === undefined ? undefined : JSON.stringify(body),
       signal: init.signal,
     })
   } catch (err) {

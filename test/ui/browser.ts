@@ -31,7 +31,8 @@ export interface BrowserPage {
   close(): Promise<void>
 }
 
-export async function openPage({ width = 1280, height = 860, isMobile = false } = {}): Promise<BrowserPage> {
+/** `args`: extra Chromium flags, e.g. `--host-resolver-rules=MAP evil.test 127.0.0.1` to play DNS rebinding. */
+export async function openPage({ width = 1280, height = 860, isMobile = false, args = [] as string[] } = {}): Promise<BrowserPage> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install it with \`apt-get install -y chromium\` (or set CHROMIUM_PATH)`)
   }
@@ -39,7 +40,7 @@ export async function openPage({ width = 1280, height = 860, isMobile = false } 
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: ARGS,
+    args: [...ARGS, ...args],
     viewport: { width, height },
     isMobile,
     hasTouch: isMobile,

@@ -1,12 +1,14 @@
 /** The HTTP app: JSON API under /api (plugins' routes under /api/<name>), OpenAPI at /api/openapi.json, the dashboard at /. */
 import fs from 'node:fs'
 import path from 'node:path'
-import { timingSafeEqual } from 'node:crypto'
 import { OpenAPIHono, createRoute } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import { serveStatic } from '@hono/node-server/serve-static'
 import type { ServerContext } from './context.ts'
-import { HttpError, onError, validationHook } from './errors.ts'
+import { onError, validationHook } from './errors.ts'
+import { browserGuard } from './middleware/browser-guard.ts'
+import { cleanInput } from './middleware/json-body.ts'
+import { requireApiKey } from './middleware/api-key.ts'
 import { flowRoutes } from './flows.ts'
 import { runRoutes } from './runs.ts'
 import { agentRoutes } from './agents.ts'
@@ -18,10 +20,17 @@ import { pingDatabase } from '../store/health.ts'
 
 export const MAX_BODY_BYTES = 8 * 1024 * 1024
 
-export async function createApp(ctx: ServerContext, options: { uiDir?: string } = {}): Promise<OpenAPIHono> {
+export interface AppOptions {
+  uiDir?: string
+  /** The port the server listens on, for the Host check (known once it listens). */
+  port?: () => number
+}
+
+export async function createApp(ctx: ServerContext, options: AppOptions = {}): Promise<OpenAPIHono> {
   const hook: ConstructorParameters<typeof OpenAPIHono>[0] = { defaultHook: validationHook }
   const app = new OpenAPIHono(hook)
   app.onError(onError)
+  app.use('*', browserGuard({ apiKey: ctx.config.apiKey, bindHost: ctx.config.host, port: options.port ?? (() => ctx.config.port) }))
   app.use(
     '/api/*',
     bodyLimit({
@@ -30,6 +39,7 @@ export async function createApp(ctx: ServerContext, options: { uiDir?: string } 
     }),
   )
   if (ctx.config.apiKey) app.use('/api/*', requireApiKey(ctx.config.apiKey))
+  app.use('/api/*', cleanInput())
 
   app.openapi(
     createRoute({
@@ -76,15 +86,4 @@ export async function createApp(ctx: ServerContext, options: { uiDir?: string } 
     app.get('/', (c) => c.text('Rota server is running. The dashboard is not built: run `npm run build:ui`. API: /api/openapi.json'))
   }
   return app
-}
-
-function requireApiKey(key: string) {
-  const expected = Buffer.from(key)
-  return async (c: Parameters<Parameters<OpenAPIHono['use']>[1]>[0], next: () => Promise<void>) => {
-    if (c.req.path === '/api/health') return next()
-    const given = c.req.header('x-api-key') ?? c.req.header('authorization')?.replace(/^Bearer\s+/i, '') ?? c.req.query('apiKey') ?? ''
-    const ok = given.length === expected.length && timingSafeEqual(Buffer.from(given), expected)
-    if (!ok) throw new HttpError(401, 'this server needs an API key: send it as the x-api-key header (set ROTA_API_KEY for the CLI and agents)')
-    await next()
-  }
 }

@@ -3,13 +3,14 @@
  * Everything above this file speaks plain parameterised SQL through `Db`.
  */
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type { PGlite } from '@electric-sql/pglite'
 import type { Pool, PoolClient } from 'pg'
+import { acquireDirLock } from './lock.ts'
+import { makePrivateDir, privateCacheDir, readPrivateFile, restrictTree, writePrivateFile } from './files.ts'
 
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>
@@ -27,9 +28,7 @@ export interface Db extends Queryable {
 
 const PGLITE_VERSION = packageVersion('@electric-sql/pglite')
 
-export class DatabaseLockedError extends Error {
-  override name = 'DatabaseLockedError'
-}
+export { DatabaseLockedError } from './lock.ts'
 
 export interface OpenDbOptions {
   databaseUrl: string | undefined
@@ -107,14 +106,17 @@ async function openPostgres(url: string, poolSize: number): Promise<Db> {
 
 async function openPglite(home: string): Promise<Db> {
   const dataDir = path.join(home, 'db')
-  fs.mkdirSync(dataDir, { recursive: true })
-  const releaseLock = acquireDirLock(path.join(home, 'db.lock'))
+  makePrivateDir(home)
+  makePrivateDir(dataDir)
+  const releaseLock = await acquireDirLock(path.join(home, 'db.lock'))
   let pglite: PGlite
   try {
     const { PGlite } = await import('@electric-sql/pglite')
     // A new data directory starts from a migrated template: PGlite's initdb takes ~5 s, loading ~1 s.
     const fresh = fs.readdirSync(dataDir).length === 0
     pglite = fresh ? await PGlite.create(dataDir, { loadDataDir: await pgliteTemplate() }) : await PGlite.create(dataDir)
+    // PGlite writes its files 0666 less the umask: the data (run parameters, secrets included) stays this user's.
+    restrictTree(dataDir)
   } catch (err) {
     releaseLock()
     throw err
@@ -132,6 +134,7 @@ async function openPglite(home: string): Promise<Db> {
     async close() {
       try {
         await pglite.close()
+        restrictTree(dataDir) // files PGlite created while running
       } finally {
         releaseLock()
       }
@@ -139,6 +142,10 @@ async function openPglite(home: string): Promise<Db> {
   }
 }
 
+/**
+ * The migrated template new data directories start from, cached per PGlite version and migration
+ * set in this user's private cache folder (never a shared, predictable path: see files.ts).
+ */
 async function pgliteTemplate(): Promise<Blob> {
   const { PGlite } = await import('@electric-sql/pglite')
   const migrations = loadMigrations()
@@ -147,8 +154,11 @@ async function pgliteTemplate(): Promise<Blob> {
     .update(migrations.map((m) => m.name + m.sql).join('\n'))
     .digest('hex')
     .slice(0, 16)
-  const file = path.join(os.tmpdir(), `rota-pglite-template-${key}.tar.gz`)
-  if (fs.existsSync(file)) return new Blob([fs.readFileSync(file)])
+  const cache = privateCacheDir()
+  if ('reason' in cache) warnOnce(`[rota] not caching the PGlite template (${cache.reason}); each new database takes a few seconds longer`)
+  const file = cache.dir ? path.join(cache.dir, `pglite-template-${key}.tar.gz`) : undefined
+  const cached = file ? readPrivateFile(file) : undefined
+  if (cached) return new Blob([new Uint8Array(cached)])
   const mem = await PGlite.create()
   const db: Db = {
     kind: 'pglite',
@@ -160,64 +170,14 @@ async function pgliteTemplate(): Promise<Blob> {
   await migrate(db, migrations)
   const blob = await mem.dumpDataDir('gzip')
   await mem.close()
-  const tmp = `${file}.${process.pid}.tmp`
-  fs.writeFileSync(tmp, Buffer.from(await blob.arrayBuffer()))
-  fs.renameSync(tmp, file)
+  if (file) writePrivateFile(file, Buffer.from(await blob.arrayBuffer()))
   return blob
 }
 
-/**
- * PGlite does not lock its data directory: two processes that open it both succeed and silently
- * lose writes. We hold a lock file with our pid; a lock whose process is gone is taken over.
- */
-export function acquireDirLock(lockPath: string): () => void {
-  const me = `${process.pid}@${os.hostname()}`
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(lockPath, me, { flag: 'wx' })
-      let released = false
-      return () => {
-        if (released) return
-        released = true
-        try {
-          if (fs.readFileSync(lockPath, 'utf8') === me) fs.unlinkSync(lockPath)
-        } catch {
-          // already gone
-        }
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-      const owner = readOwner(lockPath)
-      if (owner && owner.host === os.hostname() && !processAlive(owner.pid)) {
-        fs.rmSync(lockPath, { force: true }) // the owner died without cleaning up
-        continue
-      }
-      throw new DatabaseLockedError(
-        `the embedded database in ${path.dirname(lockPath)} is in use by process ${owner ? `${owner.pid} on ${owner.host}` : 'unknown'}. ` +
-          'Stop that Rota server first, use another ROTA_HOME, or set DATABASE_URL to share a PostgreSQL server between processes.',
-      )
-    }
-  }
-  throw new DatabaseLockedError(`could not take the lock ${lockPath}; another process keeps taking it`)
-}
-
-function readOwner(lockPath: string): { pid: number; host: string } | undefined {
-  try {
-    const [pid, host] = fs.readFileSync(lockPath, 'utf8').split('@')
-    const n = Number(pid)
-    return Number.isInteger(n) && host ? { pid: n, host } : undefined
-  } catch {
-    return undefined
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
+let warned = false
+function warnOnce(line: string): void {
+  if (!warned) console.error(line)
+  warned = true
 }
 
 // ---------------------------------------------------------------------------------------------

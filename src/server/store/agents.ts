@@ -55,6 +55,7 @@ export async function heartbeat(db: Queryable, agentId: string, runIds: readonly
   return true
 }
 
-export async function markAgentStopped(db: Queryable, agentId: string): Promise<void> {
-  await db.query(`update rota_agents set stopped_at = now() where id = $1`, [agentId])
+/** False when no such agent is registered. */
+export async function markAgentStopped(db: Queryable, agentId: string): Promise<boolean> {
+  return (await db.query(`update rota_agents set stopped_at = now() where id = $1 returning id`, [agentId])).length > 0
 }
