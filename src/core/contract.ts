@@ -11,6 +11,7 @@
 import { z } from 'zod'
 import { STATES } from './states.ts'
 import { ARTIFACT_KINDS } from './artifacts.ts'
+import { ISOLATIONS } from './isolation.ts'
 
 /** Longest text of one log line, state message or task message. */
 export const MAX_MESSAGE = 64 * 1024
@@ -96,6 +97,11 @@ export type FlowRun = z.infer<typeof FlowRunSchema>
 
 export const CatchUpSchema = z.enum(['latest', 'all'])
 
+export const IsolationSchema = z
+  .enum(ISOLATIONS)
+  .meta({ id: 'Isolation', description: "where agents run the flow's runs: 'process' (one process per run) or 'shared' (long-lived workers, many runs at once)" })
+export type { Isolation } from './isolation.ts'
+
 export const FlowSchema = z
   .object({
     id: z.uuid(),
@@ -111,6 +117,7 @@ export const FlowSchema = z
     labels: z.array(z.string()),
     catchUp: CatchUpSchema,
     retries: z.number().int(),
+    isolation: orNull(IsolationSchema).meta({ description: "null: the agent's --isolation decides" }),
     lastRun: orNull(FlowRunSchema),
     createdAt: Time,
     updatedAt: Time,
@@ -134,6 +141,7 @@ export const FlowRegistrationSchema = z
     catchUp: CatchUpSchema,
     retries: z.number().int().min(0).max(100).default(0),
     retryDelaySeconds: z.number().int().min(0).max(86_400).default(10),
+    isolation: orNull(IsolationSchema).default(null),
   })
   .meta({ id: 'FlowRegistration' })
 export type FlowRegistration = z.output<typeof FlowRegistrationSchema>
@@ -374,7 +382,15 @@ export const AgentRegistrationSchema = z
 export type AgentRegistration = z.input<typeof AgentRegistrationSchema>
 
 export const ClaimedRunSchema = z
-  .object({ id: z.uuid(), name: z.string(), flowName: z.string(), entrypoint: z.string(), scheduledStartTime: Time })
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    flowName: z.string(),
+    entrypoint: z.string(),
+    scheduledStartTime: Time,
+    flowVersion: z.string().meta({ description: 'the version of the flow the run executes: a shared worker loads each version of a module once' }),
+    isolation: orNull(IsolationSchema).meta({ description: "the flow's choice; null: the agent's --isolation decides" }),
+  })
   .meta({ id: 'ClaimedRun' })
 export type ClaimedRunBody = z.infer<typeof ClaimedRunSchema>
 

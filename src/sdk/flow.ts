@@ -2,6 +2,7 @@
 import { normalizeSchedule, type Schedule, type ScheduleInput } from '../core/schedule.ts'
 import { parameterSpecs, type ParameterSpec } from '../core/parameters.ts'
 import { taskRegistry, type TaskDefinition } from './task.ts'
+import { isIsolation, type Isolation } from '../core/isolation.ts'
 
 export interface FlowOptions<P extends Record<string, unknown>> {
   name: string
@@ -23,6 +24,12 @@ export interface FlowOptions<P extends Record<string, unknown>> {
   labels?: readonly string[]
   /** The flow's tasks in order, for the task graph; default: the tasks defined before the flow. */
   tasks?: readonly TaskDefinition[]
+  /**
+   * Where agents run it: 'process' (a process per run: a crash, a runaway loop or a global change
+   * touches only that run) or 'shared' (the agent's long-lived workers, many runs at once, modules
+   * loaded once: for many short runs). Default: the agent's `--isolation` (which defaults to 'process').
+   */
+  isolation?: Isolation
 }
 
 export interface FlowDefinition<P extends Record<string, unknown> = Record<string, unknown>> {
@@ -36,6 +43,8 @@ export interface FlowDefinition<P extends Record<string, unknown> = Record<strin
   readonly retryDelaySeconds: number
   readonly labels: string[]
   readonly tasks: string[]
+  /** null: the agent decides. */
+  readonly isolation: Isolation | null
   readonly fn: (parameters: P) => Promise<unknown>
 }
 
@@ -48,6 +57,9 @@ export function defineFlow<P extends Record<string, unknown>>(options: FlowOptio
   if (typeof fn !== 'function') throw new TypeError(`flow "${options.name}" needs a function`)
   const schedule = normalizeSchedule(options.schedule)
   const tasks = [...new Set((options.tasks ?? taskRegistry).map((t) => t.options.name))]
+  if (options.isolation !== undefined && !isIsolation(options.isolation)) {
+    throw new TypeError(`flow "${options.name}": isolation must be 'process' or 'shared', got ${JSON.stringify(options.isolation)}`)
+  }
   return Object.freeze({
     __rotaFlow: true as const,
     name: options.name,
@@ -59,6 +71,7 @@ export function defineFlow<P extends Record<string, unknown>>(options: FlowOptio
     retryDelaySeconds: options.retryDelaySeconds ?? 10,
     labels: [...(options.labels ?? [])],
     tasks,
+    isolation: options.isolation ?? null,
     fn: async (p: P) => fn(p),
   })
 }

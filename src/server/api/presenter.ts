@@ -70,6 +70,7 @@ export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null): Flow {
     labels: f.labels,
     catchUp: f.catchUp,
     retries: f.retries,
+    isolation: f.isolation,
     lastRun: lastRun ? presentRun(lastRun) : null,
     createdAt: iso(f.createdAt),
     updatedAt: iso(f.updatedAt),
@@ -114,7 +115,15 @@ export function presentAgent(a: AgentRow): Agent {
 }
 
 export function presentClaimedRun(r: ClaimedRunRow): ClaimedRunBody {
-  return { id: r.id, name: r.name, flowName: r.flowName, entrypoint: r.entrypoint, scheduledStartTime: iso(r.scheduledStartTime) }
+  return {
+    id: r.id,
+    name: r.name,
+    flowName: r.flowName,
+    entrypoint: r.entrypoint,
+    scheduledStartTime: iso(r.scheduledStartTime),
+    flowVersion: r.flowVersion,
+    isolation: r.isolation,
+  }
 }
 
 export function presentHistory(rows: readonly { fromState: string | null; toState: string; message: string | null; time: Date }[]): StateHistory {

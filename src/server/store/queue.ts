@@ -7,6 +7,7 @@
  */
 import type { Queryable } from '../db/index.ts'
 import type { State } from '../../core/states.ts'
+import type { Isolation } from '../../core/isolation.ts'
 import type { LockedRun } from './runs.ts'
 
 /** A run handed to an agent: what it needs to start it. */
@@ -16,6 +17,10 @@ export interface ClaimedRunRow {
   flowName: string
   entrypoint: string
   scheduledStartTime: Date
+  /** The version of the flow the run executes (set when claimed). */
+  flowVersion: string
+  /** The flow's choice of isolation; null: the agent decides. */
+  isolation: Isolation | null
 }
 
 /**
@@ -47,7 +52,8 @@ export async function markClaimed(tx: Queryable, ids: readonly string[], agentId
     `update rota_flow_runs r set state = 'pending', agent_id = $2, heartbeat_at = now(), updated_at = now(), state_message = null, flow_version = f.version
      from rota_flows f
      where r.id = any($1::uuid[]) and f.id = r.flow_id and r.state = 'scheduled'
-     returning r.id, r.name, f.name as "flowName", f.entrypoint, r.scheduled_start_time as "scheduledStartTime", r.flow_id as "flowId"`,
+     returning r.id, r.name, f.name as "flowName", f.entrypoint, r.scheduled_start_time as "scheduledStartTime", r.flow_id as "flowId",
+       f.version as "flowVersion", f.isolation`,
     [ids, agentId],
   )
 }
@@ -61,7 +67,7 @@ export async function runStates(db: Queryable, ids: readonly string[]): Promise<
 /** Runs claimed for this agent that it does not hold: the answer that carried them was lost. */
 export async function undeliveredRuns(db: Queryable, agentId: string, held: readonly string[]): Promise<ClaimedRunRow[]> {
   return db.query<ClaimedRunRow>(
-    `select r.id, r.name, f.name as "flowName", f.entrypoint, r.scheduled_start_time as "scheduledStartTime"
+    `select r.id, r.name, f.name as "flowName", f.entrypoint, r.scheduled_start_time as "scheduledStartTime", r.flow_version as "flowVersion", f.isolation
      from rota_flow_runs r join rota_flows f on f.id = r.flow_id
      where r.agent_id = $1 and r.state = 'pending' and not (r.id = any($2::uuid[]))`,
     [agentId, held],
