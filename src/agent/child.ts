@@ -1,15 +1,12 @@
 /**
- * The process that executes one flow run (`rota internal run-child`), started by a launcher with
- * ROTA_API_URL, ROTA_API_KEY, ROTA_FLOW_RUN_ID. Reports everything to the server; its exit code
- * is 0 for success, 1 for failure, 2 when it could not start the flow, 143 when stopped.
+ * The process that executes one flow run (`rota internal run-child`, the `process` isolation),
+ * started by a launcher with ROTA_API_URL, ROTA_API_KEY, ROTA_FLOW_RUN_ID. The run itself is
+ * run.ts's; this file adds what a process of its own does: SIGTERM stops the run, an orphaned
+ * process stops it too, and the exit code says how it ended: 0 for success, 1 for failure, 2 when
+ * it could not start the flow, 143 when stopped.
  */
-import { RotaClient, type State } from '../client/index.ts'
-import { resolveReportGiveUpMs } from '../config.ts'
-import { retryUntilDelivered } from './delivery.ts'
 import { loadEntrypoint } from '../sdk/loader.ts'
-import { runFlow } from '../sdk/runtime.ts'
-import { MAX_LINE, ServerReporter } from './reporter.ts'
-import { cutText } from '../core/text.ts'
+import { executeRun, runConfigFromEnv } from './run.ts'
 
 /** A warm spare waits here for the agent to hand it a run; it exits if the agent goes away. */
 export async function waitForRun(): Promise<NodeJS.ProcessEnv> {
@@ -42,105 +39,31 @@ export async function waitForRun(): Promise<NodeJS.ProcessEnv> {
 }
 
 export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Promise<number> {
-  const apiUrl = env.ROTA_API_URL
-  const flowRunId = env.ROTA_FLOW_RUN_ID
-  if (!apiUrl || !flowRunId) {
-    process.stderr.write('rota internal run-child needs ROTA_API_URL and ROTA_FLOW_RUN_ID; agents set them\n')
-    return 2
-  }
-  let giveUpMs: number
+  let config
   try {
-    giveUpMs = resolveReportGiveUpMs(env)
+    config = runConfigFromEnv(env)
   } catch (err) {
     process.stderr.write(`rota internal run-child: ${(err as Error).message}\n`)
     return 2
   }
-  const client = new RotaClient(apiUrl, env.ROTA_API_KEY)
-  const note = (m: string) => process.stderr.write(`[rota child] ${m}\n`)
-  const controller = new AbortController()
-  /** A control call (execution details, state proposals), retried under delivery.ts's policy until the run is stopped. */
-  const untilDelivered = <T>(call: () => Promise<T>): Promise<T> =>
-    retryUntilDelivered(call, { giveUpMs, signal: controller.signal, onRetry: (err) => note(`${err.message}; retrying`) })
-  // Nothing reached the server for giveUpMs: stop the flow and fail the run, saying why.
-  const reporter = new ServerReporter(client, flowRunId, note, {
-    giveUpMs,
-    onGiveUp: (message) => {
-      controller.abort(new Error(message))
-      setTimeout(() => void finish('failed', message), 1000).unref()
-    },
-  })
-  let finishing: Promise<number> | undefined
-  /** Reports the final state (once) and gives the exit code; a task that ignores the signal is left behind. */
-  const finish = (state: State, message: string): Promise<number> =>
-    (finishing ??= (async () => {
-      await reporter.flush()
-      // The final state must land even if the server restarts right now; without a signal, so a stop does not cut it short.
-      // A flow's error can be longer than the server takes (64 KiB): cut it rather than have it refused.
-      const text = cutText(message, MAX_LINE, '… [cut]')
-      await retryUntilDelivered(() => client.proposeState(flowRunId, state, text), { giveUpMs, onRetry: (err) => note(`${err.message}; retrying`) }).catch((err: Error) =>
-        note(`could not report the final state ${state}: ${err.message}`),
-      )
-      clearInterval(watchdog)
-      const code = state === 'success' ? 0 : state === 'cancelled' ? 143 : 1
-      if (reporter.failure) process.exit(code)
-      return code
-    })())
-  const stop = () => {
-    controller.abort(new Error('stopped by the agent'))
-    // Tasks that honour runContext().signal stop at once; one that does not is left behind after 1 s:
-    // deliver what was reported and exit, so a cancel never waits for the kill timeout.
-    setTimeout(() => {
-      void reporter.flush().finally(() => process.exit(143))
-    }, 1000).unref()
-  }
-  process.once('SIGTERM', stop)
-  process.once('SIGINT', stop)
+  const stop = new AbortController()
+  const onSignal = () => stop.abort()
+  process.once('SIGTERM', onSignal)
+  process.once('SIGINT', onSignal)
   // If the agent dies (even kill -9), this process is orphaned: stop rather than run unsupervised.
   const parent = process.ppid
   const watchdog = setInterval(() => {
-    if (process.ppid !== parent) stop()
+    if (process.ppid !== parent) stop.abort()
   }, 1000)
   watchdog.unref()
-
-  const exec = await untilDelivered(() => client.execution(flowRunId))
-  let flow
-  try {
-    flow = await loadEntrypoint(exec.entrypoint, projectRoot)
-  } catch (err) {
-    const message = cutText(`could not load the flow: ${(err as Error).message}`, MAX_LINE, '… [cut]')
-    reporter.log('error', message, undefined)
-    await reporter.flush()
-    await untilDelivered(() => client.proposeState(flowRunId, 'failed', message))
-    return 2
-  }
-
-  // Ask to start; the server may say wait (too early) or abort (cancelled meanwhile).
-  for (;;) {
-    const { verdict } = await untilDelivered(() => client.proposeState(flowRunId, 'running'))
-    if (verdict.status === 'accept') break
-    if (verdict.status === 'wait') {
-      await new Promise((r) => setTimeout(r, Math.max(1, verdict.retryAfterMs ?? 100)))
-      continue
-    }
-    process.stderr.write(`[rota child] not starting run ${flowRunId}: ${verdict.reason ?? verdict.status}\n`)
-    return 0
-  }
-
-  const secrets = (env.ROTA_SECRET_ENV ?? '')
-    .split(',')
-    .map((name) => env[name.trim()])
-    .filter((v): v is string => typeof v === 'string' && v.length >= 4)
-  if (env.ROTA_API_KEY) secrets.push(env.ROTA_API_KEY)
-  const outcome = await runFlow(flow, {
-    flowRunId,
-    flowRunName: exec.run.name,
-    parameters: exec.parameters,
-    scheduledStartTime: new Date(exec.run.scheduledStartTime),
-    signal: controller.signal,
-    reporter,
-    secrets,
+  const end = await executeRun(config, {
+    projectRoot,
+    stop: stop.signal,
+    note: (m) => process.stderr.write(`[rota child] ${m}\n`),
+    loadFlow: (entrypoint) => loadEntrypoint(entrypoint, projectRoot),
   })
-  if (reporter.failure) return finish('failed', reporter.failure)
-  return finish(outcome.state, outcome.message)
+  clearInterval(watchdog)
+  // Left behind: the flow's code may still hold the event loop; this process is done with it.
+  if (end.abandoned) process.exit(end.code)
+  return end.code
 }
-

@@ -44,9 +44,17 @@ export interface RunInfo {
   signal: AbortSignal
 }
 
+/**
+ * Told when an attempt of a task with a timeout starts; the function it returns, when the attempt
+ * settles. A shared worker's launcher uses it to find a task whose code blocks the worker's event
+ * loop past its timeout (where the timeout itself cannot fire).
+ */
+export type TimeoutWatch = (taskName: string, timeoutMs: number) => () => void
+
 export interface RunScope {
   run: RunInfo
   reporter: Reporter
+  watch?: TimeoutWatch | undefined
   /** Per-run task bookkeeping. */
   taskCalls: Map<string, number>
   nextPosition: number

@@ -1,5 +1,5 @@
 /** Executes one flow run in this process, reporting through a Reporter. */
-import { captureConsole, redact, storage, type Reporter, type RunScope } from './context.ts'
+import { captureConsole, redact, storage, type Reporter, type RunScope, type TimeoutWatch } from './context.ts'
 import type { FlowDefinition } from './flow.ts'
 import { describeError, TaskFailedError } from './task.ts'
 
@@ -12,6 +12,8 @@ export interface RunFlowOptions {
   reporter: Reporter
   /** Extra strings to keep out of logs (secret environment values). */
   secrets?: string[]
+  /** Told about each attempt of a task with a timeout (a shared worker's watchdog). */
+  watch?: TimeoutWatch | undefined
 }
 
 export interface FlowOutcome {
@@ -36,6 +38,7 @@ export async function runFlow<P extends Record<string, unknown>>(flow: FlowDefin
       signal,
     },
     reporter: options.reporter,
+    watch: options.watch,
     taskCalls: new Map(),
     nextPosition: 0,
     seenTasks: new Set(),

@@ -112,7 +112,7 @@ async function runTask<A extends unknown[], R>(run: RunScope, options: TaskDefin
     run.run.signal.addEventListener('abort', onRunAbort, { once: true })
     try {
       const result = await storage.run({ runScope: run, task: { taskRunId: base.taskRunId, taskName: options.name, attempt, signal: controller.signal } }, () =>
-        withTimeout(Promise.resolve().then(() => fn(...args)), options.timeoutSeconds, controller),
+        withTimeout(Promise.resolve().then(() => fn(...args)), options.timeoutSeconds, controller, watchOf(run, options)),
       )
       report('success', attempt)
       return result
@@ -137,8 +137,15 @@ async function runTask<A extends unknown[], R>(run: RunScope, options: TaskDefin
   }
 }
 
-function withTimeout<T>(work: Promise<T>, seconds: number | undefined, controller: AbortController): Promise<T> {
+/** The run's timeout watch for one attempt of this task (a shared worker has one). */
+function watchOf(run: RunScope, options: TaskDefinition['options']): (() => () => void) | undefined {
+  const watch = run.watch
+  return watch && (() => watch(options.name, (options.timeoutSeconds ?? 0) * 1000))
+}
+
+function withTimeout<T>(work: Promise<T>, seconds: number | undefined, controller: AbortController, watch: (() => () => void) | undefined): Promise<T> {
   if (seconds === undefined || seconds === 0) return work
+  const unwatch = watch?.()
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -147,7 +154,10 @@ function withTimeout<T>(work: Promise<T>, seconds: number | undefined, controlle
       reject(err)
     }, seconds * 1000)
   })
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
+  return Promise.race([work, timeout]).finally(() => {
+    clearTimeout(timer)
+    unwatch?.()
+  })
 }
 
 export function describeError(err: unknown): string {
