@@ -10,6 +10,10 @@ if (process.argv[2] === 'internal' && process.argv[3] === 'run-child') {
   const env = process.env.ROTA_WARM === '1' ? await waitForRun() : process.env
   process.exitCode = await runChild(env, process.cwd())
   process.disconnect?.()
+} else if (process.argv[2] === 'internal' && process.argv[3] === 'shared-worker') {
+  // One of a shared agent's warm workers: many flow runs at once, until the agent goes away.
+  const { startWorker } = await import('../src/agent/worker.ts')
+  startWorker(process.cwd())
 } else {
   const { main } = await import('../src/cli/main.ts')
   await main(process.argv)

@@ -8,7 +8,7 @@
 import os from 'node:os'
 import { randomUUID } from 'node:crypto'
 import { ApiError, type RotaClient } from '../client/index.ts'
-import type { ClaimedRun, LaunchedRun, Launcher } from './launcher.ts'
+import type { ClaimedRun, ExitInfo, LaunchedRun, Launcher } from './launcher.ts'
 import { RunOutput, type OutputLine } from './output.ts'
 import { backoffDelay, sleep, type BackoffPolicy } from '../core/backoff.ts'
 
@@ -161,15 +161,24 @@ export class Agent {
   }
 
   /** After a run's process exits: its last lines land in its logs, then the run gets a final state. */
-  private async settle(run: ClaimedRun, exit: { exitCode: number | null; signal: string | null }, stopping: string | undefined, output: RunOutput): Promise<void> {
+  private async settle(run: ClaimedRun, exit: ExitInfo, stopping: string | undefined, output: RunOutput): Promise<void> {
     const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.exitCode}`
     await output.close()
+    if (exit.state && TERMINAL.has(exit.state)) {
+      // The run delivered its final state itself, and the launcher knows it: nothing to ask the server.
+      this.log(`agent ${this.name}: run ${run.name} (${run.id}) finished with state ${exit.state}`)
+      return
+    }
     try {
       let current = await this.options.client.getRun(run.id)
       if (!TERMINAL.has(current.state)) {
         const cancelled = current.state === 'cancelling' || stopping === 'cancel'
         const state = cancelled ? 'cancelled' : 'crashed'
-        const message = cancelled ? `cancelled: the agent stopped its process (${how})` : `crashed: its process exited with ${how} before reporting a final state`
+        const message = cancelled
+          ? `cancelled: the agent stopped its process (${exit.reason ?? how})`
+          : exit.reason
+            ? `crashed: ${exit.reason}`
+            : `crashed: its process exited with ${how} before reporting a final state`
         current = (await this.options.client.proposeState(run.id, state, message, this.id)).run
       }
       this.log(`agent ${this.name}: run ${current.name} (${run.id}) finished with state ${current.state}`)

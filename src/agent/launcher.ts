@@ -3,6 +3,8 @@
  * run prints goes to the `output` the agent hands over (one per run: src/agent/output.ts).
  */
 import type { RunOutputSink } from './output.ts'
+import type { Isolation } from '../core/isolation.ts'
+import type { State } from '../core/states.ts'
 
 export interface ClaimedRun {
   id: string
@@ -11,11 +13,19 @@ export interface ClaimedRun {
   /** e.g. "pipelines/brt/flow.ts:default", relative to the project root. */
   entrypoint: string
   scheduledStartTime: Date
+  /** The flow's version: a shared worker loads each version of a flow module once. Unknown for re-adopted runs. */
+  flowVersion?: string | undefined
+  /** The flow's choice; null or absent: the agent's own. */
+  isolation?: Isolation | null | undefined
 }
 
 export interface ExitInfo {
   exitCode: number | null
   signal: string | null
+  /** The final state the server holds, when the run delivered it (the agent need not ask). */
+  state?: State | undefined
+  /** Why the run ended without a final state, when the launcher knows better than an exit code (a shared worker killed). */
+  reason?: string | undefined
 }
 
 export interface LaunchedRun {

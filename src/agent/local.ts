@@ -8,14 +8,16 @@ export interface LocalLauncherOptions {
   projectRoot: string
   /** Seconds between SIGTERM and SIGKILL when stopping a run. */
   killGraceSeconds?: number
-  /** Keep one process warm for the next run (default true). */
+  /** Keep processes warm for the next runs (default true). */
   warm?: boolean
+  /** How many warm processes wait for runs (default 1): a steady rate of runs needs about rate x start-up time of them. */
+  spares?: number
 }
 
 export class LocalLauncher implements Launcher {
   readonly type = 'local' as const
-  /** A process started ahead of need, Rota already loaded, waiting for its run: a run starts in ms, not in ~0.5 s. */
-  private spare: ChildProcess | undefined
+  /** Processes started ahead of need, Rota already loaded, waiting for their run: a run starts in ms, not in ~0.5 s. */
+  private spares: ChildProcess[] = []
   private closed = false
 
   constructor(private readonly options: LocalLauncherOptions) {}
@@ -29,34 +31,36 @@ export class LocalLauncher implements Launcher {
       child = this.spawnChild(env, false)
     }
     this.attachOutput(child, output)
-    if (this.options.warm !== false) setImmediate(() => this.prepareSpare())
+    if (this.options.warm !== false) setImmediate(() => this.prepareSpares())
     return this.watch(child, output)
   }
 
-  /** Stops the spare process; call when the agent stops. */
+  /** Stops the spare processes; call when the agent stops. */
   async close(): Promise<void> {
     this.closed = true
-    const spare = this.spare
-    this.spare = undefined
-    if (spare?.pid) killGroup(spare.pid, 'SIGKILL')
+    for (const spare of this.spares.splice(0)) if (spare.pid) killGroup(spare.pid, 'SIGKILL')
   }
 
   private takeSpare(): ChildProcess | undefined {
-    const spare = this.spare
-    this.spare = undefined
-    return spare && spare.exitCode === null && spare.signalCode === null && spare.connected ? spare : undefined
+    for (let spare = this.spares.shift(); spare; spare = this.spares.shift()) {
+      if (spare.exitCode === null && spare.signalCode === null && spare.connected) return spare
+    }
+    return undefined
   }
 
-  private prepareSpare(): void {
-    if (this.closed || this.spare || this.options.warm === false) return
-    const child = this.spawnChild({ ROTA_WARM: '1' }, true)
-    child.once('exit', () => {
-      if (this.spare === child) this.spare = undefined
-    })
-    // A spare that never gets a run must not keep the agent's event loop alive.
-    child.unref()
-    child.channel?.unref()
-    this.spare = child
+  private prepareSpares(): void {
+    if (this.options.warm === false) return
+    while (!this.closed && this.spares.length < Math.max(1, this.options.spares ?? 1)) {
+      const child = this.spawnChild({ ROTA_WARM: '1' }, true)
+      child.once('exit', () => {
+        const i = this.spares.indexOf(child)
+        if (i >= 0) this.spares.splice(i, 1)
+      })
+      // A spare that never gets a run must not keep the agent's event loop alive.
+      child.unref()
+      child.channel?.unref()
+      this.spares.push(child)
+    }
   }
 
   private spawnChild(env: Record<string, string>, ipc: boolean): ChildProcess {

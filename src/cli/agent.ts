@@ -4,6 +4,8 @@ import { RotaClient } from '../client/index.ts'
 import { Agent } from '../agent/agent.ts'
 import { LocalLauncher } from '../agent/local.ts'
 import type { Launcher } from '../agent/launcher.ts'
+import { IsolationLauncher, SharedLauncher } from '../agent/shared.ts'
+import type { Isolation } from '../core/isolation.ts'
 import type { OutputLine } from '../agent/output.ts'
 import { terminalSafe } from '../core/text.ts'
 
@@ -11,7 +13,14 @@ export interface StartAgentOptions {
   type: 'local' | 'docker'
   name?: string | undefined
   label: string[]
-  concurrency: number
+  /** Runs at once; default 4, or 100 with the shared isolation. */
+  concurrency?: number | undefined
+  /** Where runs of flows that do not choose execute (local agents): a process each (default), or shared workers. */
+  isolation?: Isolation | undefined
+  /** Shared workers in the pool (default: the CPU cores, at most 4). */
+  workers?: number | undefined
+  /** Process isolation: warm processes waiting for runs (default 1). */
+  spares?: number | undefined
   image?: string | undefined
   network?: string | undefined
   volume: string[]
@@ -29,6 +38,7 @@ export async function startAgent(config: RotaConfig, options: StartAgentOptions)
   let launcher: Launcher
   let echo: ((o: OutputLine & { flowRunId: string }) => void) | undefined
   const name = options.name ?? undefined
+  if (options.type === 'docker' && options.isolation === 'shared') throw new Error('--isolation shared is for local agents: a docker agent runs each run in a container of its own')
   if (options.type === 'docker') {
     if (!options.image) throw new Error('a docker agent needs --image IMAGE: the image that holds the project (see the Dockerfile)')
     const { DockerLauncher, forwardedEnv } = await import('../agent/docker.ts')
@@ -45,14 +55,29 @@ export async function startAgent(config: RotaConfig, options: StartAgentOptions)
     // A container's lines are on the agent's console too: `docker logs` no longer has them once it is removed.
     echo = (o) => log(`[${o.flowRunId}] ${o.stream}: ${terminalSafe(o.line)}`)
   } else {
-    launcher = new LocalLauncher({ projectRoot: options.root })
+    // Both isolations on every local agent: a flow's own choice wins over the agent's --isolation.
+    const isolation = options.isolation ?? 'process'
+    launcher = new IsolationLauncher(
+      {
+        process: new LocalLauncher({ projectRoot: options.root, spares: options.spares }),
+        shared: new SharedLauncher({
+          projectRoot: options.root,
+          workers: options.workers,
+          ...(options.env ? { env: { ...options.env } } : {}),
+          // started with the agent when it is the default; at the first shared run otherwise
+          warm: isolation === 'shared',
+          log: options.log ?? ((line: string) => console.log(`${new Date().toISOString()} ${terminalSafe(line)}`)),
+        }),
+      },
+      isolation,
+    )
   }
   const agent = new Agent({
     client,
     launcher,
     name: name ?? (options.type === 'docker' ? (launcher as { agentName?: string }).agentName : undefined),
     labels: options.label,
-    concurrency: options.concurrency,
+    concurrency: options.concurrency ?? (options.type === 'local' && options.isolation === 'shared' ? 100 : 4),
     ...(options.env ? { env: { ...options.env } } : {}),
     apiKey: config.apiKey,
     onOutput: echo,

@@ -99,11 +99,18 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
     .addOption(new Option('--type <type>', 'where runs execute').choices(['local', 'docker']).default('local'))
     .option('--name <name>', 'agent name (stable across restarts; default: type-host-random)')
     .option('--label <label>', 'only runs of flows whose labels this agent has (repeatable)', collect, [])
-    .option('--concurrency <n>', 'runs at once', int('--concurrency'), 4)
+    .option('--concurrency <n>', 'runs at once (default 4; 100 with --isolation shared)', int('--concurrency'))
+    .addOption(
+      new Option('--isolation <mode>', "local: where runs of flows that do not choose execute: a process each, or shared warm workers (many runs at once)")
+        .choices(['process', 'shared'])
+        .default('process'),
+    )
+    .option('--workers <n>', 'shared isolation: worker processes in the pool (default: CPU cores, at most 4)', int('--workers'))
+    .option('--spares <n>', 'process isolation: processes kept started, waiting for the next runs (default 1)', int('--spares'))
     .option('--image <image>', 'docker: image to run flows in')
     .option('--network <name>', 'docker: network for run containers')
     .option('--volume <host:container>', 'docker: bind mount (repeatable)', collect, [])
-    .action(async (opts: { type: 'local' | 'docker'; name?: string; label: string[]; concurrency: number; image?: string; network?: string; volume: string[] }) => {
+    .action(async (opts: { type: 'local' | 'docker'; name?: string; label: string[]; concurrency?: number; isolation: 'process' | 'shared'; workers?: number; spares?: number; image?: string; network?: string; volume: string[] }) => {
       const config = resolveConfig()
       const { startAgent } = await import('./agent.ts')
       const running = await startAgent(config, { ...opts, root: ROOT, forwardEnv: pluginEnvNames(plugins) })
@@ -202,6 +209,10 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
   internal.command('run-child').action(async () => {
     const { runChild } = await import('../agent/child.ts')
     process.exitCode = await runChild(process.env, process.cwd())
+  })
+  internal.command('shared-worker').action(async () => {
+    const { startWorker } = await import('../agent/worker.ts')
+    startWorker(process.cwd())
   })
 
   for (const { plugin } of plugins) await plugin.commands?.(program)
