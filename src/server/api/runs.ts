@@ -159,9 +159,10 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       responses: { 200: json(ExecutionSchema, 'Execution details'), ...errors },
     }),
     async (c) => {
-      const run = await mustGetRun(c.req.valid('param').id)
-      const exec = (await getExecution(db, run.id)) as NonNullable<Awaited<ReturnType<typeof getExecution>>>
-      return c.json(presentExecution(run, exec.entrypoint, exec.specs, exec.overrides), 200)
+      const id = c.req.valid('param').id
+      const run = await getExecution(db, id)
+      if (!run) throw new HttpError(404, `flow run ${id} does not exist`)
+      return c.json(presentExecution(run, run.entrypoint, run.specs, run.overrides), 200)
     },
   )
 

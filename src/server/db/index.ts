@@ -23,6 +23,8 @@ export interface Db extends Queryable {
   /** LISTEN on a channel (PostgreSQL only; PGlite is one process, so in-process events suffice). */
   listen?(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>
   notify?(channel: string, payload: string): Promise<void>
+  /** Several notifications in one statement, in order. */
+  notifyMany?(channel: string, payloads: readonly string[]): Promise<void>
   close(): Promise<void>
 }
 
@@ -96,6 +98,10 @@ async function openPostgres(url: string, poolSize: number): Promise<Db> {
     },
     async notify(channel, payload) {
       await pool.query('select pg_notify($1, $2)', [channel, payload])
+    },
+    async notifyMany(channel, payloads) {
+      // unnest yields in array order; identical payloads of one statement arrive once, which suits these notices
+      await pool.query('select pg_notify($1, p) from unnest($2::text[]) as p', [channel, payloads])
     },
     async close() {
       for (const c of listeners.splice(0)) c.release()

@@ -6,7 +6,7 @@
  */
 import type { Db, Queryable } from '../db/index.ts'
 import type { EventBus } from '../events.ts'
-import { getFlowRun, insertFlowRun, insertStateHistory, lockRun, runExists, writeRunState, type FlowRunRow, type LockedRun } from '../store/runs.ts'
+import { getFlowRun, insertFlowRun, insertFlowRunRow, insertStateHistory, lockRun, writeRunState, type FlowRunRow, type LockedRun } from '../store/runs.ts'
 import { lockClaimableRuns, markClaimed, type ClaimedRunRow } from '../store/queue.ts'
 import { lockTaskRuns, upsertTaskRuns, type TaskRunRow } from '../store/task-runs.ts'
 import { decideFlowRunTransition, decideTaskRunTransition, type Effect, type Proposal, type Verdict } from './rules.ts'
@@ -17,6 +17,11 @@ export class NotFoundError extends Error {
   override name = 'NotFoundError'
 }
 
+/** A write refused because the run it belongs to does not exist (foreign key violation, on PostgreSQL and PGlite). */
+export function isMissingRun(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === '23503'
+}
+
 export interface TransitionResult {
   verdict: Verdict & { rule?: string }
   run: FlowRunRow
@@ -24,23 +29,24 @@ export interface TransitionResult {
 
 /** Proposes a state for a flow run; the policy decides, and the answer says what it decided. */
 export async function setFlowRunState(db: Db, bus: EventBus, flowRunId: string, proposal: Proposal): Promise<TransitionResult> {
+  // Lock, decide, write the state with its history and return the run: four statements with BEGIN and COMMIT.
   const outcome = await db.transaction(async (tx) => {
     const locked = await lockRun(tx, flowRunId)
     if (!locked) throw new NotFoundError(`flow run ${flowRunId} does not exist`)
     const verdict = decideFlowRunTransition(locked, proposal)
     let created: string[] = []
+    let run: FlowRunRow = locked
     if (verdict.status === 'accept') {
       const history = verdict.message ?? (proposal.by.kind === 'agent' ? 'by agent' : `by ${proposal.by.kind}`)
-      await writeRunState(tx, locked, verdict.state, verdict.message ?? null, history, isTerminal(verdict.state))
+      run = await writeRunState(tx, locked, verdict.state, verdict.message ?? null, history, isTerminal(verdict.state))
       created = await runEffects(tx, locked, verdict.effects ?? [])
     }
-    return { verdict, created, flowId: locked.flowId }
+    return { verdict, created, run }
   })
-  const run = await getFlowRun(db, flowRunId)
-  if (!run) throw new NotFoundError(`flow run ${flowRunId} does not exist`)
+  const { run } = outcome
   if (outcome.verdict.status === 'accept') {
     bus.publish({ type: 'flow-run', flowRunId, flowId: run.flowId, state: run.state })
-    publishCreated(bus, outcome.flowId, outcome.created)
+    publishCreated(bus, run.flowId, outcome.created)
   }
   return { verdict: outcome.verdict, run }
 }
@@ -92,12 +98,16 @@ export async function createFlowRun(
   flow: { id: string; version: string },
   input: { parameters: Record<string, unknown>; scheduledStartTime?: Date | undefined },
 ): Promise<FlowRunRow> {
-  const id = await db.transaction((tx) =>
-    insertFlowRun(tx, { flowId: flow.id, name: runName(), parameters: input.parameters, scheduledStartTime: input.scheduledStartTime ?? new Date(), flowVersion: flow.version, message: 'created' }),
-  )
-  const run = (await getFlowRun(db, id)) as FlowRunRow
+  const run = await insertFlowRunRow(db, {
+    flowId: flow.id,
+    name: runName(),
+    parameters: input.parameters,
+    scheduledStartTime: input.scheduledStartTime ?? new Date(),
+    flowVersion: flow.version,
+    message: 'created',
+  })
   bus.publish({ type: 'runs-available' })
-  bus.publish({ type: 'flow-run', flowRunId: id, flowId: flow.id, state: run.state })
+  bus.publish({ type: 'flow-run', flowRunId: run.id, flowId: flow.id, state: run.state })
   return run
 }
 
@@ -151,8 +161,8 @@ export async function applyTaskEvents(
   events: readonly TaskEventInput[],
 ): Promise<{ applied: number; rejected: { index: number; reason: string }[] }> {
   const rejected: { index: number; reason: string }[] = []
+  // An unknown run fails the write on its foreign key (one statement less than asking first).
   const rows = await db.transaction(async (tx) => {
-    if (!(await runExists(tx, flowRunId))) throw new NotFoundError(`flow run ${flowRunId} does not exist`)
     const current = await lockTaskRuns(tx, flowRunId, [...new Set(events.map((e) => e.taskKey))])
     const byKey = new Map<string, TaskRunRow>(current.map((t) => [t.taskKey, t]))
     const touched = new Set<string>()
@@ -180,6 +190,8 @@ export async function applyTaskEvents(
     const changed = [...touched].map((k) => byKey.get(k) as TaskRunRow)
     await upsertTaskRuns(tx, flowRunId, changed)
     return changed
+  }).catch((err: unknown) => {
+    throw isMissingRun(err) ? new NotFoundError(`flow run ${flowRunId} does not exist`) : err
   })
   bus.publishBatch(
     rows.map((t) => ({ type: 'task-run' as const, flowRunId, taskRun: t })),

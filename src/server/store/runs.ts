@@ -139,13 +139,9 @@ export async function runStats(db: Queryable, hours: number): Promise<{ start: D
   return [...buckets.values()]
 }
 
-/** What a run's process needs: the flow's entrypoint, the run's values and the flow's parameter specs. */
-export async function getExecution(db: Queryable, id: string): Promise<{ entrypoint: string; overrides: Record<string, unknown>; specs: ParameterSpec[] } | undefined> {
-  const rows = await db.query<{ entrypoint: string; overrides: Record<string, unknown>; specs: ParameterSpec[] }>(
-    `select f.entrypoint, r.parameters as overrides, f.parameters as specs from ${FROM_RUNS} where r.id = $1`,
-    [id],
-  )
-  return rows[0]
+/** What a run's process needs: the run (its values, the flow's parameter specs) and the flow's entrypoint; one query. */
+export async function getExecution(db: Queryable, id: string): Promise<(FlowRunRow & { entrypoint: string }) | undefined> {
+  return (await db.query<FlowRunRow & { entrypoint: string }>(`select ${RUN_COLUMNS}, f.entrypoint from ${FROM_RUNS} where r.id = $1`, [id]))[0]
 }
 
 // --- creating runs ---------------------------------------------------------------------------
@@ -164,14 +160,22 @@ export interface NewFlowRun {
 
 /** One run, in state scheduled, with the first line of its history. */
 export async function insertFlowRun(tx: Queryable, run: NewFlowRun): Promise<string> {
-  const rows = await tx.query<{ id: string }>(
-    `insert into rota_flow_runs (flow_id, name, state, parameters, scheduled_start_time, flow_version, attempt, retry_of)
-     values ($1, $2, 'scheduled', $3::jsonb, $4, $5, $6, $7) returning id`,
-    [run.flowId, run.name, JSON.stringify(run.parameters), run.scheduledStartTime, run.flowVersion, run.attempt ?? 1, run.retryOf ?? null],
+  return (await insertFlowRunRow(tx, run)).id
+}
+
+/** The same, returning the new run: one statement (atomic by itself, so it needs no transaction). */
+export async function insertFlowRunRow(db: Queryable, run: NewFlowRun): Promise<FlowRunRow> {
+  const rows = await db.query<FlowRunRow>(
+    `with r as (
+       insert into rota_flow_runs (flow_id, name, state, parameters, scheduled_start_time, flow_version, attempt, retry_of)
+       values ($1, $2, 'scheduled', $3::jsonb, $4, $5, $6, $7) returning *
+     ), history as (
+       insert into rota_flow_run_states (flow_run_id, from_state, to_state, message) select id, null, 'scheduled', $8 from r
+     )
+     select ${RUN_COLUMNS} from r join rota_flows f on f.id = r.flow_id`,
+    [run.flowId, run.name, JSON.stringify(run.parameters), run.scheduledStartTime, run.flowVersion, run.attempt ?? 1, run.retryOf ?? null, run.message],
   )
-  const id = (rows[0] as { id: string }).id
-  await insertStateHistory(tx, [id], null, 'scheduled', run.message)
-  return id
+  return rows[0] as FlowRunRow
 }
 
 /**
@@ -231,26 +235,33 @@ export interface LockedRun {
   version: string
 }
 
-const LOCKED_COLUMNS = `r.id, r.flow_id as "flowId", r.state, r.scheduled_start_time as "scheduledStartTime", r.agent_id as "agentId", r.attempt,
-  r.parameters, f.retries, f.retry_delay_seconds as "retryDelaySeconds", f.version`
+const LOCKED_COLUMNS = `${RUN_COLUMNS}, r.parameters, f.retries, f.retry_delay_seconds as "retryDelaySeconds", f.version`
 
-/** Locks one run (FOR UPDATE) until the transaction ends. */
-export async function lockRun(tx: Queryable, id: string): Promise<LockedRun | undefined> {
-  return (await tx.query<LockedRun>(`select ${LOCKED_COLUMNS} from ${FROM_RUNS} where r.id = $1 for update of r`, [id]))[0]
+/** Locks one run (FOR UPDATE) until the transaction ends; with the row as it is, the answer when nothing changes. */
+export async function lockRun(tx: Queryable, id: string): Promise<(LockedRun & FlowRunRow) | undefined> {
+  return (await tx.query<LockedRun & FlowRunRow>(`select ${LOCKED_COLUMNS} from ${FROM_RUNS} where r.id = $1 for update of r`, [id]))[0]
 }
 
-/** Writes a state the policy accepted, with its history line. Times and the agent follow the state. */
-export async function writeRunState(tx: Queryable, run: { id: string; state: State }, to: State, message: string | null, historyMessage: string, terminal: boolean): Promise<void> {
-  await tx.query(
-    `update rota_flow_runs set state = $2, state_message = $3, updated_at = now(),
-       start_time = case when $2 = 'running' and start_time is null then now() else start_time end,
-       end_time = case when $4 then now() else end_time end,
-       heartbeat_at = case when $2 in ('pending', 'running') then now() else heartbeat_at end,
-       agent_id = case when $2 = 'scheduled' then null else agent_id end
-     where id = $1`,
-    [run.id, to, message, terminal],
+/**
+ * Writes a state the policy accepted, with its history line, in one statement; returns the run as
+ * it now is. Times and the agent follow the state.
+ */
+export async function writeRunState(tx: Queryable, run: { id: string; state: State }, to: State, message: string | null, historyMessage: string, terminal: boolean): Promise<FlowRunRow> {
+  const rows = await tx.query<FlowRunRow>(
+    `with r as (
+       update rota_flow_runs set state = $2, state_message = $3, updated_at = now(),
+         start_time = case when $2 = 'running' and start_time is null then now() else start_time end,
+         end_time = case when $4 then now() else end_time end,
+         heartbeat_at = case when $2 in ('pending', 'running') then now() else heartbeat_at end,
+         agent_id = case when $2 = 'scheduled' then null else agent_id end
+       where id = $1 returning *
+     ), history as (
+       insert into rota_flow_run_states (flow_run_id, from_state, to_state, message) select id, $5, $2, $6 from r
+     )
+     select ${RUN_COLUMNS} from r join rota_flows f on f.id = r.flow_id`,
+    [run.id, to, message, terminal, run.state, historyMessage],
   )
-  await insertStateHistory(tx, [run.id], run.state, to, historyMessage)
+  return rows[0] as FlowRunRow
 }
 
 export async function runExists(db: Queryable, id: string): Promise<boolean> {
