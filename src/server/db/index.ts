@@ -67,13 +67,13 @@ async function openPostgres(url: string, poolSize: number): Promise<Db> {
   return {
     kind: 'postgres',
     async query<T>(sql: string, params: readonly unknown[] = []) {
-      return (await pool.query(sql, params as unknown[])).rows as T[]
+      return (await pool.query(statement(sql, params))).rows as T[]
     },
     async transaction<T>(fn: (tx: Queryable) => Promise<T>) {
       const client = await pool.connect()
       try {
         await client.query('begin')
-        const result = await fn({ query: async <R>(sql: string, params: readonly unknown[] = []) => (await client.query(sql, params as unknown[])).rows as R[] })
+        const result = await fn({ query: async <R>(sql: string, params: readonly unknown[] = []) => (await client.query(statement(sql, params))).rows as R[] })
         await client.query('commit')
         return result
       } catch (err) {
@@ -108,6 +108,22 @@ async function openPostgres(url: string, poolSize: number): Promise<Db> {
       await pool.end()
     },
   }
+}
+
+/**
+ * A query as a named prepared statement: each connection parses and plans it once, not at every
+ * call (Rota's few dozen statements run thousands of times a minute under load). Only plain DML is
+ * named; DDL (migrations) and statements without parameters go as they are.
+ */
+const names = new Map<string, string | null>()
+function statement(sql: string, params: readonly unknown[]): { text: string; values: unknown[]; name?: string } {
+  let name = names.get(sql)
+  if (name === undefined) {
+    name = params.length > 0 && /^\s*(select|insert|update|delete|with)\b/i.test(sql) ? `rota_${createHash('sha1').update(sql).digest('hex').slice(0, 20)}` : null
+    // statements built with a varying text (filters) are few; still, never let the map grow without bound
+    if (names.size < 10_000) names.set(sql, name)
+  }
+  return name ? { name, text: sql, values: params as unknown[] } : { text: sql, values: params as unknown[] }
 }
 
 async function openPglite(home: string): Promise<Db> {
