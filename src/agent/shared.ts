@@ -27,6 +27,7 @@ import type { ClaimedRun, ExitInfo, LaunchedRun, Launcher } from './launcher.ts'
 import { readLines, type RunOutputSink } from './output.ts'
 import type { FromWorker, ToWorker } from './worker.ts'
 import type { Isolation } from '../core/isolation.ts'
+import { backoffDelay } from '../core/backoff.ts'
 
 export interface SharedLauncherOptions {
   projectRoot: string
@@ -56,6 +57,8 @@ interface WorkerProcess {
   runs: Map<string, ActiveRun>
   /** Entrypoint -> the version this worker loads for it. */
   flows: Map<string, string>
+  /** It said it is ready. */
+  started: boolean
   /** Takes no new run; leaves when its runs end. */
   retiring: boolean
   gone: boolean
@@ -76,6 +79,8 @@ export class SharedLauncher implements Launcher {
   private readonly graceMs: number
   private readonly log: (line: string) => void
   private spawned = 0
+  /** Workers in a row that exited before they were ready. */
+  private failedStarts = 0
   private closed = false
 
   constructor(private readonly options: SharedLauncherOptions) {
@@ -93,7 +98,7 @@ export class SharedLauncher implements Launcher {
   async launch(run: ClaimedRun, env: Record<string, string>, output: RunOutputSink): Promise<LaunchedRun> {
     if (this.closed) throw new Error('the shared worker pool is closed')
     const worker = this.workerFor(run)
-    worker.flows.set(run.entrypoint, run.flowVersion ?? '')
+    if (!worker.flows.get(run.entrypoint)) worker.flows.set(run.entrypoint, run.flowVersion ?? '')
     let done!: (exit: ExitInfo) => void
     const exited = new Promise<ExitInfo>((resolve) => (done = resolve))
     const active: ActiveRun = { run, output, done }
@@ -138,7 +143,8 @@ export class SharedLauncher implements Launcher {
     const live = this.pool.filter((w) => !w.gone && !w.retiring)
     const fits = (w: WorkerProcess) => {
       const loaded = w.flows.get(run.entrypoint)
-      return loaded === undefined || loaded === version || version === ''
+      // '' is a version nobody told us (a run re-delivered by an older server): it fits anywhere
+      return !loaded || loaded === version || version === ''
     }
     let candidates = live.filter(fits)
     if (candidates.length === 0) {
@@ -147,6 +153,7 @@ export class SharedLauncher implements Launcher {
       this.fill()
       candidates = this.pool.filter((w) => !w.gone && !w.retiring)
     }
+    if (candidates.length === 0) throw new Error('no shared worker is available (the pool is closing)')
     return candidates.reduce((a, b) => (b.runs.size < a.runs.size ? b : a))
   }
 
@@ -170,6 +177,7 @@ export class SharedLauncher implements Launcher {
       ready: new Promise<void>((resolve) => (ready = resolve)),
       runs: new Map(),
       flows: new Map(),
+      started: false,
       retiring: false,
       gone: false,
       lastLines: [],
@@ -187,12 +195,23 @@ export class SharedLauncher implements Launcher {
         this.log(`[shared worker ${n}] ${line}`)
       })
     }
-    proc.on('message', (message: FromWorker) => this.onMessage(worker, message, ready))
-    proc.once('error', (err) => this.log(`[shared worker ${n}] could not start: ${err.message}`))
-    proc.once('exit', (code, signal) => {
-      ready() // runs waiting for it are ended below
-      this.onExit(worker, code, signal)
+    proc.on('message', (message: FromWorker) => {
+      if (message.type === 'ready') {
+        worker.started = true
+        this.failedStarts = 0
+      }
+      this.onMessage(worker, message, ready)
     })
+    const gone = (code: number | null, signal: string | null) => {
+      if (worker.gone) return
+      ready() // runs waiting for it are ended by onExit
+      this.onExit(worker, code, signal)
+    }
+    proc.once('error', (err) => {
+      this.log(`[shared worker ${n}] ${err.message}`)
+      if (proc.pid === undefined) gone(null, 'spawn-error')
+    })
+    proc.once('exit', gone)
     return worker
   }
 
@@ -235,6 +254,7 @@ export class SharedLauncher implements Launcher {
 
   private onExit(worker: WorkerProcess, code: number | null, signal: string | null): void {
     worker.gone = true
+    if (!worker.started) this.failedStarts++
     for (const timer of worker.deadlines.values()) clearTimeout(timer)
     this.pool.splice(this.pool.indexOf(worker), 1)
     const how = signal ? `signal ${signal}` : `code ${code}`
@@ -249,7 +269,11 @@ export class SharedLauncher implements Launcher {
       }
       worker.runs.clear()
     }
-    if (!this.closed) this.fill()
+    if (this.closed) return
+    // A worker that cannot start (a broken install) must not be restarted in a tight loop.
+    const delay = this.failedStarts === 0 ? 0 : backoffDelay({ baseMs: 500, maxMs: 30_000 }, this.failedStarts)
+    if (delay === 0) this.fill()
+    else setTimeout(() => this.fill(), delay).unref()
   }
 
   private retire(worker: WorkerProcess, why: string): void {

@@ -153,6 +153,21 @@ describe('shared isolation', { skip: DB_KIND === 'postgres' ? 'runs once, on PGl
     assert.equal(next.state, 'success', why(h, next))
   })
 
+  it('cancelling a run whose code never yields kills its worker after the grace: it ends cancelled, the others crashed, saying why', async () => {
+    await startAgent(h, 'shared', { workers: 1, killGraceSeconds: 2 })
+    const bystander = await run(h, 'shared-sleeper', { seconds: 60 })
+    await waitForRunState(h.client, bystander, ['running'])
+    const spinner = await run(h, 'shared-spin-forever')
+    await waitFor('the spinner to spin', async () => ((await logsOf(h, spinner)).some((l) => l.includes('spinning')) ? true : undefined))
+    await h.client.cancelRun(spinner)
+    const cancelled = await ended(h, spinner, 20_000)
+    assert.equal(cancelled.state, 'cancelled', why(h, cancelled))
+    assert.match(cancelled.stateMessage ?? '', /did not stop within 2 s of being asked to: its code blocks the event loop of its shared worker, which was killed/)
+    const other = await ended(h, bystander, 15_000)
+    assert.equal(other.state, 'crashed', why(h, other))
+    assert.match(other.stateMessage ?? '', new RegExp(`run .* \\(${spinner}\\) did not stop`))
+  })
+
   it("a worker killed (as by the OOM killer) crashes only its own runs; the pool replaces it and later runs succeed", async () => {
     const { shared } = await startAgent(h, 'shared', { workers: 2 })
     await waitFor('two workers', () => (shared.workerPids.length === 2 ? true : undefined))
