@@ -183,8 +183,5 @@ export function startWorker(projectRoot: string): void {
   process.once('disconnect', leave)
   process.once('SIGTERM', leave)
   if (!process.connected) leave()
-  // Node loads its HTTP client (undici) on the first fetch: pay that before the first run.
-  void fetch('data:,warm')
-    .catch(() => undefined)
-    .then(() => send({ type: 'ready' }))
+  send({ type: 'ready' })
 }
