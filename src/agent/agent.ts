@@ -130,6 +130,8 @@ export class Agent {
       ROTA_FLOW_RUN_ID: run.id,
       ROTA_AGENT_ID: this.id as string,
     }
+    // the run loads its flow while it waits for its start, before it asks for its parameters
+    if (run.entrypoint) env.ROTA_FLOW_ENTRYPOINT = run.entrypoint
     if (this.options.apiKey) env.ROTA_API_KEY = this.options.apiKey
     const output = this.outputOf(run.id)
     try {

@@ -148,8 +148,9 @@ export class RotaClient {
   stopAgent(agentId: string) {
     return this.request<Ok>('POST', `/api/agents/${agentId}/stop`, {}, { timeoutMs: 3000 })
   }
-  proposeState(flowRunId: string, state: State, message?: string, agentId?: string) {
-    return this.request<StateResult>('POST', `/api/flow-runs/${flowRunId}/state`, { state, message, agentId })
+  /** `withExecution`: a run proposing running also gets its execution details in the answer (a server older than that omits them). */
+  proposeState(flowRunId: string, state: State, message?: string, agentId?: string, options: { withExecution?: boolean } = {}) {
+    return this.request<StateResult>('POST', `/api/flow-runs/${flowRunId}/state`, { state, message, agentId, ...options })
   }
   execution(flowRunId: string) {
     return this.request<Execution>('GET', `/api/flow-runs/${flowRunId}/execution`)

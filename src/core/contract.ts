@@ -184,7 +184,12 @@ export type RunStats = z.infer<typeof RunStatsSchema>
 export type StatsBucket = RunStats['buckets'][number]
 
 export const StateProposalSchema = z
-  .object({ state: StateSchema, message: z.string().max(MAX_MESSAGE).optional(), agentId: z.uuid().optional() })
+  .object({
+    state: StateSchema,
+    message: z.string().max(MAX_MESSAGE).optional(),
+    agentId: z.uuid().optional(),
+    withExecution: z.boolean().optional().meta({ description: "a run proposing running: answer with its execution details when accepted (one request less than GET .../execution)" }),
+  })
   .meta({ id: 'StateProposal' })
 export type StateProposal = z.infer<typeof StateProposalSchema>
 
@@ -199,13 +204,15 @@ export const VerdictSchema = z
   .meta({ id: 'Verdict' })
 export type Verdict = z.infer<typeof VerdictSchema>
 
-export const StateResultSchema = z.object({ verdict: VerdictSchema, run: FlowRunSchema }).meta({ id: 'StateResult' })
-export type StateResult = z.infer<typeof StateResultSchema>
-
 export const ExecutionSchema = z
   .object({ run: FlowRunSchema, entrypoint: z.string(), flowName: z.string(), parameters: z.record(z.string(), z.unknown()) })
   .meta({ id: 'Execution' })
 export type Execution = z.infer<typeof ExecutionSchema>
+
+export const StateResultSchema = z
+  .object({ verdict: VerdictSchema, run: FlowRunSchema, execution: ExecutionSchema.optional().meta({ description: 'when asked (withExecution) and running was accepted' }) })
+  .meta({ id: 'StateResult' })
+export type StateResult = z.infer<typeof StateResultSchema>
 
 export const StateHistorySchema = z
   .object({ items: z.array(z.object({ fromState: z.string().nullable(), toState: z.string(), message: z.string().nullable(), time: Time })) })

@@ -145,7 +145,9 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
         message: p.message,
         by: p.agentId ? { kind: 'agent', agentId: p.agentId } : { kind: 'child' },
       })
-      return c.json({ verdict: presentVerdict(verdict), run: presentRun(run) }, 200)
+      // A run starting asks for what it executes with the same request.
+      const execution = p.withExecution && verdict.status === 'accept' && run.state === 'running' ? presentExecution(run, run.entrypoint, run.specs, run.overrides) : undefined
+      return c.json({ verdict: presentVerdict(verdict), run: presentRun(run), ...(execution ? { execution } : {}) }, 200)
     },
   )
 

@@ -34,13 +34,16 @@ export interface FlowRunRow {
   autoScheduled: boolean
   createdAt: Date
   updatedAt: Date
+  /** The flow's, for a run's execution details. */
+  entrypoint: string
 }
 
 const RUN_COLUMNS = `r.id, r.name, r.flow_id as "flowId", f.name as "flowName", r.state, r.state_message as "stateMessage",
   r.parameters as overrides, f.parameters as specs, r.scheduled_start_time as "scheduledStartTime", r.start_time as "startTime",
   r.end_time as "endTime", (r.state = 'scheduled' and r.scheduled_start_time < now() - make_interval(secs => ${LATE_AFTER_MS / 1000})) as late,
   (extract(epoch from (coalesce(r.end_time, case when r.start_time is not null then now() end) - r.start_time)) * 1000)::float8 as "durationMs",
-  r.agent_id as "agentId", r.attempt, r.retry_of as "retryOf", r.auto_scheduled as "autoScheduled", r.created_at as "createdAt", r.updated_at as "updatedAt"`
+  r.agent_id as "agentId", r.attempt, r.retry_of as "retryOf", r.auto_scheduled as "autoScheduled", r.created_at as "createdAt", r.updated_at as "updatedAt",
+  f.entrypoint`
 
 const FROM_RUNS = `rota_flow_runs r join rota_flows f on f.id = r.flow_id`
 
@@ -140,8 +143,8 @@ export async function runStats(db: Queryable, hours: number): Promise<{ start: D
 }
 
 /** What a run's process needs: the run (its values, the flow's parameter specs) and the flow's entrypoint; one query. */
-export async function getExecution(db: Queryable, id: string): Promise<(FlowRunRow & { entrypoint: string }) | undefined> {
-  return (await db.query<FlowRunRow & { entrypoint: string }>(`select ${RUN_COLUMNS}, f.entrypoint from ${FROM_RUNS} where r.id = $1`, [id]))[0]
+export async function getExecution(db: Queryable, id: string): Promise<FlowRunRow | undefined> {
+  return getFlowRun(db, id)
 }
 
 // --- creating runs ---------------------------------------------------------------------------
