@@ -3,7 +3,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.rota/', '.venv*/', 'dbt/target/', 'dbt/logs/', 'scratch/', 'test-results/'] },
+  { ignores: ['node_modules/', 'dist/', '.rota/', '.venv*/', 'pipelines/brt/dbt/target/', 'pipelines/brt/dbt/logs/', 'scratch/', 'test-results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

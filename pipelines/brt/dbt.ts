@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 import lockfile from 'proper-lockfile'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
-export const DBT_PROJECT_DIR = path.join(REPO_ROOT, 'dbt')
+export const DBT_PROJECT_DIR = path.join(REPO_ROOT, 'pipelines', 'brt', 'dbt')
 
 export type DbtTarget = 'duckdb' | 'bigquery'
 
