@@ -4,11 +4,14 @@
  * Before any data exists they answer empty lists, not errors.
  */
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi'
-import type { RotaConfig } from '#rota/config.ts'
 import { CaptureBuffer, recentCaptureStats } from './buffer.ts'
 import { openLake, type Lake } from './lake.ts'
-import { resolveBrtSettings, type BrtSettings } from './pipeline.ts'
-import { GOLD_EXPORTS, GOLD_EXPORT_INFO, readParquetExport } from './warehouse.ts'
+import { GOLD_EXPORTS, GOLD_EXPORT_INFO } from './lake-keys.ts'
+import { resolveBrtSettings, type BrtPipelineConfig, type BrtSettings } from './pipeline.ts'
+import { readParquetExport } from './warehouse/parquet.ts'
+
+/** A GPS time further ahead of the server's clock than this is never served (gold already excludes them). */
+const FUTURE_TOLERANCE_MS = 5 * 60_000
 
 const ErrorSchema = z.object({ error: z.string() }).openapi('BrtError')
 
@@ -38,6 +41,11 @@ const LineSpeedSchema = z
     avgSpeedKmh: z.number().nullable(),
     p90SpeedKmh: z.number().nullable(),
     shareMoving: z.number().nullable(),
+    observations: z.number().int().openapi({ description: 'Signals counted in the window' }),
+    captures: z.number().int().nullable().openapi({ description: 'Distinct captures (API calls) that contributed signals' }),
+    isComplete: z.boolean().nullable().openapi({
+      description: 'Enough captures were taken during the window and none can still add to it (null for windows built before this field existed)',
+    }),
   })
   .openapi('BrtLineSpeed')
 
@@ -77,7 +85,7 @@ const lineSpeedsRoute = createRoute({
   summary: 'Speed per line and 10-minute window (gold.brt_line_speed_10min)',
   request: {
     query: z.object({
-      hours: z.coerce.number().positive().max(24 * 31).default(6).openapi({ description: 'Windows within this many hours of the newest one' }),
+      hours: z.coerce.number().positive().max(24 * 31).default(6).openapi({ description: 'Windows within this many hours of the newest one (never one in the future)' }),
       line: z.string().optional().openapi({ description: 'Only this line' }),
     }),
   },
@@ -103,13 +111,17 @@ function iso(value: unknown): string {
   if (value instanceof Date) return value.toISOString()
   return String(value)
 }
+/** A UTC instant as DuckDB TIMESTAMP text (the exports hold UTC wall times). */
+function sqlTimestamp(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '')
+}
 function num(value: unknown): number | null {
   if (value === null || value === undefined) return null
   const n = Number(value)
   return Number.isFinite(n) ? n : null
 }
 
-export function createBrtRoutes(config: RotaConfig, settings: BrtSettings = resolveBrtSettings(process.env)): OpenAPIHono {
+export function createBrtRoutes(config: Pick<BrtPipelineConfig, 'lakeUrl' | 'gcpProject'>, settings: BrtSettings = resolveBrtSettings(process.env)): OpenAPIHono {
   const app = new OpenAPIHono({
     defaultHook: (result, c) => {
       if (!result.success) return c.json({ error: result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') }, 400)
@@ -132,7 +144,9 @@ export function createBrtRoutes(config: RotaConfig, settings: BrtSettings = reso
     const rows = await readParquetExport(
       l,
       GOLD_EXPORTS.vehicleLatest,
-      (rel) => `select vehicle_id, line, latitude, longitude, speed_kmh, gps_time_utc from ${rel} order by vehicle_id`,
+      (rel) => `select vehicle_id, line, latitude, longitude, speed_kmh, gps_time_utc from ${rel}
+        where gps_time_utc <= cast($until as timestamp) order by vehicle_id`,
+      { until: sqlTimestamp(Date.now() + FUTURE_TOLERANCE_MS) },
     )
     const info = await l.get(GOLD_EXPORT_INFO)
     const generatedAt = info ? ((JSON.parse(info.toString('utf8')) as { exportedAt?: string }).exportedAt ?? null) : null
@@ -154,13 +168,17 @@ export function createBrtRoutes(config: RotaConfig, settings: BrtSettings = reso
 
   app.openapi(lineSpeedsRoute, async (c) => {
     const { hours, line } = c.req.valid('query')
+    // Anchored at the newest window that is not in the future, so one GPS clock running ahead can
+    // never hide the present.
     const rows = await readParquetExport(
       await lake(),
       GOLD_EXPORTS.lineSpeed,
-      (rel) => `select line, window_start, vehicles_in_service, avg_speed_kmh, p90_speed_kmh, share_moving from ${rel}
-        where window_start >= (select max(window_start) from ${rel}) - to_milliseconds($ms) and ($line = '' or line = $line)
-        order by window_start desc, line`,
-      { ms: Math.round(hours * 3_600_000), line: line ?? '' },
+      (rel) => `with present as (select * from ${rel} where window_start <= cast($until as timestamp)),
+        newest as (select max(window_start) as window_start from present)
+        select p.* from present p, newest
+        where p.window_start >= newest.window_start - to_milliseconds($ms) and ($line = '' or p.line = $line)
+        order by p.window_start desc, p.line`,
+      { ms: Math.round(hours * 3_600_000), line: line ?? '', until: sqlTimestamp(Date.now() + FUTURE_TOLERANCE_MS) },
     )
     return c.json(
       {
@@ -171,6 +189,9 @@ export function createBrtRoutes(config: RotaConfig, settings: BrtSettings = reso
           avgSpeedKmh: num(r.avg_speed_kmh),
           p90SpeedKmh: num(r.p90_speed_kmh),
           shareMoving: num(r.share_moving),
+          observations: Number(r.observations),
+          captures: num(r.captures),
+          isComplete: typeof r.is_complete === 'boolean' ? r.is_complete : null,
         })),
       },
       200,

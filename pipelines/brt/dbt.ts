@@ -42,6 +42,8 @@ export interface DbtNodeResult {
   readonly message: string | null
   readonly failures: number | null
   readonly rowsAffected: number | null
+  /** The relation the node wrote (a model, or a test's stored failures). */
+  readonly relationName: string | null
 }
 
 export interface DbtRunSummary {
@@ -193,7 +195,15 @@ async function readRunResults(file: string): Promise<DbtNodeResult[]> {
     return []
   }
   const parsed = JSON.parse(raw) as {
-    results?: Array<{ unique_id: string; status: string; execution_time: number; message: string | null; failures: number | null; adapter_response?: { rows_affected?: number } }>
+    results?: Array<{
+      unique_id: string
+      status: string
+      execution_time: number
+      message: string | null
+      failures: number | null
+      adapter_response?: { rows_affected?: number }
+      relation_name?: string | null
+    }>
   }
   return (parsed.results ?? []).map((r) => {
     const parts = r.unique_id.split('.')
@@ -206,6 +216,7 @@ async function readRunResults(file: string): Promise<DbtNodeResult[]> {
       message: r.message,
       failures: r.failures,
       rowsAffected: r.adapter_response?.rows_affected ?? null,
+      relationName: r.relation_name ?? null,
     }
   })
 }

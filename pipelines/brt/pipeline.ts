@@ -1,28 +1,41 @@
 /**
  * The BRT GPS pipeline's steps as plain functions with explicit configuration. flow.ts wires them
- * into Rota tasks; tests and the benchmark call them directly.
+ * into Rota tasks; the CLI, tests and the benchmark call them directly.
  */
-import path from 'node:path'
-import lockfile from 'proper-lockfile'
-import fs from 'node:fs/promises'
-import type { RotaConfig } from '#rota/config.ts'
 import { CaptureBuffer, DEFAULT_SETTINGS, type AddResult, type BufferSettings, type ClosePoint, type ClosedWindow } from './buffer.ts'
+import { ensureRegistry, readRegistry, reconcileRegistry, unregisterBronzeFiles } from './bronze-registry.ts'
 import { fetchCapture, storeCapture } from './capture.ts'
-import { runDbt, type DbtRunSummary } from './dbt.ts'
+import { runDbt, type DbtNodeResult, type DbtRunSummary } from './dbt.ts'
 import { openLake, type Lake } from './lake.ts'
+import { BRONZE_PREFIX, PARTITIONED_PREFIXES, bronzeFileId, partitionDate, partitionOf } from './lake-keys.ts'
 import type { CaptureDescriptor } from './types.ts'
-import { duckdbPath, ensureBronzeExternalTable, exportGoldFromBigQuery, exportGoldToLake, loadBronzeDuckdb, type LoadResult, type WarehouseNames } from './warehouse.ts'
+import { DEFAULT_NAMES, openWarehouse, stageKey, type Warehouse, type WarehouseNames } from './warehouse/warehouse.ts'
 
-/** Settings of the BRT pipeline beyond RotaConfig, read from the environment at the edge. */
+/**
+ * What the pipeline needs from Rota's configuration (a RotaConfig has these fields). Kept narrow
+ * so the pipeline does not depend on the core's configuration type.
+ */
+export interface BrtPipelineConfig {
+  readonly home: string
+  /** `file:///abs/path` or `gs://bucket/prefix`. */
+  readonly lakeUrl: string
+  readonly warehouse: 'duckdb' | 'bigquery'
+  readonly gcpProject: string | undefined
+  readonly brtApiUrl: string
+}
+
+/** Settings of the BRT pipeline read from its own environment variables at the edge. */
 export interface BrtSettings {
   /** GCS endpoint override, e.g. an emulator (STORAGE_EMULATOR_HOST). */
   readonly gcsApiEndpoint: string | undefined
   /** BigQuery location for datasets (BQ_LOCATION, default US). */
   readonly bigqueryLocation: string
-  /** Schema (DuckDB) / dataset (BigQuery) names: ROTA_BRONZE_SCHEMA, ROTA_SILVER_SCHEMA, ROTA_GOLD_SCHEMA. */
+  /** Schema (DuckDB) / dataset (BigQuery) names: ROTA_BRONZE_SCHEMA, ROTA_SILVER_SCHEMA, ROTA_GOLD_SCHEMA, ROTA_DQ_SCHEMA. */
   readonly names: WarehouseNames
   /** Timeout of one API call (BRT_API_TIMEOUT_SECONDS, default 20). */
   readonly apiTimeoutMs: number
+  /** Lake retention in days (BRT_LAKE_RETENTION_DAYS); undefined keeps everything (the default). */
+  readonly retentionDays: number | undefined
 }
 
 export function resolveBrtSettings(env: NodeJS.ProcessEnv = process.env): BrtSettings {
@@ -34,24 +47,40 @@ export function resolveBrtSettings(env: NodeJS.ProcessEnv = process.env): BrtSet
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) throw new Error(`${key} must be a plain identifier (letters, digits, _), got "${v}"`)
     return v
   }
+  const retention = env.BRT_LAKE_RETENTION_DAYS?.trim()
+  const retentionDays = retention ? Number(retention) : undefined
+  if (retentionDays !== undefined && (!Number.isInteger(retentionDays) || retentionDays < 1)) {
+    throw new Error(`BRT_LAKE_RETENTION_DAYS must be a whole number of days (1 or more), or unset to keep everything; got "${retention}"`)
+  }
   return {
     gcsApiEndpoint: endpoint ? (/^https?:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`) : undefined,
     bigqueryLocation: env.BQ_LOCATION?.trim() || 'US',
-    names: { bronze: name('ROTA_BRONZE_SCHEMA', 'bronze'), silver: name('ROTA_SILVER_SCHEMA', 'silver'), gold: name('ROTA_GOLD_SCHEMA', 'gold') },
+    names: {
+      bronze: name('ROTA_BRONZE_SCHEMA', DEFAULT_NAMES.bronze),
+      silver: name('ROTA_SILVER_SCHEMA', DEFAULT_NAMES.silver),
+      gold: name('ROTA_GOLD_SCHEMA', DEFAULT_NAMES.gold),
+      dq: name('ROTA_DQ_SCHEMA', DEFAULT_NAMES.dq),
+    },
     apiTimeoutMs: timeout * 1000,
+    retentionDays,
   }
 }
 
 export interface BrtContext {
-  readonly config: RotaConfig
+  readonly config: BrtPipelineConfig
   readonly settings: BrtSettings
   readonly lake: Lake
   readonly buffer: CaptureBuffer
+  readonly warehouse: Warehouse
 }
 
-export async function openBrtContext(config: RotaConfig, settings: BrtSettings = resolveBrtSettings({})): Promise<BrtContext> {
+export async function openBrtContext(config: BrtPipelineConfig, settings: BrtSettings = resolveBrtSettings({})): Promise<BrtContext> {
   const lake = await openLake(config.lakeUrl, { gcsApiEndpoint: settings.gcsApiEndpoint, gcpProject: config.gcpProject })
-  return { config, settings, lake, buffer: new CaptureBuffer(lake) }
+  const common = { home: config.home, lake, names: settings.names }
+  const warehouse = await openWarehouse(
+    config.warehouse === 'bigquery' ? { ...common, kind: 'bigquery', projectId: config.gcpProject, location: settings.bigqueryLocation } : { ...common, kind: 'duckdb' },
+  )
+  return { config, settings, lake, buffer: new CaptureBuffer(lake), warehouse }
 }
 
 /** capture: one API call, validated, raw body kept in the lake. */
@@ -87,74 +116,142 @@ export async function writeCsvStep(
   return { window, outbox }
 }
 
-/** upload: move the outbox CSVs into bronze/brt_gps/dt=…/. */
+/** upload: move the outbox CSVs into bronze/brt_gps/dt=…/ and register them. */
 export async function uploadStep(ctx: BrtContext): Promise<string[]> {
   return ctx.buffer.publishOutbox()
 }
 
-/**
- * One writer at a time on the DuckDB file, across processes (overlapping flow runs, `rota brt dbt`):
- * the second waits instead of failing on DuckDB's file lock.
- */
-export async function withWarehouseLock<T>(ctx: BrtContext, fn: () => Promise<T>): Promise<T> {
-  if (ctx.config.warehouse !== 'duckdb') return fn()
-  const file = duckdbPath(ctx.config.home)
-  await fs.mkdir(path.dirname(file), { recursive: true })
-  const release = await lockfile.lock(`${file}.writer`, {
-    realpath: false,
-    stale: 30_000,
-    update: 5_000,
-    retries: { retries: 600, minTimeout: 200, maxTimeout: 1000 },
-  })
-  try {
-    return await fn()
-  } finally {
-    await release().catch(() => undefined)
-  }
+export interface LoadResult {
+  /** The bronze external table. */
+  readonly relation: string
+  /** Bronze CSVs the engine sees. */
+  readonly files: number
+  /** Registered files no build has read yet: what the next build reads. */
+  readonly pendingFiles: number
+  /** Whether this call ran `stage_external_sources` (definitions or locations had changed). */
+  readonly staged: boolean
+  readonly stageOutput?: string
 }
 
-/** load: make bronze see the new files. */
-export async function loadStep(ctx: BrtContext, newFiles: readonly string[]): Promise<LoadResult> {
-  if (ctx.config.warehouse === 'bigquery') {
-    return ensureBronzeExternalTable({
-      projectId: ctx.config.gcpProject!,
-      lakeUrl: ctx.config.lakeUrl,
-      location: ctx.settings.bigqueryLocation,
-      names: ctx.settings.names,
-    })
-  }
-  return withWarehouseLock(ctx, () => loadBronzeDuckdb({ home: ctx.config.home, lake: ctx.lake, newFiles, names: ctx.settings.names }))
+/**
+ * load: make bronze see the new files. The registry exists (the external table over it needs its
+ * file), DuckDB's mirror of a GCS lake is up to date, and the external tables are (re)created by
+ * `dbt run-operation stage_external_sources` when their definitions or locations changed (or when
+ * `restage` says so).
+ */
+export async function loadStep(
+  ctx: BrtContext,
+  options: { restage?: boolean; reconcile?: boolean; onLine?: (line: string) => void; signal?: AbortSignal } = {},
+): Promise<LoadResult> {
+  if (options.reconcile) await reconcileRegistry(ctx.lake)
+  else await ensureRegistry(ctx.lake)
+  const wh = ctx.warehouse
+  return wh.withWriter(async () => {
+    const bronze = await wh.syncBronze()
+    const key = await stageKey(wh, bronze)
+    let staged = false
+    if (options.restage || (await wh.stagedKey()) !== key) {
+      await runDbt(['run-operation', 'stage_external_sources'], {
+        home: ctx.config.home,
+        target: wh.dbtTarget,
+        env: wh.dbtEnv(bronze),
+        ...(options.onLine ? { onLine: options.onLine } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      })
+      await wh.recordStaged(key)
+      staged = true
+    }
+    const processed = await wh.processedFiles()
+    const pendingFiles = (await readRegistry(ctx.lake)).filter((e) => !processed.has(e.file)).length
+    return { relation: wh.bronzeRelation, files: bronze.files, pendingFiles, staged }
+  })
+}
+
+/** A data-quality check that warned: its name, how many rows it found, and where they are kept. */
+export interface DataQualityWarning {
+  readonly test: string
+  readonly failures: number | null
+  readonly message: string | null
+  /** The table holding the failing rows (store_failures), when the engine reported it. */
+  readonly storedIn: string | null
 }
 
 export interface DbtStepResult {
   readonly dbt: DbtRunSummary
-  /** Rows per Parquet export of gold (DuckDB only). */
+  /** Rows per Parquet export of gold. */
   readonly exports: Record<string, number>
+  /** Data-quality checks that warned in this build (they never fail it). */
+  readonly dataQuality: DataQualityWarning[]
 }
 
-/** dbt: `dbt build` on the configured target, then export gold for readers (DuckDB). */
-export async function dbtStep(ctx: BrtContext, options: { onLine?: (line: string) => void; signal?: AbortSignal } = {}): Promise<DbtStepResult> {
-  const env: Record<string, string> = {
-    ROTA_BRONZE_SCHEMA: ctx.settings.names.bronze,
-    ROTA_SILVER_SCHEMA: ctx.settings.names.silver,
-    ROTA_GOLD_SCHEMA: ctx.settings.names.gold,
-  }
-  if (ctx.config.warehouse === 'bigquery') {
-    env.GCP_PROJECT = ctx.config.gcpProject!
-    env.BQ_LOCATION = ctx.settings.bigqueryLocation
-    const dbt = await runDbt(['build'], { home: ctx.config.home, target: 'bigquery', env, ...options })
-    const exports = await exportGoldFromBigQuery({
-      projectId: ctx.config.gcpProject!,
-      location: ctx.settings.bigqueryLocation,
-      lake: ctx.lake,
-      names: ctx.settings.names,
+export function dataQualityWarnings(results: readonly DbtNodeResult[]): DataQualityWarning[] {
+  return results
+    .filter((r) => r.resourceType === 'test' && r.status === 'warn')
+    .map((r) => ({ test: r.name, failures: r.failures, message: r.message, storedIn: r.relationName }))
+}
+
+/** dbt: `dbt build` (models and tests) as the warehouse's only writer, then gold exported for readers. */
+export async function dbtStep(
+  ctx: BrtContext,
+  options: { onLine?: (line: string) => void; signal?: AbortSignal; fullRefresh?: boolean } = {},
+): Promise<DbtStepResult> {
+  const wh = ctx.warehouse
+  return wh.withWriter(async () => {
+    const bronze = await wh.syncBronze()
+    const dbt = await runDbt(options.fullRefresh ? ['build', '--full-refresh'] : ['build'], {
+      home: ctx.config.home,
+      target: wh.dbtTarget,
+      env: wh.dbtEnv(bronze),
+      ...(options.onLine ? { onLine: options.onLine } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
     })
-    return { dbt, exports }
-  }
-  return withWarehouseLock(ctx, async () => {
-    env.ROTA_DUCKDB_PATH = duckdbPath(ctx.config.home)
-    const dbt = await runDbt(['build'], { home: ctx.config.home, target: 'duckdb', env, ...options })
-    const exports = await exportGoldToLake({ home: ctx.config.home, lake: ctx.lake, names: ctx.settings.names })
-    return { dbt, exports }
+    const exports = await wh.exportGold()
+    return { dbt, exports, dataQuality: dataQualityWarnings(dbt.results) }
   })
+}
+
+export interface RetentionResult {
+  /** The oldest `dt` kept. */
+  readonly keptFrom: string
+  readonly deleted: number
+  /** Old bronze files kept because no build has read them yet. */
+  readonly keptUnprocessed: number
+}
+
+/**
+ * Lake retention (BRT_LAKE_RETENTION_DAYS, off by default): deletes raw captures, capture
+ * statistics and bronze CSVs whose `dt` is more than `days` days before today (America/Sao_Paulo).
+ * Silver and gold keep their rows. A bronze file no build has read yet, and a raw capture still
+ * waiting in the buffer, are kept whatever their age, so retention never loses data.
+ */
+export async function retentionStep(ctx: BrtContext, days: number, now: Date = new Date()): Promise<RetentionResult> {
+  if (!Number.isInteger(days) || days < 1) throw new Error(`retention must be a whole number of days (1 or more), got ${days}`)
+  const keptFrom = partitionDate(now.getTime() - days * 86_400_000)
+  const waiting = new Set((await ctx.buffer.pending()).map((c) => c.rawKey))
+  const processed = await ctx.warehouse.withWriter(() => ctx.warehouse.processedFiles())
+  let deleted = 0
+  let keptUnprocessed = 0
+  const bronzeDeleted: string[] = []
+  for (const prefix of PARTITIONED_PREFIXES) {
+    for (const key of await ctx.lake.list(prefix)) {
+      const dt = partitionOf(key)
+      if (dt === undefined || dt >= keptFrom || waiting.has(key)) continue
+      if (prefix === BRONZE_PREFIX) {
+        if (!key.endsWith('.csv')) continue
+        const { file } = bronzeFileId(key)
+        if (!processed.has(file)) {
+          keptUnprocessed++
+          continue
+        }
+        bronzeDeleted.push(file)
+      }
+      await ctx.lake.delete(key)
+      deleted++
+    }
+  }
+  if (bronzeDeleted.length > 0) {
+    await unregisterBronzeFiles(ctx.lake, bronzeDeleted)
+    await ctx.warehouse.forgetBronzeFiles(bronzeDeleted)
+  }
+  return { keptFrom, deleted, keptUnprocessed }
 }
