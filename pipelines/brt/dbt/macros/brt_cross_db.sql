@@ -22,16 +22,16 @@
        then safe_cast({{ blank_to_null(expr) }} as float64) end
 {%- endmacro %}
 
-{#- Integers may arrive as "12", "12.0" or "1.2E1": go through a finite double, keep only whole values. -#}
-{% macro to_int(expr) -%}{{ return(adapter.dispatch('to_int', 'rota_brt')(expr)) }}{%- endmacro %}
-{% macro duckdb__to_int(expr) -%}
-  case when {{ to_double(expr) }} = floor({{ to_double(expr) }}) and abs({{ to_double(expr) }}) < 9e15
-       then cast({{ to_double(expr) }} as bigint) end
+{#- A finite double to an integer when it is whole (integers may arrive as "12", "12.0" or "1.2E1"). -#}
+{% macro double_to_int(expr) -%}{{ return(adapter.dispatch('double_to_int', 'rota_brt')(expr)) }}{%- endmacro %}
+{% macro duckdb__double_to_int(expr) -%}
+  case when {{ expr }} = floor({{ expr }}) and abs({{ expr }}) < 9e15 then cast({{ expr }} as bigint) end
 {%- endmacro %}
-{% macro bigquery__to_int(expr) -%}
-  case when {{ to_double(expr) }} = floor({{ to_double(expr) }}) and abs({{ to_double(expr) }}) < 9e15
-       then cast({{ to_double(expr) }} as int64) end
+{% macro bigquery__double_to_int(expr) -%}
+  case when {{ expr }} = floor({{ expr }}) and abs({{ expr }}) < 9e15 then cast({{ expr }} as int64) end
 {%- endmacro %}
+
+{% macro to_int(expr) -%}{{ double_to_int(to_double(expr)) }}{%- endmacro %}
 
 {#- Epoch milliseconds to a UTC timestamp; outside years 1..9999 (BigQuery's TIMESTAMP range) null on
     both engines, so they agree. DuckDB: a TIMESTAMP holding UTC wall time. -#}

@@ -70,12 +70,14 @@ values ({% for c in quoted %}DBT_INTERNAL_SOURCE.{{ c }}{{ ', ' if not loop.last
        args_dict.get('incremental_predicates') or [], rota_brt.brt_meta('merge_insert_only', false))) }}
 {% endmacro %}
 
-{#- For the offline BigQuery check: `dbt run-operation brt_show_merge_sql --args '{...}'` prints the
-    MERGE a model would run, with the prune values given (no query is sent). -#}
-{% macro brt_show_merge_sql(target, unique_key, columns, insert_only=false, prune=none, prune_values=none) %}
-  {%- set dest_columns = [] -%}
-  {%- for c in columns -%}{%- do dest_columns.append({'name': c}) -%}{%- endfor -%}
-  {%- set predicates = [] -%}
-  {%- if prune -%}{%- do predicates.append(rota_brt.brt_merge_prune_predicate('`new_rows`', prune, prune_values)) -%}{%- endif -%}
-  {%- do print(rota_brt.brt_merge_sql(target, '`new_rows`', unique_key, dest_columns, predicates, insert_only)) -%}
+{#- For the offline BigQuery check: `dbt run-operation brt_show_merge_sql --args '{merges: [...]}'` prints the
+    MERGE each described model would run, with the prune values given (no query is sent). -#}
+{% macro brt_show_merge_sql(merges) %}
+  {%- for m in merges -%}
+    {%- set dest_columns = [] -%}
+    {%- for c in m['columns'] -%}{%- do dest_columns.append({'name': c}) -%}{%- endfor -%}
+    {%- set predicates = [] -%}
+    {%- if m.get('prune') -%}{%- do predicates.append(rota_brt.brt_merge_prune_predicate('`new_rows`', m['prune'], m.get('prune_values'))) -%}{%- endif -%}
+    {%- do print(rota_brt.brt_merge_sql(m['target'], '`new_rows`', m['unique_key'], dest_columns, predicates, m.get('insert_only', false)) ~ ';') -%}
+  {%- endfor -%}
 {% endmacro %}

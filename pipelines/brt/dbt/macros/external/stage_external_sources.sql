@@ -108,3 +108,13 @@
   {%- endset -%}
   {{ return(['create schema if not exists ' ~ relation.schema, 'create or replace view ' ~ relation ~ ' as ' ~ body]) }}
 {% endmacro %}
+
+{#- `dbt run-operation show_external_sources_ddl`: prints what stage_external_sources would run, runs
+    nothing (used by the offline BigQuery check; no query is sent). -#}
+{% macro show_external_sources_ddl(select=none) %}
+  {%- for node in (graph.sources.values() if graph.sources else []) if node.external and node.external.location -%}
+    {%- if select is none or select == node.source_name ~ '.' ~ node.name -%}
+      {%- for statement_sql in rota_brt.external_build_plan(node) -%}{%- do print(statement_sql | trim ~ ';') -%}{%- endfor -%}
+    {%- endif -%}
+  {%- endfor -%}
+{% endmacro %}

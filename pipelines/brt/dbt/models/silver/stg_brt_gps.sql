@@ -16,6 +16,11 @@ with source_rows as (
   from {{ source('bronze', 'brt_gps') }}
 ),
 
+numbers as (
+  select *, {{ to_double('datahora') }} as datahora_number, {{ to_double('direcao') }} as direcao_number
+  from source_rows
+),
+
 typed as (
   select
     {{ blank_to_null('codigo') }}                                   as vehicle_id,
@@ -23,13 +28,13 @@ typed as (
     {{ blank_to_null('linha') }}                                    as line,
     {{ to_double('latitude') }}                                     as latitude,
     {{ to_double('longitude') }}                                    as longitude,
-    {{ epoch_ms_to_utc(to_int('datahora')) }}                       as gps_time_utc,
+    {{ epoch_ms_to_utc(double_to_int('datahora_number')) }}         as gps_time_utc,
     {{ to_double('velocidade') }}                                   as speed_kmh,
     {{ blank_to_null('id_migracao_trajeto') }}                      as route_id,
     case lower({{ blank_to_null('sentido') }}) when 'ida' then 'ida' when 'volta' then 'volta' end as direction,
     {{ blank_to_null('trajeto') }}                                  as route_name,
     {{ to_double('hodometro') }}                                    as odometer,
-    case when {{ to_int('direcao') }} between 0 and 359 then {{ to_int('direcao') }} end as heading_deg,
+    case when {{ double_to_int('direcao_number') }} between 0 and 359 then {{ double_to_int('direcao_number') }} end as heading_deg,
     case {{ blank_to_null('ignicao') }} when '1' then true when '0' then false end as ignition,
     {{ to_int('capacidade_pe_veiculo') }}                           as capacity_standing,
     {{ to_int('capacidade_sentado_veiculo') }}                      as capacity_seated,
@@ -39,7 +44,7 @@ typed as (
     dt,
     source_uri,
     {{ bronze_file_id('source_uri') }}                              as source_file
-  from source_rows
+  from numbers
 ),
 
 flagged as (
