@@ -207,10 +207,12 @@ async function readRunResults(file: string): Promise<DbtNodeResult[]> {
   }
   return (parsed.results ?? []).map((r) => {
     const parts = r.unique_id.split('.')
+    const resourceType = parts[0] ?? 'unknown'
     return {
       uniqueId: r.unique_id,
-      name: parts.slice(2).join('.'),
-      resourceType: parts[0] ?? 'unknown',
+      // A test's id ends with a hash of its arguments (`test.rota_brt.<name>.<hash>`): the name is enough.
+      name: resourceType === 'test' && parts.length > 3 ? parts[2]! : parts.slice(2).join('.'),
+      resourceType,
       status: r.status,
       executionTimeS: Math.round(r.execution_time * 1000) / 1000,
       message: r.message,

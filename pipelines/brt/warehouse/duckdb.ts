@@ -183,3 +183,47 @@ async function writeAtomically(target: string, data: Buffer): Promise<void> {
   await fs.writeFile(tmp, data)
   await fs.rename(tmp, target)
 }
+
+export interface BronzeRead {
+  /** Bronze CSVs the query of the last build's batch opened (DuckDB's profiler: "Total Files Read"). */
+  readonly filesRead: number
+  /** Size of the files the batch named (each one is read whole). */
+  readonly bytesRead: number
+  readonly filesNamed: number
+}
+
+/**
+ * What the last build read from bronze: the batch model's SQL as that build compiled it (with its
+ * literal `dt` and file filters), run again under DuckDB's profiler. The only model that reads the
+ * external table is brt_gps_batch, so this is the whole build's bronze read. For tests and the
+ * benchmark: it proves the pruning, at any size of lake.
+ */
+export async function lastBatchBronzeRead(home: string): Promise<BronzeRead> {
+  const sql = await fs.readFile(path.join(home, 'dbt', 'target', 'compiled', 'rota_brt', 'models', 'silver', 'brt_gps_batch.sql'), 'utf8')
+  const named = [...(/source_uri in \(([^)]*)\)/.exec(sql)?.[1] ?? '').matchAll(/'((?:[^']|'')*)'/g)].map((m) => m[1]!.replace(/''/g, "'"))
+  const profile = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'rota-profile-')), 'profile.json')
+  try {
+    const filesRead = await withDuckdb(duckdbPath(home), async (c) => {
+      await c.run(`pragma enable_profiling = 'json'`)
+      await c.run(`pragma profiling_output = ${sqlString(profile)}`)
+      await c.run(`select count(*) from (${sql}) batch`)
+      // Read before anything else runs: the profiler rewrites the file after every statement.
+      return sumFilesRead(JSON.parse(await fs.readFile(profile, 'utf8')) as ProfileNode)
+    })
+    let bytesRead = 0
+    for (const f of named) bytesRead += (await fs.stat(f)).size
+    return { filesRead, bytesRead, filesNamed: named.length }
+  } finally {
+    await fs.rm(path.dirname(profile), { recursive: true, force: true })
+  }
+}
+
+interface ProfileNode {
+  readonly extra_info?: Record<string, unknown>
+  readonly children?: ProfileNode[]
+}
+
+function sumFilesRead(node: ProfileNode): number {
+  const own = Number(node.extra_info?.['Total Files Read'] ?? 0)
+  return (Number.isFinite(own) ? own : 0) + (node.children ?? []).reduce((n, c) => n + sumFilesRead(c), 0)
+}
