@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander'
 import { resolveConfig } from '#rota/config.ts'
+import { readRegistry } from './bronze-registry.ts'
 import { recentCaptureStats } from './buffer.ts'
 import { ensureDbtVenv } from './dbt.ts'
 import { GOLD_EXPORT_INFO } from './lake-keys.ts'
@@ -61,15 +62,17 @@ export function registerBrtCommands(program: Command): Command {
       const buffer = await ctx.buffer.status()
       const outbox = await ctx.buffer.outbox()
       const captures = await recentCaptureStats(ctx.lake, 5)
+      const bronzeFiles = (await readRegistry(ctx.lake)).length
       const info = await ctx.lake.get(GOLD_EXPORT_INFO)
       const gold = info ? (JSON.parse(info.toString('utf8')) as unknown) : null
       if (opts.json) {
-        console.log(JSON.stringify({ lake: ctx.lake.url, buffer, outbox, captures, gold }, null, 2))
+        console.log(JSON.stringify({ lake: ctx.lake.url, buffer, outbox, bronzeFiles, captures, gold }, null, 2))
         return
       }
       console.log(`lake      ${ctx.lake.url}`)
       console.log(`buffer    ${buffer.captures}/${buffer.capturesPerFile} captures${buffer.oldestCaptureAt ? `, oldest ${buffer.oldestCaptureAt}` : ''}`)
       console.log(`outbox    ${outbox.length} CSV(s) waiting for upload`)
+      console.log(`bronze    ${bronzeFiles} CSV(s) registered`)
       for (const c of captures) console.log(`capture   ${c.capturedAt}  ${c.vehicles} vehicles, ${c.duplicates} repeated, ${c.stale} stale, ${c.invalidPositions} invalid positions`)
       console.log(`gold      ${gold ? JSON.stringify(gold) : 'not exported yet'}`)
     })

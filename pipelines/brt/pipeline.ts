@@ -76,10 +76,13 @@ export interface BrtContext {
 
 export async function openBrtContext(config: BrtPipelineConfig, settings: BrtSettings = resolveBrtSettings({})): Promise<BrtContext> {
   const lake = await openLake(config.lakeUrl, { gcsApiEndpoint: settings.gcsApiEndpoint, gcpProject: config.gcpProject })
-  const common = { home: config.home, lake, names: settings.names }
-  const warehouse = await openWarehouse(
-    config.warehouse === 'bigquery' ? { ...common, kind: 'bigquery', projectId: config.gcpProject, location: settings.bigqueryLocation } : { ...common, kind: 'duckdb' },
-  )
+  const warehouse = await openWarehouse(config.warehouse, {
+    home: config.home,
+    lake,
+    names: settings.names,
+    projectId: config.gcpProject,
+    location: settings.bigqueryLocation,
+  })
   return { config, settings, lake, buffer: new CaptureBuffer(lake), warehouse }
 }
 

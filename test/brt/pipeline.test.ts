@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { resolveConfig } from '../../src/config.ts'
 import { createBrtRoutes } from '../../pipelines/brt/api.ts'
-import { reconcileRegistry } from '../../pipelines/brt/bronze-registry.ts'
+import { readRegistry, reconcileRegistry } from '../../pipelines/brt/bronze-registry.ts'
 import { readRawCapture } from '../../pipelines/brt/capture.ts'
 import { DbtBuildError } from '../../pipelines/brt/dbt.ts'
 import { partitionDate } from '../../pipelines/brt/lake-keys.ts'
@@ -222,5 +222,26 @@ describe('BRT pipeline on DuckDB + dbt', { timeout: 600_000 }, () => {
       assert.ok(err.results.some((r) => r.resourceType === 'test' && r.status === 'fail'))
       return true
     })
+  })
+
+  test('lake retention deletes old raw, statistics and bronze files, keeps what no build has read, and silver keeps its rows', async () => {
+    const silverBefore = (await queryWarehouse(home, 'select count(*)::int as n from silver.brt_gps'))[0]!.n
+    // A bronze file no build has read yet: retention must keep it whatever its age.
+    const [first] = (await ctx.lake.list('bronze/brt_gps')).filter((k) => k.endsWith('.csv'))
+    const unread = first!.replace(/\.csv$/, '_unread.csv')
+    await ctx.lake.copy(first!, unread)
+    await reconcileRegistry(ctx.lake)
+    const later = new Date(Date.parse(captures[0]!.capturedAt) + 3 * 86_400_000)
+    const r = await steps.retentionStep(ctx, 1, later)
+    assert.equal(r.keptFrom, partitionDate(later.getTime() - 86_400_000))
+    assert.equal(r.keptUnprocessed, 1)
+    assert.deepEqual((await ctx.lake.list('raw/brt_gps')), [])
+    assert.deepEqual((await ctx.lake.list('stats/brt_gps')), [])
+    assert.deepEqual((await ctx.lake.list('bronze/brt_gps')), [unread])
+    assert.deepEqual((await readRegistry(ctx.lake)).map((e) => `bronze/brt_gps/${e.file}`), [unread])
+    assert.equal((await queryWarehouse(home, 'select count(*)::int as n from silver.brt_gps'))[0]!.n, silverBefore)
+    await assert.rejects(steps.retentionStep(ctx, 0), /whole number of days/)
+    assert.throws(() => steps.resolveBrtSettings({ BRT_LAKE_RETENTION_DAYS: 'soon' }), /BRT_LAKE_RETENTION_DAYS must be a whole number/)
+    assert.equal(steps.resolveBrtSettings({}).retentionDays, undefined, 'off by default')
   })
 })

@@ -100,12 +100,17 @@ export async function writeStagedMarker(home: string, kind: Warehouse['kind'], k
 
 /** Chooses the implementation once, at the edge. */
 export async function openWarehouse(
-  options: WarehouseOptions & ({ kind: 'duckdb' } | { kind: 'bigquery'; projectId: string | undefined; location: string }),
+  kind: Warehouse['kind'],
+  options: WarehouseOptions & { readonly projectId: string | undefined; readonly location: string },
 ): Promise<Warehouse> {
-  if (options.kind === 'bigquery') {
-    const { BigQueryWarehouse } = await import('./bigquery.ts')
-    return new BigQueryWarehouse({ home: options.home, lake: options.lake, names: options.names, projectId: options.projectId ?? '', location: options.location })
+  switch (kind) {
+    case 'bigquery': {
+      const { BigQueryWarehouse } = await import('./bigquery.ts')
+      return new BigQueryWarehouse({ ...options, projectId: options.projectId ?? '' })
+    }
+    case 'duckdb': {
+      const { DuckdbWarehouse } = await import('./duckdb.ts')
+      return new DuckdbWarehouse(options)
+    }
   }
-  const { DuckdbWarehouse } = await import('./duckdb.ts')
-  return new DuckdbWarehouse(options)
 }
