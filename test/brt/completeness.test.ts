@@ -2,9 +2,13 @@
  * Gold line-speed windows say how complete they are: a window is complete once 9 or more captures
  * were taken during it and a capture taken 10 minutes after its end (the stale limit) is loaded.
  * Windows a later build completes are recomputed by it, even for lines it brings no signal for.
+ * And `dbt source freshness` passes on the bronze registry when files were just published.
  */
 import assert from 'node:assert/strict'
+import fs from 'node:fs/promises'
+import path from 'node:path'
 import { describe, test } from 'node:test'
+import { runDbt } from '../../pipelines/brt/dbt.ts'
 import * as steps from '../../pipelines/brt/pipeline.ts'
 import { SimulatedFleet } from '../../pipelines/brt/simulator.ts'
 import { queryWarehouse } from '../../pipelines/brt/warehouse/duckdb.ts'
@@ -46,6 +50,11 @@ describe('gold completeness', { timeout: 600_000 }, () => {
       w = await windows()
       assert.deepEqual([0, 1, 2, 3, 4].map((k) => state(w.get(k))), ['complete', 'complete', 'complete', 'incomplete', 'incomplete'])
       assert.equal(w.get(4)?.taken, 5, 'a partly covered window counts its captures')
+
+      // The registry is also a source with a freshness rule: files were published just now.
+      await runDbt(['source', 'freshness'], { home, target: 'duckdb', env: ctx.warehouse.dbtEnv(await ctx.warehouse.syncBronze()) })
+      const sources = JSON.parse(await fs.readFile(path.join(home, 'dbt', 'target', 'sources.json'), 'utf8')) as { results: Array<{ unique_id: string; status: string }> }
+      assert.deepEqual(sources.results.map((r) => [r.unique_id, r.status]), [['source.rota_brt.bronze.brt_gps_files', 'pass']])
     } finally {
       await cleanup()
     }
