@@ -23,6 +23,7 @@ import { API_FIELD_BY_COLUMN, CSV_COLUMNS, type RawVehicle } from '../../pipelin
 import { queryWarehouse } from '../../pipelines/brt/warehouse/duckdb.ts'
 import { sqlString, withDuckdb } from '../../pipelines/brt/warehouse/parquet.ts'
 import { tempHome } from './helpers/fixtures.ts'
+import { DB_FREE } from './helpers/once.ts'
 
 const API_FIELDS = Object.values(API_FIELD_BY_COLUMN)
 const weirdValue = fc.oneof(
@@ -51,7 +52,7 @@ function expectedCell(value: unknown): string | null {
   return text === '' ? null : text
 }
 
-describe('adversarial feed', { timeout: 600_000 }, () => {
+describe('adversarial feed', { skip: DB_FREE, timeout: 600_000 }, () => {
   test('any row becomes one CSV line with its columns in place (property)', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'rota-csv-'))
     try {

@@ -16,11 +16,12 @@ import { LocalLake, type Lake } from '../../pipelines/brt/lake.ts'
 import { BigQueryWarehouse } from '../../pipelines/brt/warehouse/bigquery.ts'
 import { DEFAULT_NAMES } from '../../pipelines/brt/warehouse/warehouse.ts'
 import { tempHome } from './helpers/fixtures.ts'
+import { DB_FREE } from './helpers/once.ts'
 
 const PROJECT = 'rota-offline-check'
 const BRONZE = 'gs://rota-lake/rio/bronze/brt_gps'
 
-describe('BigQuery (offline)', { timeout: 600_000 }, () => {
+describe('BigQuery (offline)', { skip: DB_FREE, timeout: 600_000 }, () => {
   let home: string
   let cleanup: () => Promise<void>
   let env: Record<string, string>
@@ -161,7 +162,7 @@ describe('BigQuery (offline)', { timeout: 600_000 }, () => {
   })
 })
 
-describe('BigQuery warehouse wiring (offline)', { timeout: 60_000 }, () => {
+describe('BigQuery warehouse wiring (offline)', { skip: DB_FREE, timeout: 60_000 }, () => {
   /** A local folder that presents itself as remote, as a GCS lake does (BigQuery refuses a local lake). */
   function remoteLikeLake(root: string): Lake {
     const local = new LocalLake(root)
@@ -204,7 +205,7 @@ describe('BigQuery warehouse wiring (offline)', { timeout: 60_000 }, () => {
   })
 })
 
-describe('gold export from BigQuery rows (offline)', { timeout: 60_000 }, () => {
+describe('gold export from BigQuery rows (offline)', { skip: DB_FREE, timeout: 60_000 }, () => {
   test("the client's value types become a typed Parquet file the API can read", async () => {
     const { BigQuery } = await import('@google-cloud/bigquery')
     const { readParquetExport, writeRowsAsParquet } = await import('../../pipelines/brt/warehouse/parquet.ts')

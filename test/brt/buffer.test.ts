@@ -8,6 +8,7 @@ import { readRawCapture } from '../../pipelines/brt/capture.ts'
 import { partitionDate } from '../../pipelines/brt/lake-keys.ts'
 import { CSV_COLUMNS } from '../../pipelines/brt/types.ts'
 import { localLake, storeFleetCaptures, tempHome } from './helpers/fixtures.ts'
+import { DB_FREE } from './helpers/once.ts'
 
 const settings = { capturesPerFile: 4, maxBufferMinutes: 15 }
 
@@ -25,7 +26,7 @@ async function captureIdsInCsvs(lake: ReturnType<typeof localLake>): Promise<Map
   return ids
 }
 
-describe('durable capture buffer', { timeout: 60_000 }, () => {
+describe('durable capture buffer', { skip: DB_FREE, timeout: 60_000 }, () => {
   test('adding is idempotent and closes a window at capturesPerFile with every row', async () => {
     const { home, cleanup } = await tempHome()
     try {

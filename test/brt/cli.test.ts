@@ -3,8 +3,9 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { cli, spawnCli } from '../helpers/rota.ts'
 import { tempHome } from './helpers/fixtures.ts'
+import { DB_FREE } from './helpers/once.ts'
 
-describe('rota brt CLI', { timeout: 90_000 }, () => {
+describe('rota brt CLI', { skip: DB_FREE, timeout: 90_000 }, () => {
   test('brt simulate serves the fleet and stops on SIGTERM', async () => {
     const sim = await spawnCli(['brt', 'simulate', '--port', '0', '--vehicles', '25'], {}, /BRT simulator: 25 vehicles at (\S+)/)
     try {

@@ -14,8 +14,9 @@ import { SimulatedFleet } from '../../pipelines/brt/simulator.ts'
 import { queryWarehouse } from '../../pipelines/brt/warehouse/duckdb.ts'
 import { tempHome } from './helpers/fixtures.ts'
 import { writeSyntheticWindow } from './helpers/synthetic-lake.ts'
+import { DB_FREE } from './helpers/once.ts'
 
-describe('gold completeness', { timeout: 600_000 }, () => {
+describe('gold completeness', { skip: DB_FREE, timeout: 600_000 }, () => {
   test('windows become complete as later captures arrive, and partly covered ones say so', async () => {
     const { home, cleanup } = await tempHome()
     try {

@@ -10,8 +10,9 @@ import * as steps from '../../pipelines/brt/pipeline.ts'
 import type { BrtPayload } from '../../pipelines/brt/types.ts'
 import { queryWarehouse } from '../../pipelines/brt/warehouse/duckdb.ts'
 import { tempHome } from './helpers/fixtures.ts'
+import { DB_FREE } from './helpers/once.ts'
 
-describe('schema and type drift', { timeout: 300_000 }, () => {
+describe('schema and type drift', { skip: DB_FREE, timeout: 300_000 }, () => {
   test('new fields and drifting types go through bronze to silver safely', async () => {
     const { home, cleanup } = await tempHome()
     try {

@@ -9,6 +9,7 @@ import type { Reporter, TaskEvent } from '../../src/sdk/context.ts'
 import { runFlow } from '../../src/sdk/runtime.ts'
 import { startSimulator, type Simulator } from '../../pipelines/brt/simulator.ts'
 import { tempHome } from './helpers/fixtures.ts'
+import { DB_FREE } from './helpers/once.ts'
 
 interface Recorded {
   states: TaskEvent[]
@@ -33,7 +34,7 @@ function finalState(rec: Recorded, task: string): TaskEvent | undefined {
   return rec.states.filter((s) => s.taskName === task).at(-1)
 }
 
-describe('brt-gps flow (SDK runtime)', { timeout: 300_000 }, () => {
+describe('brt-gps flow (SDK runtime)', { skip: DB_FREE, timeout: 300_000 }, () => {
   let sim: Simulator
   let cleanup: () => Promise<void>
   let flow: Awaited<typeof import('../../pipelines/brt/flow.ts')>['default']

@@ -14,8 +14,9 @@ import { startSimulator, type Simulator } from '../../pipelines/brt/simulator.ts
 import { queryWarehouse } from '../../pipelines/brt/warehouse/duckdb.ts'
 import { startGcsEmulator, type GcsEmulator } from './helpers/gcs-emulator.ts'
 import { tempHome } from './helpers/fixtures.ts'
+import { DB_FREE } from './helpers/once.ts'
 
-describe('GCS lake (emulator)', { timeout: 300_000 }, () => {
+describe('GCS lake (emulator)', { skip: DB_FREE, timeout: 300_000 }, () => {
   let emu: GcsEmulator
   let lake: Lake
   before(async () => {

@@ -17,6 +17,7 @@ import { startSimulator, type Simulator } from '../../pipelines/brt/simulator.ts
 import type { CaptureDescriptor, RawVehicle } from '../../pipelines/brt/types.ts'
 import { queryWarehouse } from '../../pipelines/brt/warehouse/duckdb.ts'
 import { tempHome } from './helpers/fixtures.ts'
+import { DB_FREE } from './helpers/once.ts'
 
 interface Expected {
   keys: Map<string, { row: RawVehicle; capturedAt: number }>
@@ -45,7 +46,7 @@ async function expectedFrom(ctx: steps.BrtContext, captures: CaptureDescriptor[]
   return { keys }
 }
 
-describe('BRT pipeline on DuckDB + dbt', { timeout: 600_000 }, () => {
+describe('BRT pipeline on DuckDB + dbt', { skip: DB_FREE, timeout: 600_000 }, () => {
   let sim: Simulator
   let home: string
   let cleanup: () => Promise<void>

@@ -13,10 +13,11 @@ import { SimulatedFleet } from '../../pipelines/brt/simulator.ts'
 import { lastBatchBronzeRead, queryWarehouse } from '../../pipelines/brt/warehouse/duckdb.ts'
 import { tempHome } from './helpers/fixtures.ts'
 import { writeSyntheticLake, writeSyntheticWindow } from './helpers/synthetic-lake.ts'
+import { DB_FREE } from './helpers/once.ts'
 
 const FILES_PER_DAY = 12
 
-describe('incremental builds read only new bronze files', { timeout: 600_000 }, () => {
+describe('incremental builds read only new bronze files', { skip: DB_FREE, timeout: 600_000 }, () => {
   for (const days of [1, 30]) {
     test(`with ${days} day(s) of lake, a build after one new window reads that window's file and nothing else`, async () => {
       const { home, cleanup } = await tempHome()

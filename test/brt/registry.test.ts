@@ -9,8 +9,9 @@ import fc from 'fast-check'
 import { ensureRegistry, readRegistry, reconcileRegistry, registerBronzeFiles, unregisterBronzeFiles } from '../../pipelines/brt/bronze-registry.ts'
 import { BRONZE_REGISTRY, bronzeFileId, outboxCsvKey, partitionDate, rawKey, statsKey } from '../../pipelines/brt/lake-keys.ts'
 import { localLake, tempHome } from './helpers/fixtures.ts'
+import { DB_FREE } from './helpers/once.ts'
 
-describe('lake keys', () => {
+describe('lake keys', { skip: DB_FREE }, () => {
   test('dt is the America/Sao_Paulo date of the capture, so a Rio evening stays in its day', () => {
     // 23:30 in Rio on 1 May 2024 is 02:30 UTC on 2 May.
     assert.equal(partitionDate('2024-05-02T02:30:00.000Z'), '2024-05-01')
@@ -24,7 +25,7 @@ describe('lake keys', () => {
   })
 })
 
-describe('bronze registry', { timeout: 60_000 }, () => {
+describe('bronze registry', { skip: DB_FREE, timeout: 60_000 }, () => {
   const fileArb = fc.tuple(fc.integer({ min: 1, max: 28 }), fc.stringMatching(/^[a-z0-9]{1,6}$/)).map(([d, n]) => `bronze/brt_gps/dt=2024-05-${String(d).padStart(2, '0')}/brt_gps_${n}.csv`)
 
   test('holds the set of registered files whatever the order and repetition of updates (property)', async () => {

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { BrtApiError, BrtPayloadError, fetchCapture, parsePayload } from '../../pipelines/brt/capture.ts'
 import { SimulatedFleet, startSimulator, type Simulator } from '../../pipelines/brt/simulator.ts'
+import { DB_FREE } from './helpers/once.ts'
 
-describe('simulator', { timeout: 30_000 }, () => {
+describe('simulator', { skip: DB_FREE, timeout: 30_000 }, () => {
   test('serves the real API shape with its anomalies at realistic rates', () => {
     const fleet = new SimulatedFleet({ vehicles: 800, seed: 7 })
     const t0 = Date.UTC(2024, 4, 1, 12)
@@ -69,7 +70,7 @@ describe('simulator', { timeout: 30_000 }, () => {
   })
 })
 
-describe('capture against the simulator', { timeout: 60_000 }, () => {
+describe('capture against the simulator', { skip: DB_FREE, timeout: 60_000 }, () => {
   let sim: Simulator
   before(async () => {
     sim = await startSimulator({ vehicles: 100, seed: 1, slowMs: 5_000, absentRate: 0 })
