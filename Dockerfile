@@ -30,7 +30,7 @@ RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean -
 # dbt's virtualenvs, made by the same code that would make them on first use, so their paths
 # (hash of the pinned requirements) and completion markers are the ones the flows look for.
 # DuckDB (default warehouse) and BigQuery (production) each get theirs.
-COPY dbt/requirements.txt dbt/requirements-bigquery.txt dbt/
+COPY pipelines/brt/dbt/requirements.txt pipelines/brt/dbt/requirements-bigquery.txt pipelines/brt/dbt/
 COPY pipelines/brt/dbt.ts pipelines/brt/dbt.ts
 RUN node --import tsx --input-type=module -e "const { ensureDbtVenv } = await import('./pipelines/brt/dbt.ts'); \
       await ensureDbtVenv({ target: 'duckdb' }); await ensureDbtVenv({ target: 'bigquery' })" \
