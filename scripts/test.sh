@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: type-check, lint, build the dashboard, then the whole suite twice — on PGlite and on a
-# real PostgreSQL server that this script starts. Installs what it needs (Debian's PostgreSQL and
-# Chromium; dbt's virtualenv is made by the tests on first use).
+# real PostgreSQL server that this script starts — and the deploy test once. Installs what it needs
+# (Debian's PostgreSQL and Chromium; dbt's virtualenv is made by the tests on first use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,3 +23,11 @@ for db in ${ROTA_TEST_DBS:-pglite postgres}; do
   echo "== tests on $db"
   ROTA_TEST_DB=$db ROTA_TEST_PG_URL=$PG_URL node --import tsx --test --test-concurrency=1 --test-timeout=600000 "${files[@]}"
 done
+
+# The reference setup (image built, docker-compose.yml up on a container engine, runs in containers):
+# once, not once per database, since the stack brings its own PostgreSQL. Skipped, with a message,
+# when there is no engine and no way to start one; not run when ROTA_TEST_FILES picks files.
+if [ -z "${ROTA_TEST_FILES:-}" ]; then
+  echo "== deploy test (docker compose)"
+  npm run --silent test:deploy
+fi
