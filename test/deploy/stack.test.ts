@@ -281,17 +281,21 @@ describe('the reference setup: docker-compose.yml on a real engine', { skip, tim
         assert.equal(tasks.find((x) => x.taskName === task)?.state, 'success', `${task} succeeded: ${JSON.stringify(tasks.map((x) => [x.taskName, x.state, x.message]))}`)
       }
       assert.ok(messages.some((m) => /capture: captured \d+ vehicles .* from http:\/\/simulator:8090\/gps\/brt/.test(m)), 'captured from the simulator')
-      const artifacts = await api.request<{ items: Array<{ key: string; data: unknown }> }>('GET', `/api/flow-runs/${run.id}/artifacts`)
-      const csv = artifacts.items.find((a) => a.key === 'csv')?.data as { lakeUrl: string; rows: number } | undefined
-      assert.ok(csv && csv.rows > 0, `a CSV with rows: ${JSON.stringify(artifacts.items.map((a) => a.key))}`)
-      assert.match(csv.lakeUrl, /^file:\/\/\/var\/lib\/rota\/lake\/.+\.csv$/)
-      const dbt = artifacts.items.find((a) => a.key === 'dbt-results')?.data as { counts: Record<string, number> } | undefined
-      assert.ok(dbt && (dbt.counts.success ?? 0) + (dbt.counts.pass ?? 0) > 0 && !dbt.counts.error && !dbt.counts.fail, `dbt built: ${JSON.stringify(dbt?.counts)}`)
-      say(`  ${csv.rows} rows in ${csv.lakeUrl}; dbt ${JSON.stringify(dbt.counts)}`)
+      const artifacts = await api.request<{ items: Array<{ key: string; kind: string; data: unknown; description: string | null }> }>('GET', `/api/flow-runs/${run.id}/artifacts`)
+      const csv = artifacts.items.find((a) => a.key === 'csv')
+      assert.equal(csv?.kind, 'link', `a link to the CSV: ${JSON.stringify(artifacts.items.map((a) => [a.key, a.kind]))}`)
+      const url = (csv.data as { url: string }).url
+      const rows = Number(/^(\d+) rows/.exec(csv.description ?? '')?.[1] ?? 0)
+      assert.ok(rows > 0, `a CSV with rows: ${csv.description}`)
+      assert.match(url, /^file:\/\/\/var\/lib\/rota\/lake\/.+\.csv$/)
+      const dbt = artifacts.items.find((a) => a.key === 'dbt-results')
+      const nodes = (dbt?.data as { rows?: Array<{ status: string }> } | undefined)?.rows ?? []
+      assert.ok(nodes.length > 0 && nodes.every((n) => n.status === 'pass' || n.status === 'success'), `dbt built: ${dbt?.description}`)
+      say(`  ${rows} rows in ${url}; ${dbt?.description}`)
       // The run's container is gone, its data is not: it is in the `data` volume (the agent mounts it too).
-      const file = csv.lakeUrl.slice('file://'.length)
+      const file = url.slice('file://'.length)
       const { stdout } = await compose(project, ['exec', '-T', 'agent', 'sh', '-c', `wc -l < '${file}' && ls /var/lib/rota`], { timeoutMs: 30_000 })
-      assert.ok(Number(stdout.split('\n')[0]) > csv.rows, `the CSV is in the volume (header + ${csv.rows} rows): ${stdout}`)
+      assert.ok(Number(stdout.split('\n')[0]) > rows, `the CSV is in the volume (header + ${rows} rows): ${stdout}`)
     })
   })
 
