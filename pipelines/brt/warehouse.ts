@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto'
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
+import type { DuckDBConnection } from '@duckdb/node-api'
 import { BRONZE_PREFIX } from './buffer.ts'
 import type { Lake } from './lake.ts'
 import { CSV_COLUMNS } from './types.ts'
@@ -48,6 +48,9 @@ function sqlString(s: string): string {
 
 async function withDuckdb<T>(file: string | undefined, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
   if (file) await fs.mkdir(path.dirname(file), { recursive: true })
+  // Loaded on first use: the native library is ~10 MB resident, and the server imports this module
+  // for /api/brt but needs DuckDB only when a gold export is read.
+  const { DuckDBInstance } = await import('@duckdb/node-api')
   const instance = await DuckDBInstance.create(file ?? ':memory:')
   const connection = await instance.connect()
   try {

@@ -105,6 +105,15 @@ async function openPostgres(url: string, poolSize: number): Promise<Db> {
   }
 }
 
+/**
+ * PostgreSQL's defaults are sized for a dedicated server: 128 MB of shared_buffers, which PGlite's
+ * WebAssembly memory zero-fills at start, so all of it is resident (it was a third of the idle
+ * server). Rota's database is small and the OS caches its files, so a few MB of buffers suffice;
+ * PGlite is single-user, so the per-connection shared structures are sized for a handful.
+ * maintenance_work_mem bounds what an index build may add to a WebAssembly memory that never shrinks.
+ */
+const PGLITE_SETTINGS = ['shared_buffers=8MB', 'max_connections=4', 'maintenance_work_mem=16MB']
+
 async function openPglite(home: string): Promise<Db> {
   const dataDir = path.join(home, 'db')
   fs.mkdirSync(dataDir, { recursive: true })
@@ -114,7 +123,8 @@ async function openPglite(home: string): Promise<Db> {
     const { PGlite } = await import('@electric-sql/pglite')
     // A new data directory starts from a migrated template: PGlite's initdb takes ~5 s, loading ~1 s.
     const fresh = fs.readdirSync(dataDir).length === 0
-    pglite = fresh ? await PGlite.create(dataDir, { loadDataDir: await pgliteTemplate() }) : await PGlite.create(dataDir)
+    const options = { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS.flatMap((s) => ['-c', s])] }
+    pglite = fresh ? await PGlite.create(dataDir, { ...options, loadDataDir: await pgliteTemplate() }) : await PGlite.create(dataDir, options)
   } catch (err) {
     releaseLock()
     throw err
