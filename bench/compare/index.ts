@@ -305,8 +305,12 @@ async function measurePrefect(): Promise<Record<number, Measures>> {
       try {
         res = await fetch(`${api}${p}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
       } catch (err) {
-        // A kept-alive connection that the server closed as it was reused: the request never arrived.
-        if (attempt < 3) continue
+        // A kept-alive connection that the server closed as it was reused, or a connection reset
+        // while a burst floods the server: try again after a pause, as for a 503.
+        if (attempt < 6) {
+          await sleep(Math.min(10_000, 250 * 2 ** attempt) * (0.5 + Math.random()))
+          continue
+        }
         throw err
       }
       if ([408, 429, 502, 503].includes(res.status) && attempt < 8) {
