@@ -301,9 +301,12 @@ async function measurePrefect(): Promise<Record<number, Measures>> {
   // under concurrent writes) with backoff: so do these calls, or a burst would fail, not slow down.
   const call = async <T>(method: string, p: string, body?: unknown): Promise<T> => {
     for (let attempt = 0; ; attempt++) {
-      let res: Response
+      let status: number
+      let text: string
       try {
-        res = await fetch(`${api}${p}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
+        const res = await fetch(`${api}${p}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
+        status = res.status
+        text = await res.text()
       } catch (err) {
         // A kept-alive connection that the server closed as it was reused, or a connection reset
         // while a burst floods the server: try again after a pause, as for a 503.
@@ -313,13 +316,12 @@ async function measurePrefect(): Promise<Record<number, Measures>> {
         }
         throw err
       }
-      if ([408, 429, 502, 503].includes(res.status) && attempt < 8) {
-        await res.body?.cancel()
+      if ([408, 429, 502, 503].includes(status) && attempt < 8) {
         await sleep(Math.min(10_000, 250 * 2 ** attempt) * (0.5 + Math.random()))
         continue
       }
-      if (!res.ok) throw new Error(`Prefect ${method} ${p}: ${res.status} ${await res.text()}`)
-      return (res.status === 204 ? undefined : await res.json()) as T
+      if (status >= 400) throw new Error(`Prefect ${method} ${p}: ${status} ${text}`)
+      return (text === '' ? undefined : JSON.parse(text)) as T
     }
   }
   const setup = async (what: 'flows' | 'tick'): Promise<Record<string, string>> => {
