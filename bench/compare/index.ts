@@ -31,6 +31,7 @@ const BURST = Number(process.env.ROTA_COMPARE_BURST ?? 100)
 const LIGHT_RUNS = Number(process.env.ROTA_COMPARE_LIGHT_RUNS ?? 5)
 const TICKS = Number(process.env.ROTA_COMPARE_TICKS ?? 5)
 const ONLY = new Set((process.env.ROTA_COMPARE_ONLY ?? 'rota-pg,rota-pglite,prefect').split(','))
+const CREATORS = 10
 const PREFECT_POLLS = [10, 1] // PREFECT_WORKER_QUERY_SECONDS: the default, then tuned
 const LOGS = fs.mkdtempSync(path.join(os.tmpdir(), 'rota-compare-'))
 
@@ -163,9 +164,18 @@ async function runWorkloads(driver: Driver, m: Measures, label: string): Promise
   m.lagMs = ticks.map((t) => t.start - t.due)
   console.log(`  ${label}: scheduling lag ${m.lagMs.map((l) => (l / 1000).toFixed(2)).join(', ')} s`)
 
-  // A burst: BURST runs created at once, until all have finished.
+  // A burst: BURST runs created at once (CREATORS API calls in flight: Prefect's server resets
+  // connections when 100 arrive together), until all have finished.
   const t0 = performance.now()
-  const ids = await Promise.all(Array.from({ length: BURST }, () => driver.createRun('light-1')))
+  const ids: string[] = []
+  await Promise.all(
+    Array.from({ length: CREATORS }, async () => {
+      while (ids.length < BURST) {
+        const slot = ids.push('') - 1
+        ids[slot] = await driver.createRun('light-1')
+      }
+    }),
+  )
   await until(async () => ((await driver.countSucceeded(ids)) === BURST ? true : undefined), 1_200_000, `${label}: the burst`, 250)
   m.burstMs = performance.now() - t0
   console.log(`  ${label}: burst of ${BURST} in ${(m.burstMs / 1000).toFixed(1)} s`)
@@ -176,10 +186,9 @@ async function runWorkloads(driver: Driver, m: Measures, label: string): Promise
 
 const ROTA_TERMINAL = new Set(['success', 'failed', 'skipped', 'cancelled', 'crashed'])
 
-async function measureRota(database: 'postgres' | 'pglite'): Promise<Measures> {
+async function measureRota(database: 'postgres' | 'pglite', m: Measures): Promise<void> {
   const label = `Rota (${database === 'postgres' ? 'PostgreSQL' : 'PGlite'})`
   console.log(`${label}...`)
-  const m: Measures = {}
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rota-compare-home-'))
   let databaseUrl = ''
   let admin: pg.Client | undefined
@@ -250,7 +259,6 @@ async function measureRota(database: 'postgres' | 'pglite'): Promise<Measures> {
     }
     fs.rmSync(home, { recursive: true, force: true })
   }
-  return m
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,7 +291,7 @@ function prefectVenv(): string {
 
 const PREFECT_TERMINAL_BAD = new Set(['FAILED', 'CRASHED', 'CANCELLED', 'CANCELLING'])
 
-async function measurePrefect(): Promise<Record<number, Measures>> {
+async function measurePrefect(results: Record<number, Measures>): Promise<void> {
   console.log(`Prefect ${PREFECT_VERSION}...`)
   const venv = prefectVenv()
   const prefectHome = fs.mkdtempSync(path.join(os.tmpdir(), 'rota-compare-prefect-'))
@@ -310,7 +318,7 @@ async function measurePrefect(): Promise<Record<number, Measures>> {
       } catch (err) {
         // A kept-alive connection that the server closed as it was reused, or a connection reset
         // while a burst floods the server: try again after a pause, as for a 503.
-        if (attempt < 6) {
+        if (attempt < 10) {
           await sleep(Math.min(10_000, 250 * 2 ** attempt) * (0.5 + Math.random()))
           continue
         }
@@ -337,7 +345,6 @@ async function measurePrefect(): Promise<Record<number, Measures>> {
   type PrefectRun = { id: string; state_type: string | null; expected_start_time: string; start_time: string | null }
   const runsById = (ids: string[]) => call<PrefectRun[]>('POST', '/flow_runs/filter', { flow_runs: { id: { any_: ids } }, limit: ids.length })
 
-  const results: Record<number, Measures> = {}
   let server: ChildProcess | undefined
   try {
     const t0 = performance.now()
@@ -350,6 +357,7 @@ async function measurePrefect(): Promise<Record<number, Measures>> {
     for (const poll of PREFECT_POLLS) {
       const label = `Prefect (${poll}-s poll)`
       const m: Measures = poll === PREFECT_POLLS[0] ? { coldStartMs, idleServerMb } : {}
+      results[poll] = m
       const worker = startProcess(`prefect-worker-${poll}s`, path.join(venv, 'bin', 'prefect'), ['worker', 'start', '--pool', 'bench', '--type', 'process', '--limit', String(CONCURRENCY)], {
         ...env,
         PREFECT_WORKER_QUERY_SECONDS: String(poll),
@@ -396,13 +404,11 @@ async function measurePrefect(): Promise<Record<number, Measures>> {
         if (tick) await call('DELETE', `/deployments/${tick}`).catch(() => undefined)
         await stopProcess(worker)
       }
-      results[poll] = m
     }
   } finally {
     await stopProcess(server)
     fs.rmSync(prefectHome, { recursive: true, force: true })
   }
-  return results
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,17 +461,40 @@ async function main(): Promise<void> {
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
   const columns: [string, Measures][] = []
+  const failures: string[] = []
+  // A system that fails keeps the figures it got; the table shows them and the error follows it.
+  const attempt = async (name: string, fn: () => Promise<void>) => {
+    try {
+      await fn()
+    } catch (err) {
+      failures.push(`${name}: ${(err as Error).message}`)
+      console.error(`${name} failed: ${(err as Error).stack ?? String(err)}`)
+    }
+  }
   try {
-    if (ONLY.has('rota-pg')) columns.push(['Rota (PostgreSQL)', await measureRota('postgres')])
-    if (ONLY.has('rota-pglite')) columns.push(['Rota (PGlite)', await measureRota('pglite')])
+    for (const [key, name, db] of [['rota-pg', 'Rota (PostgreSQL)', 'postgres'], ['rota-pglite', 'Rota (PGlite)', 'pglite']] as const) {
+      if (!ONLY.has(key)) continue
+      const m: Measures = {}
+      columns.push([name, m])
+      await attempt(name, () => measureRota(db, m))
+    }
     if (ONLY.has('prefect')) {
-      const prefect = await measurePrefect()
-      for (const poll of PREFECT_POLLS) if (prefect[poll]) columns.push([`Prefect (${poll}-s poll)`, prefect[poll]])
+      const prefect: Record<number, Measures> = {}
+      for (const poll of PREFECT_POLLS) columns.push([`Prefect (${poll}-s poll)`, (prefect[poll] = {})])
+      await attempt(`Prefect ${PREFECT_VERSION}`, () => measurePrefect(prefect))
+      for (const poll of PREFECT_POLLS) {
+        const column = columns.find(([name]) => name === `Prefect (${poll}-s poll)`)
+        if (column) column[1] = prefect[poll] as Measures
+      }
     }
   } finally {
     await stopAll()
   }
   report(columns)
+  if (failures.length > 0) {
+    console.log(`\nnot measured to the end:\n${failures.map((f) => `- ${f}`).join('\n')}`)
+    process.exitCode = 1
+  }
 }
 
 await main()
