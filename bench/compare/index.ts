@@ -324,7 +324,8 @@ async function measurePrefect(results: Record<number, Measures>): Promise<void> 
         }
         throw err
       }
-      if ([408, 429, 502, 503].includes(status) && attempt < 8) {
+      // Patient: under the burst, Prefect's SQLite stays locked for tens of seconds at a time.
+      if ([408, 429, 502, 503].includes(status) && attempt < 40) {
         await sleep(Math.min(10_000, 250 * 2 ** attempt) * (0.5 + Math.random()))
         continue
       }
