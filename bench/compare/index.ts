@@ -122,6 +122,8 @@ interface Measures {
   light40Ms?: number[]
   lagMs?: number[]
   burstMs?: number
+  /** Burst runs that ended other than successfully (crashed, failed, cancelled). */
+  burstFailed?: number
 }
 
 /** What a system offers the workloads. Times are epoch milliseconds from the system's own records. */
@@ -129,7 +131,8 @@ interface Driver {
   createRun(flow: 'light-40' | 'light-1'): Promise<string>
   /** undefined while not finished; throws when a run did not succeed. */
   finished(id: string): Promise<boolean>
-  countSucceeded(ids: string[]): Promise<number>
+  /** Of these runs, how many ended well and how many ended otherwise. */
+  countFinished(ids: string[]): Promise<{ ok: number; failed: number }>
   startTicks(): Promise<void>
   /** Finished runs of the 10-s schedule: when each was due and when it started running. */
   ticks(): Promise<{ due: number; start: number }[]>
@@ -176,9 +179,14 @@ async function runWorkloads(driver: Driver, m: Measures, label: string): Promise
       }
     }),
   )
-  await until(async () => ((await driver.countSucceeded(ids)) === BURST ? true : undefined), 1_200_000, `${label}: the burst`, 250)
+  // A run that crashes is counted, not fatal: under the burst Prefect's SQLite locks up and some runs crash.
+  const end = await until(async () => {
+    const n = await driver.countFinished(ids)
+    return n.ok + n.failed === BURST ? n : undefined
+  }, 1_200_000, `${label}: the burst`, 250)
   m.burstMs = performance.now() - t0
-  console.log(`  ${label}: burst of ${BURST} in ${(m.burstMs / 1000).toFixed(1)} s`)
+  m.burstFailed = end.failed
+  console.log(`  ${label}: burst of ${BURST} in ${(m.burstMs / 1000).toFixed(1)} s, ${end.failed} did not succeed`)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -229,11 +237,11 @@ async function measureRota(database: 'postgres' | 'pglite', m: Measures): Promis
       {
         createRun: async (flow) => (await client.createRun(flow, {})).id,
         finished,
-        countSucceeded: async (ids) => {
-          const bad = await client.listRuns({ flow: 'light-1', state: 'failed,crashed,cancelled', limit: 1 })
-          if (bad.items.length > 0) throw new Error(`${label}: a burst run ended ${bad.items[0]?.state}`)
-          const ok = await client.listRuns({ flow: 'light-1', state: 'success', limit: Math.max(200, ids.length) })
-          return ok.items.length
+        countFinished: async (ids) => {
+          const limit = Math.max(200, ids.length)
+          const failed = await client.listRuns({ flow: 'light-1', state: 'failed,crashed,cancelled,skipped', limit })
+          const ok = await client.listRuns({ flow: 'light-1', state: 'success', limit })
+          return { ok: ok.items.length, failed: failed.items.length }
         },
         startTicks: async () => {
           await registerFile(client, 'bench/compare/rota_tick.ts', ROOT)
@@ -375,11 +383,12 @@ async function measurePrefect(results: Record<number, Measures>): Promise<void> 
               if (run.state_type && PREFECT_TERMINAL_BAD.has(run.state_type)) throw new Error(`${label}: run ${id} ended ${run.state_type} (logs in ${LOGS})`)
               return run.state_type === 'COMPLETED'
             },
-            countSucceeded: async (ids) => {
+            countFinished: async (ids) => {
               const runs = await runsById(ids)
-              const bad = runs.find((r) => r.state_type && PREFECT_TERMINAL_BAD.has(r.state_type))
-              if (bad) throw new Error(`${label}: a burst run ended ${bad.state_type} (logs in ${LOGS})`)
-              return runs.filter((r) => r.state_type === 'COMPLETED').length
+              return {
+                ok: runs.filter((r) => r.state_type === 'COMPLETED').length,
+                failed: runs.filter((r) => r.state_type && r.state_type !== 'CANCELLING' && PREFECT_TERMINAL_BAD.has(r.state_type)).length,
+              }
             },
             startTicks: async () => {
               tick = (await setup('tick')).tick
@@ -430,7 +439,7 @@ function report(columns: [string, Measures][]): void {
     {
       name: `burst of ${BURST} runs, created -> all finished`,
       get: (m) => m.burstMs,
-      fmt: (v) => (v === undefined ? '' : `${fmtMs(v)} (${((BURST * 1000) / v).toFixed(1)} runs/s)`),
+      fmt: (v, m) => (v === undefined ? '' : `${fmtMs(v)} (${((BURST * 1000) / v).toFixed(1)} runs/s)${m.burstFailed ? `, ${m.burstFailed} did not succeed` : ''}`),
     },
   ]
   // Ratios: each Prefect column over Rota on PostgreSQL (Rota's production database).
