@@ -5,7 +5,7 @@
 import fs from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
+import type { DuckDBConnection } from '@duckdb/node-api'
 import type { Lake } from '../lake.ts'
 
 export function sqlString(s: string): string {
@@ -15,6 +15,9 @@ export function sqlString(s: string): string {
 /** Opens a DuckDB database (a file, or in memory), runs `fn`, closes it. */
 export async function withDuckdb<T>(file: string | undefined, fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
   if (file) await fs.mkdir(path.dirname(file), { recursive: true })
+  // Loaded on first use: the native library is ~10 MB resident, and the server imports this module
+  // for /api/brt but needs DuckDB only when a gold export is read.
+  const { DuckDBInstance } = await import('@duckdb/node-api')
   const instance = await DuckDBInstance.create(file ?? ':memory:')
   const connection = await instance.connect()
   try {
