@@ -168,13 +168,31 @@ export class RotaClient {
 
 const keepAlive = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) }
 
-/** One request; resolves with the whole response text. Rejects on network errors, the timeout and `signal`. */
-function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number, signal: AbortSignal | undefined): Promise<{ status: number; statusText: string; text: string }> {
+/**
+ * One request; resolves with the whole response text. Rejects on network errors, the timeout and `signal`.
+ * A kept-alive connection can be closed by the server (its idle timeout) just as a request leaves
+ * on it: that request never reached the server, and goes again on another connection (Node's
+ * documented remedy, `request.reusedSocket`), a few times at most.
+ */
+async function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number, signal: AbortSignal | undefined): Promise<{ status: number; statusText: string; text: string }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await sendOnce(url, method, headers, body, timeoutMs, signal)
+    } catch (err) {
+      const stale = (err as { reusedSocket?: boolean; code?: string }).reusedSocket === true && (err as { code?: string }).code === 'ECONNRESET'
+      if (!stale || attempt >= 4 || signal?.aborted) throw err
+    }
+  }
+}
+
+function sendOnce(url: URL, method: string, headers: Record<string, string>, body: string | undefined, timeoutMs: number, signal: AbortSignal | undefined): Promise<{ status: number; statusText: string; text: string }> {
   return new Promise((resolve, reject) => {
     const secure = url.protocol === 'https:'
     if (!secure && url.protocol !== 'http:') return reject(Object.assign(new Error(`unsupported protocol ${url.protocol}`), { code: 'ERR_INVALID_URL' }))
     if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body))
+    let responded = false
     const req = (secure ? https : http).request(url, { method, headers, agent: secure ? keepAlive.https : keepAlive.http, ...(signal ? { signal } : {}) }, (res) => {
+      responded = true
       const chunks: Buffer[] = []
       res.on('data', (chunk: Buffer) => chunks.push(chunk))
       res.once('error', fail)
@@ -186,7 +204,8 @@ function send(url: URL, method: string, headers: Record<string, string>, body: s
     const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs)
     function fail(err: Error) {
       clearTimeout(timer)
-      reject(err)
+      // whether it left on a kept-alive connection; only such a request may go again (send)
+      reject(Object.assign(err, { reusedSocket: req.reusedSocket && !responded }))
     }
     req.once('error', fail)
     req.end(body)
