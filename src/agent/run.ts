@@ -9,6 +9,7 @@
  * worker from the message that hands it the run. A new per-run value goes there, once.
  */
 import { RotaClient, type State } from '../client/index.ts'
+import type { Execution } from '../core/contract.ts'
 import { resolveReportGiveUpMs } from '../config.ts'
 import { retryUntilDelivered } from './delivery.ts'
 import { runFlow } from '../sdk/runtime.ts'
@@ -27,6 +28,12 @@ export interface RunConfig {
   giveUpMs: number
   /** Values that must never reach the logs: those of the variables ROTA_SECRET_ENV names, and the API key. */
   secrets: string[]
+  /**
+   * The flow's entrypoint, as the agent claimed the run (ROTA_FLOW_ENTRYPOINT): the run loads its
+   * flow at once and gets its parameters with its start. Without it (an agent that does not say),
+   * the run asks the server first.
+   */
+  entrypoint?: string | undefined
 }
 
 export class RunConfigError extends Error {
@@ -50,7 +57,7 @@ export function runConfigFromEnv(env: Readonly<Record<string, string | undefined
     .filter((v): v is string => typeof v === 'string' && v.length >= 4)
   const apiKey = env.ROTA_API_KEY || undefined
   if (apiKey) secrets.push(apiKey)
-  return { apiUrl, apiKey, flowRunId, giveUpMs, secrets }
+  return { apiUrl, apiKey, flowRunId, giveUpMs, secrets, entrypoint: env.ROTA_FLOW_ENTRYPOINT || undefined }
 }
 
 /** A stop that ends the run as crashed, with this message (a shared worker: the run's uncaught error). */
@@ -139,10 +146,11 @@ export async function executeRun(config: RunConfig, host: RunHost): Promise<RunE
   else host.stop.addEventListener('abort', onStop, { once: true })
 
   const run = async (): Promise<RunEnd> => {
-    const exec = await untilDelivered(() => client.execution(flowRunId))
+    // Two requests a run, not three, when the agent named the entrypoint: load, then start and get the parameters at once.
+    let exec: Execution | undefined = config.entrypoint ? undefined : await untilDelivered(() => client.execution(flowRunId))
     let flow
     try {
-      flow = await host.loadFlow(exec.entrypoint)
+      flow = await host.loadFlow(config.entrypoint ?? (exec as Execution).entrypoint)
     } catch (err) {
       const message = cutText(`could not load the flow: ${(err as Error).message}`, MAX_LINE, '… [cut]')
       reporter.log('error', message, undefined)
@@ -153,8 +161,12 @@ export async function executeRun(config: RunConfig, host: RunHost): Promise<RunE
 
     // Ask to start; the server may say wait (too early) or abort (cancelled meanwhile).
     for (;;) {
-      const { verdict } = await untilDelivered(() => client.proposeState(flowRunId, 'running'))
-      if (verdict.status === 'accept') break
+      const { verdict, execution } = await untilDelivered(() => client.proposeState(flowRunId, 'running', undefined, undefined, { withExecution: true }))
+      if (verdict.status === 'accept') {
+        // a server that does not answer with the execution details (older than withExecution) is asked for them
+        exec ??= execution ?? (await untilDelivered(() => client.execution(flowRunId)))
+        break
+      }
       if (verdict.status === 'wait') {
         await new Promise((r) => setTimeout(r, Math.max(1, verdict.retryAfterMs ?? 100)))
         continue

@@ -1,14 +1,15 @@
 /**
  * The client's kept-alive connections: a request that leaves on a connection the server has just
  * closed goes again on a new one, once the server has dropped it; a request that reached a server
- * which then failed is not sent twice.
+ * which then failed is not sent twice. And a run's start: proposing `running` with `withExecution`
+ * answers with what the run executes (one request a run less).
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import type { Socket } from 'node:net'
 import { RotaClient, ServerUnreachableError } from '../../src/client/index.ts'
-import { DB_KIND } from '../helpers/rota.ts'
+import { DB_KIND, startHarness } from '../helpers/rota.ts'
 
 describe('client connections', { skip: DB_KIND === 'pglite' ? false : 'no database involved: runs in the PGlite pass only' }, () => {
   let server: http.Server
@@ -52,5 +53,37 @@ describe('client connections', { skip: DB_KIND === 'pglite' ? false : 'no databa
     await new Promise((r) => setTimeout(r, 50))
     await assert.rejects(client.request('POST', '/broken', { x: 1 }), ServerUnreachableError)
     assert.equal(seen.get('/broken'), 1)
+  })
+})
+
+describe("a run's start", () => {
+  it('answers a proposal of running with the execution details when asked, and only then', async () => {
+    const h = await startHarness()
+    try {
+      await h.register('test/fixtures/hello.ts')
+      const agent = await h.client.registerAgent({ name: 'by-hand', type: 'local' })
+      const [a, b] = [await h.client.createRun('hello', { n: 7 }), await h.client.createRun('hello', {})]
+      const claimed = await h.client.poll(agent.id, { slots: 2, waitMs: 0 })
+      assert.deepEqual(new Set(claimed.runs.map((r) => r.id)), new Set([a.id, b.id]))
+      for (const r of claimed.runs) assert.equal(r.entrypoint, 'test/fixtures/hello.ts:default', 'the claim names the entrypoint (the agent hands it to the run)')
+
+      const started = await h.client.proposeState(a.id, 'running', undefined, undefined, { withExecution: true })
+      assert.equal(started.verdict.status, 'accept')
+      assert.deepEqual(started.execution && { ...started.execution, run: started.execution.run.id }, { run: a.id, entrypoint: 'test/fixtures/hello.ts:default', flowName: 'hello', parameters: { n: 7 } })
+      // the same as GET .../execution, but for the run's duration, which grows meanwhile
+      const steady = (e: typeof started.execution) => e && { ...e, run: { ...e.run, durationMs: 0 } }
+      assert.deepEqual(steady(started.execution), steady(await h.client.execution(a.id)))
+
+      const plain = await h.client.proposeState(b.id, 'running')
+      assert.equal(plain.verdict.status, 'accept')
+      assert.equal(plain.execution, undefined)
+      // a proposal that is not accepted carries none either
+      await h.client.cancelRun(a.id)
+      const refused = await h.client.proposeState(a.id, 'running', undefined, undefined, { withExecution: true })
+      assert.notEqual(refused.verdict.status, 'accept')
+      assert.equal(refused.execution, undefined)
+    } finally {
+      await h.close()
+    }
   })
 })
