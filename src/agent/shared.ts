@@ -2,7 +2,7 @@
  * The `shared` isolation: flow runs executed inside a pool of long-lived, warm worker processes
  * (worker.ts), many runs at once in each, the flow modules loaded once per worker. A run starts in
  * about a millisecond instead of paying a process start (~0.3 s of CPU with tsx), so an agent on 2
- * cores runs hundreds of short runs a second where one process per run manages a few.
+ * cores runs over a hundred short runs a second where one process per run manages a few.
  *
  * Glossary: the pool is `workers` processes, each a WorkerProcess here; a run is handed to the
  * least loaded worker that may load its flow's version (a worker loads each entrypoint once: a new
