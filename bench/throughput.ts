@@ -202,7 +202,10 @@ async function phase(
         if (wait > 0) await sleep(wait)
       }
       // a generous timeout: an overloaded server answers late, and the figures should say so rather than stop
-      created.push(client.request<FlowRun>('POST', `/api/flows/${flow}/runs`, { parameters: {} }, { timeoutMs: 300_000 }))
+      const creation = client.request<FlowRun>('POST', `/api/flows/${flow}/runs`, { parameters: {} }, { timeoutMs: 300_000 })
+      // a failed creation surfaces in Promise.all below, so the server and agent are still stopped (not an unhandled rejection now)
+      creation.catch(() => undefined)
+      created.push(creation)
     }
     const runs = await Promise.all(created)
     const createdMs = Date.now() - t0
