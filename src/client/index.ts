@@ -14,6 +14,8 @@ export class ServerUnreachableError extends Error {
   override name = 'ServerUnreachableError'
 }
 
+import { RUN_TOKEN_HEADER } from '../core/auth.ts'
+
 // Every shape comes from the wire contract; the client imports types only (no zod at run time).
 import type {
   Agent,
@@ -50,13 +52,24 @@ export type ClaimedRunWire = ClaimedRunBody
 export type TaskEventWire = TaskEvent
 export type LogWire = LogInput
 
+export interface RotaClientOptions {
+  /** A run's token (ROTA_RUN_TOKEN): sent with every request, for the routes that act for that run. */
+  runToken?: string | undefined
+}
+
 export class RotaClient {
   readonly baseUrl: string
   constructor(
     baseUrl: string,
     private readonly apiKey?: string,
+    private readonly options: RotaClientOptions = {},
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '')
+  }
+
+  /** The same server and key, acting for one run with its token (the agent has one per run it holds). */
+  forRun(runToken: string): RotaClient {
+    return new RotaClient(this.baseUrl, this.apiKey, { ...this.options, runToken })
   }
 
   async request<T>(method: string, path: string, body?: unknown, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
@@ -65,6 +78,7 @@ export class RotaClient {
     if (body === undefined && method !== 'GET' && method !== 'HEAD') body = {}
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (this.apiKey) headers['x-api-key'] = this.apiKey
+    if (this.options.runToken) headers[RUN_TOKEN_HEADER] = this.options.runToken
     const signals = [AbortSignal.timeout(options.timeoutMs ?? 30_000)]
     if (options.signal) signals.push(options.signal)
     let res: Response
@@ -131,7 +145,7 @@ export class RotaClient {
     return this.request<AgentList>('GET', '/api/agents')
   }
 
-  // --- for agents and flow processes ---
+  // --- for agents and flow processes (the run routes need a client made with forRun(token)) ---
   registerAgent(a: AgentRegistration) {
     return this.request<Agent>('POST', '/api/agents', a)
   }

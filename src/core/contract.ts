@@ -11,6 +11,7 @@
 import { z } from 'zod'
 import { STATES } from './states.ts'
 import { ARTIFACT_KINDS } from './artifacts.ts'
+import { RUN_TOKEN_HEADER } from './auth.ts'
 
 /** Longest text of one log line, state message or task message. */
 export const MAX_MESSAGE = 64 * 1024
@@ -44,6 +45,15 @@ export type ErrorBody = z.infer<typeof ErrorSchema>
 export const IdParam = z.object({ id: z.uuid({ message: 'must be a run id (a UUID)' }).meta({ param: { name: 'id', in: 'path' } }) })
 export const FlowParam = z.object({ idOrName: z.string().min(1).max(200).meta({ param: { name: 'idOrName', in: 'path' } }) })
 export const AgentParam = z.object({ id: z.uuid({ message: 'must be an agent id (a UUID)' }).meta({ param: { name: 'id', in: 'path' } }) })
+
+/** The run token (src/server/run-access.ts), on the routes that act for a run: its execution details and its reports. */
+export const RunTokenHeaders = z.object({
+  [RUN_TOKEN_HEADER]: z
+    .string()
+    .max(200)
+    .optional()
+    .meta({ param: { name: RUN_TOKEN_HEADER, in: 'header' }, description: "the run's token: the agent that claimed the run has it, and gives it to the run's process as ROTA_RUN_TOKEN" }),
+})
 
 // --- server ----------------------------------------------------------------------------------
 
@@ -195,7 +205,13 @@ export const StateResultSchema = z.object({ verdict: VerdictSchema, run: FlowRun
 export type StateResult = z.infer<typeof StateResultSchema>
 
 export const ExecutionSchema = z
-  .object({ run: FlowRunSchema, entrypoint: z.string(), flowName: z.string(), parameters: z.record(z.string(), z.unknown()) })
+  .object({
+    run: FlowRunSchema,
+    entrypoint: z.string(),
+    flowName: z.string(),
+    parameters: z.record(z.string(), z.unknown()),
+    secretParameters: z.array(z.string()).meta({ description: 'names of the parameters whose values are secret (hidden in everything the run reports)' }),
+  })
   .meta({ id: 'Execution' })
 export type Execution = z.infer<typeof ExecutionSchema>
 
@@ -374,7 +390,14 @@ export const AgentRegistrationSchema = z
 export type AgentRegistration = z.input<typeof AgentRegistrationSchema>
 
 export const ClaimedRunSchema = z
-  .object({ id: z.uuid(), name: z.string(), flowName: z.string(), entrypoint: z.string(), scheduledStartTime: Time })
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    flowName: z.string(),
+    entrypoint: z.string(),
+    scheduledStartTime: Time,
+    token: z.string().meta({ description: "the run's token, for its process (ROTA_RUN_TOKEN) and for the agent's own calls for the run; issued anew each time the run is handed over" }),
+  })
   .meta({ id: 'ClaimedRun' })
 export type ClaimedRunBody = z.infer<typeof ClaimedRunSchema>
 

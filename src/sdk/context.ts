@@ -51,8 +51,6 @@ export interface RunScope {
   taskCalls: Map<string, number>
   nextPosition: number
   seenTasks: Set<string>
-  /** Strings that must never reach the logs (secret parameter values, secret env). */
-  secrets: string[]
 }
 
 export interface TaskScope {
@@ -71,12 +69,6 @@ export const storage = new AsyncLocalStorage<Scope>()
 
 export function currentScope(): Scope | undefined {
   return storage.getStore()
-}
-
-export function redact(message: string, secrets: readonly string[]): string {
-  let out = message
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('********')
-  return out
 }
 
 export interface RunContext extends RunInfo {
@@ -101,7 +93,7 @@ function emit(level: LogLevel, message: string): void {
     originalConsole[level === 'debug' ? 'debug' : level](message)
     return
   }
-  scope.runScope.reporter.log(level, redact(message, scope.runScope.secrets), scope.task?.taskName)
+  scope.runScope.reporter.log(level, message, scope.task?.taskName)
 }
 
 /** The run logger: writes to the current task's logs (or the flow's, outside a task). */
@@ -179,7 +171,7 @@ export function captureConsole(): void {
       const scope = currentScope()
       if (!scope) return original(...args)
       const message = args.map((a) => (typeof a === 'string' ? a : formatValue(a))).join(' ')
-      scope.runScope.reporter.log(level, redact(message, scope.runScope.secrets), scope.task?.taskName)
+      scope.runScope.reporter.log(level, message, scope.task?.taskName)
     }
   console.log = wrap('info', originalConsole.log)
   console.info = wrap('info', originalConsole.info)

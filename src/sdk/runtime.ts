@@ -1,7 +1,9 @@
 /** Executes one flow run in this process, reporting through a Reporter. */
-import { captureConsole, redact, storage, type Reporter, type RunScope } from './context.ts'
+import { captureConsole, storage, type Reporter, type RunScope } from './context.ts'
 import type { FlowDefinition } from './flow.ts'
 import { describeError, TaskFailedError } from './task.ts'
+import { redactor, type Redactor } from '../core/redact.ts'
+import { secretValues } from '../core/parameters.ts'
 
 export interface RunFlowOptions {
   flowRunId: string
@@ -10,7 +12,7 @@ export interface RunFlowOptions {
   scheduledStartTime?: Date
   signal?: AbortSignal
   reporter: Reporter
-  /** Extra strings to keep out of logs (secret environment values). */
+  /** Extra strings to keep out of everything the run reports (secret environment values, the API key, the run token). */
   secrets?: string[]
 }
 
@@ -22,10 +24,10 @@ export interface FlowOutcome {
 export async function runFlow<P extends Record<string, unknown>>(flow: FlowDefinition<P>, options: RunFlowOptions): Promise<FlowOutcome> {
   captureConsole()
   const signal = options.signal ?? new AbortController().signal
-  const secretValues = flow.parameters
-    .filter((p) => p.secret)
-    .map((p) => options.parameters[p.name])
-    .filter((v): v is string => typeof v === 'string')
+  // Everything the run reports goes through one redacting reporter: logs, captured console output,
+  // task and retry messages, stack traces, artifacts, the final message.
+  const secrets = redactor([...secretValues(flow.parameters, options.parameters), ...(options.secrets ?? [])])
+  const reporter = redactingReporter(options.reporter, secrets)
   const scope: RunScope = {
     run: {
       flowRunId: options.flowRunId,
@@ -35,11 +37,10 @@ export async function runFlow<P extends Record<string, unknown>>(flow: FlowDefin
       scheduledStartTime: options.scheduledStartTime ?? new Date(),
       signal,
     },
-    reporter: options.reporter,
+    reporter,
     taskCalls: new Map(),
     nextPosition: 0,
     seenTasks: new Set(),
-    secrets: [...secretValues, ...(options.secrets ?? [])],
   }
   let outcome: FlowOutcome
   try {
@@ -48,15 +49,15 @@ export async function runFlow<P extends Record<string, unknown>>(flow: FlowDefin
   } catch (err) {
     if (signal.aborted) outcome = { state: 'cancelled', message: 'cancelled' }
     else {
-      const message = redact(err instanceof TaskFailedError ? err.message : `flow raised: ${describeError(err)}`, scope.secrets)
-      options.reporter.log('error', err instanceof TaskFailedError ? message : (err as Error)?.stack ?? message, undefined)
+      const message = secrets.text(err instanceof TaskFailedError ? err.message : `flow raised: ${describeError(err)}`)
+      reporter.log('error', err instanceof TaskFailedError ? message : (err as Error)?.stack ?? message, undefined)
       outcome = { state: 'failed', message }
     }
   }
   // Every task of the flow appears in every run: those never reached are recorded as skipped.
   for (const name of flow.tasks) {
     if (scope.seenTasks.has(name)) continue
-    options.reporter.taskState({
+    reporter.taskState({
       taskRunId: crypto.randomUUID(),
       taskKey: name,
       taskName: name,
@@ -67,6 +68,21 @@ export async function runFlow<P extends Record<string, unknown>>(flow: FlowDefin
       time: new Date(),
     })
   }
-  await options.reporter.flush()
+  await reporter.flush()
   return outcome
+}
+
+/** A reporter that hides the run's secrets in everything before it reaches `inner`. */
+function redactingReporter(inner: Reporter, secrets: Redactor): Reporter {
+  if (secrets.empty) return inner
+  return {
+    taskState: (e) => inner.taskState(e.message === undefined ? e : { ...e, message: secrets.text(e.message) }),
+    log: (level, message, taskName) => inner.log(level, secrets.text(message), taskName === undefined ? undefined : secrets.text(taskName)),
+    artifact: (a, taskName) =>
+      inner.artifact(
+        { ...a, key: secrets.text(a.key), data: secrets.value(a.data), description: a.description === undefined ? undefined : secrets.text(a.description) },
+        taskName === undefined ? undefined : secrets.text(taskName),
+      ),
+    flush: () => inner.flush(),
+  }
 }

@@ -111,6 +111,23 @@ export async function startHarness(options: { silenceMs?: number; overrides?: Pa
   }
 }
 
+/**
+ * Claims a due run the way an agent does (a throwaway agent's poll) and answers a client that acts
+ * for it with its run token: for tests that report for a run without starting a process.
+ */
+export async function claimRun(client: RotaClient, flowRunId: string): Promise<RotaClient> {
+  return client.forRun(await claimRunToken(client, flowRunId))
+}
+
+/** Claims a due run (or one due within a minute) with a throwaway agent; answers its run token. */
+export async function claimRunToken(client: RotaClient, flowRunId: string): Promise<string> {
+  const agent = await client.registerAgent({ name: `claimer-${randomUUID().slice(0, 8)}`, type: 'local', labels: [], concurrency: 1000 })
+  const { runs } = await client.poll(agent.id, { slots: 1000, runIds: [], waitMs: 0, prefetchMs: 60_000 })
+  const run = runs.find((r) => r.id === flowRunId)
+  if (!run) throw new Error(`run ${flowRunId} was not claimable (claimed: ${runs.map((r) => r.id).join(', ') || 'none'})`)
+  return run.token
+}
+
 export const TERMINAL = ['success', 'failed', 'skipped', 'cancelled', 'crashed']
 
 /** Polls until `check` returns a value (not undefined), or fails after `timeoutMs` with `what`. */

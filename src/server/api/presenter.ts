@@ -5,7 +5,7 @@
  */
 import type { Agent, Artifact, ClaimedRunBody, Execution, Flow, FlowRun, LogLine, RunStats, StateHistory, TaskRun, Verdict } from '../../core/contract.ts'
 import type { Verdict as PolicyVerdict } from '../orchestration/rules.ts'
-import { redactParameters, resolveParameters, type ParameterSpec } from '../../core/parameters.ts'
+import { REDACTED, redactParameters, resolveParameters, type ParameterSpec } from '../../core/parameters.ts'
 import { describeSchedule } from '../../core/schedule.ts'
 import type { FlowRow } from '../store/flows.ts'
 import type { FlowRunRow } from '../store/runs.ts'
@@ -52,7 +52,7 @@ export function presentRun(r: FlowRunRow): FlowRun {
 
 /** What the run's own process gets: the effective parameters with their secrets (it needs them to run). */
 export function presentExecution(r: FlowRunRow, entrypoint: string, specs: readonly ParameterSpec[], overrides: Record<string, unknown>): Execution {
-  return { run: presentRun(r), entrypoint, flowName: r.flowName, parameters: resolveParameters(specs, overrides) }
+  return { run: presentRun(r), entrypoint, flowName: r.flowName, parameters: resolveParameters(specs, overrides), secretParameters: specs.filter((s) => s.secret).map((s) => s.name) }
 }
 
 export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null): Flow {
@@ -65,7 +65,8 @@ export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null): Flow {
     schedule: f.schedule,
     scheduleText: describeSchedule(f.schedule),
     scheduleActive: f.scheduleActive,
-    parameters: f.parameters.map((p) => ({ name: p.name, type: p.type, default: p.default, secret: p.secret })),
+    // A secret's default is kept for the runs that use it, and never shown.
+    parameters: f.parameters.map((p) => ({ name: p.name, type: p.type, default: p.secret ? REDACTED : p.default, secret: p.secret })),
     tasks: f.tasks,
     labels: f.labels,
     catchUp: f.catchUp,
@@ -113,8 +114,8 @@ export function presentAgent(a: AgentRow): Agent {
   }
 }
 
-export function presentClaimedRun(r: ClaimedRunRow): ClaimedRunBody {
-  return { id: r.id, name: r.name, flowName: r.flowName, entrypoint: r.entrypoint, scheduledStartTime: iso(r.scheduledStartTime) }
+export function presentClaimedRun(r: ClaimedRunRow & { token: string }): ClaimedRunBody {
+  return { id: r.id, name: r.name, flowName: r.flowName, entrypoint: r.entrypoint, scheduledStartTime: iso(r.scheduledStartTime), token: r.token }
 }
 
 export function presentHistory(rows: readonly { fromState: string | null; toState: string; message: string | null; time: Date }[]): StateHistory {

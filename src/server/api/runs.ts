@@ -20,6 +20,7 @@ import {
   RunPageSchema,
   RunStatsQuerySchema,
   RunStatsSchema,
+  RunTokenHeaders,
   StateHistorySchema,
   StateProposalSchema,
   StateResultSchema,
@@ -28,8 +29,10 @@ import {
   TaskRunListSchema,
 } from '../../core/contract.ts'
 import { STATES, type State } from '../../core/states.ts'
-import { applyTaskEvents, retryFlowRun, setFlowRunState } from '../orchestration/transition.ts'
-import { appendLogs, keepArtifact } from '../reports.ts'
+import { retryFlowRun, setFlowRunState } from '../orchestration/transition.ts'
+import { appendLogs, keepArtifact, reportTaskEvents } from '../reports.ts'
+import { requireRunToken } from './middleware/run-token.ts'
+import { RUN_TOKEN_HEADER } from '../../core/auth.ts'
 import { decodeCursor, getExecution, getFlowRun, listFlowRuns, listStateHistory, runStats, type FlowRunRow } from '../store/runs.ts'
 import { listTaskRuns } from '../store/task-runs.ts'
 import { listLogs } from '../store/logs.ts'
@@ -37,6 +40,8 @@ import { listArtifacts } from '../store/artifacts.ts'
 import { getFlow } from '../store/flows.ts'
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error']
+/** Answers of the routes that act for a run (its token is checked). */
+const runTokenErrors = { 401: json(ErrorSchema, 'No run token'), 403: json(ErrorSchema, 'Not the run token of this run') }
 
 export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof OpenAPIHono>[0]) {
   const app = new OpenAPIHono(hook)
@@ -134,15 +139,17 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       method: 'post',
       path: '/flow-runs/{id}/state',
       tags: ['flow runs'],
-      summary: 'Propose a state (agents and flow processes); answers with the orchestration verdict',
-      request: { params: IdParam, body: body(StateProposalSchema) },
-      responses: { 200: json(StateResultSchema, 'Verdict'), ...errors },
+      summary: "Propose a state (the run's process and its agent, with the run token); answers with the orchestration verdict",
+      request: { params: IdParam, headers: RunTokenHeaders, body: body(StateProposalSchema) },
+      responses: { 200: json(StateResultSchema, 'Verdict'), ...errors, ...runTokenErrors },
     }),
     async (c) => {
       const p = c.req.valid('json')
-      const { verdict, run } = await setFlowRunState(db, bus, c.req.valid('param').id, {
+      const id = c.req.valid('param').id
+      const secrets = await requireRunToken(db, id, c.req.valid('header')[RUN_TOKEN_HEADER])
+      const { verdict, run } = await setFlowRunState(db, bus, id, {
         state: p.state,
-        message: p.message,
+        message: p.message === undefined ? undefined : secrets.text(p.message),
         by: p.agentId ? { kind: 'agent', agentId: p.agentId } : { kind: 'child' },
       })
       return c.json({ verdict: presentVerdict(verdict), run: presentRun(run) }, 200)
@@ -154,11 +161,12 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       method: 'get',
       path: '/flow-runs/{id}/execution',
       tags: ['internal'],
-      summary: "What a flow's process needs to execute the run: entrypoint and effective parameters (secrets included)",
-      request: { params: IdParam },
-      responses: { 200: json(ExecutionSchema, 'Execution details'), ...errors },
+      summary: "What a flow's process needs to execute the run: entrypoint and effective parameters (secrets included); only with the run's token",
+      request: { params: IdParam, headers: RunTokenHeaders },
+      responses: { 200: json(ExecutionSchema, 'Execution details'), ...errors, ...runTokenErrors },
     }),
     async (c) => {
+      await requireRunToken(db, c.req.valid('param').id, c.req.valid('header')[RUN_TOKEN_HEADER])
       const run = await mustGetRun(c.req.valid('param').id)
       const exec = (await getExecution(db, run.id)) as NonNullable<Awaited<ReturnType<typeof getExecution>>>
       return c.json(presentExecution(run, exec.entrypoint, exec.specs, exec.overrides), 200)
@@ -184,13 +192,15 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       method: 'post',
       path: '/flow-runs/{id}/task-runs',
       tags: ['internal'],
-      summary: "A batch of task-run state events from the flow's process, applied in order",
-      request: { params: IdParam, body: body(TaskEventBatchSchema) },
-      responses: { 200: json(TaskEventResultSchema, 'Result'), ...errors },
+      summary: "A batch of task-run state events from the flow's process, applied in order (with the run token)",
+      request: { params: IdParam, headers: RunTokenHeaders, body: body(TaskEventBatchSchema) },
+      responses: { 200: json(TaskEventResultSchema, 'Result'), ...errors, ...runTokenErrors },
     }),
     async (c) => {
       const { events } = c.req.valid('json')
-      return c.json(await applyTaskEvents(db, bus, c.req.valid('param').id, events.map((e) => ({ ...e, time: new Date(e.time) }))), 200)
+      const id = c.req.valid('param').id
+      const secrets = await requireRunToken(db, id, c.req.valid('header')[RUN_TOKEN_HEADER])
+      return c.json(await reportTaskEvents(db, bus, id, events.map((e) => ({ ...e, time: new Date(e.time) })), secrets), 200)
     },
   )
 
@@ -219,13 +229,15 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       method: 'post',
       path: '/flow-runs/{id}/logs',
       tags: ['internal'],
-      summary: 'A batch of log lines; (source, seq) makes a resent batch harmless',
-      request: { params: IdParam, body: body(LogBatchSchema) },
-      responses: { 200: json(LogBatchResultSchema, 'Stored'), ...errors },
+      summary: 'A batch of log lines (with the run token); (source, seq) makes a resent batch harmless',
+      request: { params: IdParam, headers: RunTokenHeaders, body: body(LogBatchSchema) },
+      responses: { 200: json(LogBatchResultSchema, 'Stored'), ...errors, ...runTokenErrors },
     }),
     async (c) => {
       const { source, logs } = c.req.valid('json')
-      const rows = await appendLogs(db, bus, c.req.valid('param').id, source, logs.map((l) => ({ ...l, time: new Date(l.time) })))
+      const id = c.req.valid('param').id
+      const secrets = await requireRunToken(db, id, c.req.valid('header')[RUN_TOKEN_HEADER])
+      const rows = await appendLogs(db, bus, id, source, logs.map((l) => ({ ...l, time: new Date(l.time) })), secrets)
       return c.json({ inserted: rows.length }, 200)
     },
   )
@@ -250,10 +262,15 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       method: 'post',
       path: '/flow-runs/{id}/artifacts',
       tags: ['internal'],
-      request: { params: IdParam, body: body(ArtifactInputSchema) },
-      responses: { 201: json(ArtifactSchema, 'Stored'), ...errors },
+      summary: 'Something the run produced (with the run token)',
+      request: { params: IdParam, headers: RunTokenHeaders, body: body(ArtifactInputSchema) },
+      responses: { 201: json(ArtifactSchema, 'Stored'), ...errors, ...runTokenErrors },
     }),
-    async (c) => c.json(presentArtifact(await keepArtifact(db, c.req.valid('param').id, c.req.valid('json'))), 201),
+    async (c) => {
+      const id = c.req.valid('param').id
+      const secrets = await requireRunToken(db, id, c.req.valid('header')[RUN_TOKEN_HEADER])
+      return c.json(presentArtifact(await keepArtifact(db, id, c.req.valid('json'), secrets)), 201)
+    },
   )
 
   app.openapi(

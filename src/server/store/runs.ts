@@ -246,7 +246,9 @@ export async function writeRunState(tx: Queryable, run: { id: string; state: Sta
        start_time = case when $2 = 'running' and start_time is null then now() else start_time end,
        end_time = case when $4 then now() else end_time end,
        heartbeat_at = case when $2 in ('pending', 'running') then now() else heartbeat_at end,
-       agent_id = case when $2 = 'scheduled' then null else agent_id end
+       agent_id = case when $2 = 'scheduled' then null else agent_id end,
+       -- a run back in the queue is no one's: the token of the agent that held it no longer acts for it
+       token_hash = case when $2 = 'scheduled' then null else token_hash end
      where id = $1`,
     [run.id, to, message, terminal],
   )
