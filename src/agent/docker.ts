@@ -20,6 +20,7 @@ import type { ClaimedRun, ExitInfo, LaunchedRun, Launcher } from './launcher.ts'
 import { readLines, type OutputStream, type RunOutputSink } from './output.ts'
 import { retry } from '../core/backoff.ts'
 import { RUN_TOKEN_ENV } from '../core/auth.ts'
+import { parseEntrypoint } from '../entrypoint.ts'
 
 export const LABEL_MANAGED = 'rota.managed'
 export const LABEL_FLOW_RUN_ID = 'rota.flow-run-id'
@@ -132,6 +133,9 @@ export class DockerLauncher implements Launcher {
   }
 
   async launch(run: ClaimedRun, env: Record<string, string>, output: RunOutputSink): Promise<LaunchedRun> {
+    // The image's files are out of sight here: the entrypoint's text is checked, and the run process
+    // checks its real path against its own project root (/app) before it imports.
+    parseEntrypoint(run.entrypoint)
     await this.checkEngine()
     const apiUrl = env.ROTA_API_URL
     if (apiUrl) checkApiUrlReachableFromContainer(apiUrl, this.options.network)

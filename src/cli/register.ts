@@ -3,7 +3,7 @@ import { loadFlowModule } from '../sdk/loader.ts'
 
 /** Registers every flow a module exports. */
 export async function registerFile(client: RotaClient, file: string, projectRoot = process.cwd()): Promise<{ name: string; status: string; scheduleText: string }[]> {
-  const flows = await loadFlowModule(file, projectRoot)
+  const flows = await loadFlowModule(file, projectRoot, { insideProject: true })
   const out = []
   for (const { flow, entrypoint, version } of flows) {
     const { status, flow: row } = await client.registerFlow({

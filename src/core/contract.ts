@@ -88,7 +88,10 @@ export const FlowRunSchema = z
     flowName: z.string(),
     state: StateSchema,
     stateMessage: z.string().nullable(),
-    parameters: z.record(z.string(), z.unknown()).meta({ description: 'effective values; secret ones are "********"' }),
+    parameters: z
+      .record(z.string(), z.unknown())
+      .meta({ description: 'effective values; secret ones are "********"; in lists (and the all-runs event stream) a value over 256 characters of JSON is a summary text: GET /flow-runs/{id} has it whole' }),
+    parametersSummarized: z.boolean().meta({ description: 'true when some parameter values are summaries (lists), not the values' }),
     scheduledStartTime: Time,
     startTime: Time.nullable(),
     endTime: Time.nullable(),

@@ -9,7 +9,7 @@
  * - raw;
  * - JSON-escaped, once and twice (a secret inside a JSON string inside a JSON log line), and with
  *   non-ASCII characters as \uXXXX (Python's json.dumps);
- * - URL-encoded (encodeURIComponent, form encoding with `+` for spaces, lower-case hex);
+ * - URL-encoded (encodeURIComponent, HTML form and RFC 3986 rules, `+` for spaces, lower-case hex);
  * - base64 and base64url, at the three alignments a secret can have inside longer encoded text
  *   (an `Authorization: Basic` header encodes `user:secret`, which puts the secret at offset 5).
  *
@@ -55,10 +55,15 @@ export function secretForms(secret: string): string[] {
   forms.add(JSON.stringify(json).slice(1, -1))
   forms.add(json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`))
   try {
-    const url = encodeURIComponent(secret)
-    forms.add(url)
-    forms.add(url.replace(/%20/g, '+'))
-    forms.add(url.replace(/%[0-9A-F]{2}/g, (h) => h.toLowerCase()))
+    // What encoders leave unescaped differs: encodeURIComponent keeps !~*'(), HTML forms keep only
+    // *-._ (spaces as +), RFC 3986 (Python's quote) keeps -._~; some write lower-case hex.
+    const uri = encodeURIComponent(secret)
+    const strict = uri.replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    const form = strict.replace(/%2A/g, '*').replace(/~/g, '%7E').replace(/%20/g, '+')
+    for (const url of [uri, uri.replace(/%20/g, '+'), strict, strict.replace(/%20/g, '+'), form]) {
+      forms.add(url)
+      forms.add(url.replace(/%[0-9A-F]{2}/g, (h) => h.toLowerCase()))
+    }
   } catch {
     // a lone surrogate cannot be URL-encoded, so it cannot appear URL-encoded either
   }

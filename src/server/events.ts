@@ -66,6 +66,11 @@ export class EventBus {
     if (events.length > 0) this.db.notify?.(CHANNEL, JSON.stringify({ origin: this.origin, event: notice })).catch(() => undefined)
   }
 
+  /** How many listeners (event streams, waiting polls) are subscribed now. */
+  get subscribers(): number {
+    return this.emitter.listenerCount('event')
+  }
+
   subscribe(listener: (event: RotaEvent) => void): () => void {
     this.emitter.on('event', listener)
     return () => this.emitter.off('event', listener)

@@ -12,6 +12,7 @@ import { ConfigError } from '../config.ts'
 import { openDb, type Db } from './db/index.ts'
 import { EventBus } from './events.ts'
 import { createApp } from './api/app.ts'
+import type { EventQueueLimits } from './api/events.ts'
 import { scheduleAll } from './scheduler.ts'
 import { reap } from './reaper.ts'
 import { AGENT_SILENCE_MS } from './store/agents.ts'
@@ -42,6 +43,10 @@ export interface ServerOptions {
   env?: NodeJS.ProcessEnv
   /** The built dashboard; default dist/ui of the project. */
   uiDir?: string
+  /** Where the agents' flows live, for the entrypoint check at registration; default the project this server runs from. */
+  projectRoot?: string
+  /** Bounds of each event-stream subscriber's queue; a slower subscriber is dropped (default EVENT_QUEUE_LIMITS). */
+  eventQueue?: EventQueueLimits
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1'])
@@ -59,8 +64,8 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
   const env = options.env ?? process.env
   let listeningPort = config.port
   const app = await createApp(
-    { db, bus, config, version: VERSION, shutdown: shutdown.signal, plugins, env },
-    { uiDir: options.uiDir ?? path.join(ROOT, 'dist/ui'), port: () => listeningPort },
+    { db, bus, config, version: VERSION, shutdown: shutdown.signal, plugins, env, projectRoot: options.projectRoot ?? ROOT },
+    { uiDir: options.uiDir ?? path.join(ROOT, 'dist/ui'), port: () => listeningPort, eventQueue: options.eventQueue },
   ).catch(async (err: unknown) => {
     await bus.stop()
     await db.close()

@@ -12,7 +12,7 @@ import { requireApiKey } from './middleware/api-key.ts'
 import { flowRoutes } from './flows.ts'
 import { runRoutes } from './runs.ts'
 import { agentRoutes } from './agents.ts'
-import { eventRoutes } from './events.ts'
+import { eventRoutes, type EventQueueLimits } from './events.ts'
 import { json } from './openapi.ts'
 import { HealthSchema, HealthUnavailableSchema } from '../../core/contract.ts'
 import { createPluginApp } from '../../plugin.ts'
@@ -24,6 +24,8 @@ export interface AppOptions {
   uiDir?: string
   /** The port the server listens on, for the Host check (known once it listens). */
   port?: () => number
+  /** Bounds of each event-stream subscriber's queue (default EVENT_QUEUE_LIMITS). */
+  eventQueue?: EventQueueLimits | undefined
 }
 
 export async function createApp(ctx: ServerContext, options: AppOptions = {}): Promise<OpenAPIHono> {
@@ -63,7 +65,7 @@ export async function createApp(ctx: ServerContext, options: AppOptions = {}): P
   app.route('/api', flowRoutes(ctx, hook))
   app.route('/api', runRoutes(ctx, hook))
   app.route('/api', agentRoutes(ctx, hook))
-  app.route('/api', eventRoutes(ctx))
+  app.route('/api', eventRoutes(ctx, options.eventQueue))
   for (const { plugin } of ctx.plugins) {
     if (!plugin.routes) continue
     const routes = createPluginApp()

@@ -14,4 +14,9 @@ export interface ServerContext {
   plugins: readonly LoadedPlugin[]
   /** The environment the configuration came from: plugins resolve their settings from it. */
   env: NodeJS.ProcessEnv
+  /**
+   * The project folder agents import flows from, when this server shares it (`rota up`, a server
+   * in the project's image): registration then also follows the entrypoint's symbolic links.
+   */
+  projectRoot?: string | undefined
 }

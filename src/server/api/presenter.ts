@@ -5,7 +5,7 @@
  */
 import type { Agent, Artifact, ClaimedRunBody, Execution, Flow, FlowRun, LogLine, RunStats, StateHistory, TaskRun, Verdict } from '../../core/contract.ts'
 import type { Verdict as PolicyVerdict } from '../orchestration/rules.ts'
-import { REDACTED, redactParameters, resolveParameters, type ParameterSpec } from '../../core/parameters.ts'
+import { formatBytes, REDACTED, redactParameters, resolveParameters, type ParameterSpec } from '../../core/parameters.ts'
 import { describeSchedule } from '../../core/schedule.ts'
 import type { FlowRow } from '../store/flows.ts'
 import type { FlowRunRow } from '../store/runs.ts'
@@ -27,7 +27,37 @@ function effectiveParameters(specs: readonly ParameterSpec[], overrides: Record<
   }
 }
 
-export function presentRun(r: FlowRunRow): FlowRun {
+/** In lists, a parameter value whose JSON is longer than this is replaced by a summary. */
+export const SUMMARY_CHARS = 256
+
+/** A value's kind and size, instead of the value (lists: a page of 50 runs is never 50 x 256 KiB). */
+function summarize(value: unknown): { value: unknown; summarized: boolean } {
+  const json = JSON.stringify(value) ?? 'null'
+  if (json.length <= SUMMARY_CHARS) return { value, summarized: false }
+  const kind =
+    typeof value === 'string'
+      ? `text of ${value.length.toLocaleString('en-US')} characters`
+      : Array.isArray(value)
+        ? `list of ${value.length.toLocaleString('en-US')} items`
+        : `object of ${Object.keys(value as object).length.toLocaleString('en-US')} keys`
+  return { value: `[${kind}, ${formatBytes(new TextEncoder().encode(json).length)} of JSON: see the run]`, summarized: true }
+}
+
+/**
+ * A run as the API shows it. `detail` (one run: its page, the answers to actions on it) carries the
+ * parameter values whole; lists carry summaries of the big ones.
+ */
+export function presentRun(r: FlowRunRow, view: 'detail' | 'list' = 'detail'): FlowRun {
+  let parameters = redactParameters(r.specs, effectiveParameters(r.specs, r.overrides))
+  let parametersSummarized = false
+  if (view === 'list') {
+    const entries = Object.entries(parameters).map(([k, v]) => {
+      const s = summarize(v)
+      parametersSummarized ||= s.summarized
+      return [k, s.value] as const
+    })
+    if (parametersSummarized) parameters = Object.fromEntries(entries)
+  }
   return {
     id: r.id,
     name: r.name,
@@ -35,7 +65,8 @@ export function presentRun(r: FlowRunRow): FlowRun {
     flowName: r.flowName,
     state: r.state,
     stateMessage: r.stateMessage,
-    parameters: redactParameters(r.specs, effectiveParameters(r.specs, r.overrides)),
+    parameters,
+    parametersSummarized,
     scheduledStartTime: iso(r.scheduledStartTime),
     startTime: isoOrNull(r.startTime),
     endTime: isoOrNull(r.endTime),
@@ -71,7 +102,7 @@ export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null): Flow {
     labels: f.labels,
     catchUp: f.catchUp,
     retries: f.retries,
-    lastRun: lastRun ? presentRun(lastRun) : null,
+    lastRun: lastRun ? presentRun(lastRun, 'list') : null,
     createdAt: iso(f.createdAt),
     updatedAt: iso(f.updatedAt),
   }

@@ -85,7 +85,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
         after: q.after ? new Date(q.after) : undefined,
         order: q.order,
       })
-      return c.json({ items: page.items.map(presentRun), nextCursor: page.nextCursor }, 200)
+      return c.json({ items: page.items.map((r) => presentRun(r, 'list')), nextCursor: page.nextCursor }, 200)
     },
   )
 
