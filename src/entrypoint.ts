@@ -66,7 +66,7 @@ export function confinedPath(file: string, projectRoot: string, what = `flow fil
   }
   if (!isInside(real, root)) {
     const how = isInside(lexical, root) ? `a symbolic link leads out of the project, to ${real}` : `it is outside the project`
-    throw new EntrypointError(`${what} is refused: ${how} (the project root is ${root}); agents import flows only from inside their project`)
+    throw new EntrypointError(`${what} is refused: ${how} (the project root is ${root}); agents import flows only from inside the project`)
   }
   return real
 }
