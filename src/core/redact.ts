@@ -21,7 +21,7 @@ export const REDACTED = '********'
 /** Shorter secrets (and shorter encoded forms) are left alone. */
 export const MIN_SECRET_LENGTH = 4
 
-/** The strings a parameter value is made of, as secrets: the text itself, or a number's digits, or a JSON value's leaves and its JSON. */
+/** The strings a parameter value is made of, as secrets: the text itself, or a number's digits, or a JSON value's leaf values and its JSON. */
 export function secretStrings(value: unknown): string[] {
   const out: string[] = []
   const visit = (v: unknown, depth: number): void => {
@@ -29,10 +29,8 @@ export function secretStrings(value: unknown): string[] {
     else if (typeof v === 'number' && Number.isFinite(v)) out.push(String(v))
     else if (typeof v === 'bigint') out.push(String(v))
     else if (v !== null && typeof v === 'object' && depth < 64) {
-      for (const [k, item] of Object.entries(v)) {
-        if (!Array.isArray(v)) visit(k, depth + 1)
-        visit(item, depth + 1)
-      }
+      // The values, not the keys: a secret `{ password: '…' }` must not hide every "password" in the logs.
+      for (const item of Object.values(v)) visit(item, depth + 1)
     }
   }
   visit(value, 0)
