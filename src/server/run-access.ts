@@ -22,8 +22,8 @@ export function hashRunToken(token: string): string {
 
 /** Whether `given` is the token whose hash is `hash`; constant time, never throws. */
 export function tokenMatches(given: string | undefined, hash: string | null): boolean {
-  if (given === undefined || hash === null) return false
-  return timingSafeEqual(Buffer.from(hashRunToken(given), 'hex'), Buffer.from(hash.padEnd(64, '0').slice(0, 64), 'hex'))
+  if (given === undefined || hash === null || !/^[0-9a-f]{64}$/.test(hash)) return false
+  return timingSafeEqual(Buffer.from(hashRunToken(given), 'hex'), Buffer.from(hash, 'hex'))
 }
 
 /** Gives each run handed to `agentId` a fresh token (only its hash is stored); runs no longer pending for it are left out. */
