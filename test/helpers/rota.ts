@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { resolveConfig, type RotaConfig } from '../../src/config.ts'
-import { startServer, type RunningServer } from '../../src/server/index.ts'
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.ts'
 import { RotaClient, type FlowRun } from '../../src/client/index.ts'
 import { Agent } from '../../src/agent/agent.ts'
 import { LocalLauncher } from '../../src/agent/local.ts'
@@ -70,11 +70,11 @@ export interface Harness {
 }
 
 /** A server in this process plus helpers; close() stops agents, server and drops the database. */
-export async function startHarness(options: { silenceMs?: number; overrides?: Partial<RotaConfig> } = {}): Promise<Harness> {
+export async function startHarness(options: { silenceMs?: number; overrides?: Partial<RotaConfig>; server?: ServerOptions } = {}): Promise<Harness> {
   const db = await freshDatabase()
   const logs: string[] = []
   const config = testConfig(db, options.overrides)
-  const server = await startServer(config, { log: (l) => logs.push(l), ...(options.silenceMs ? { silenceMs: options.silenceMs } : {}) })
+  const server = await startServer(config, { log: (l) => logs.push(l), ...(options.silenceMs ? { silenceMs: options.silenceMs } : {}), ...options.server })
   const client = new RotaClient(server.url, config.apiKey)
   const agents: Agent[] = []
   return {
