@@ -485,11 +485,7 @@ export const AutomationTriggerSchema = z
 export type AutomationTrigger = z.infer<typeof AutomationTriggerSchema>
 
 /** An HTTP header name (RFC 9110 token). */
-const HeaderName = z
-  .string()
-  .min(1)
-  .max(100)
-  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'header names are letters, digits and !#$%&\'*+.^_`|~-')
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/
 /** A header value: printable ASCII (no line breaks, which would start another header). */
 const HeaderValue = z.string().max(4000).regex(/^[\t\x20-\x7e]*$/, 'header values are printable ASCII on one line')
 
@@ -509,7 +505,8 @@ export const AutomationActionSchema = z
       type: z.literal('webhook'),
       url: z.string().max(2000).refine(isHttpUrl, 'must be an http(s) URL, like https://hooks.slack.com/services/...').meta({ format: 'uri' }),
       headers: z
-        .record(HeaderName, HeaderValue)
+        .record(z.string(), HeaderValue)
+        .refine((h) => Object.keys(h).every((k) => HEADER_NAME.test(k)), "header names are 1 to 100 letters, digits and !#$%&'*+.^_`|~-")
         .refine((h) => Object.keys(h).length <= 20, 'at most 20 headers')
         .optional()
         .meta({ description: 'sent with each delivery; their values are never shown again (answers show "********")' }),
