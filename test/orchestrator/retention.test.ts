@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { startHarness, waitFor, waitForRunState, type Harness } from '../helpers/rota.ts'
 import type { FlowRun } from '../../src/client/index.ts'
+import { parsePrometheus } from '../helpers/prometheus.ts'
 
 const MAX_AGE_S = 15
 let h: Harness
@@ -124,6 +125,11 @@ describe('retention', () => {
       return s.oldestRun === waiting.scheduledStartTime ? s : undefined
     }, 15_000, 500)
     assert.deepEqual(health.storage.retention, { maxAgeSeconds: MAX_AGE_S, keepLast: 2 })
+    // ...and so do the metrics, with what retention deleted.
+    const metrics = await parsePrometheus(await (await fetch(`${h.server.url}/metrics`)).text())
+    const deletedBy = (flow: string) => metrics.find((f) => f.name === 'rota_retention_deleted_runs')?.samples.find((s) => s.labels.flow === flow)?.value
+    assert.deepEqual([deletedBy('keep-default'), deletedBy('keep-four'), deletedBy('keep-hour')], [4, 2, undefined])
+    assert.ok((metrics.find((f) => f.name === 'rota_database_bytes')?.samples[0]?.value ?? 0) > 100_000)
     await h.client.cancelRun(running.id)
   })
 })

@@ -162,7 +162,8 @@ export class AutomationEngine {
   private async judgeTransition(a: AutomationRow, t: Transition): Promise<void> {
     const trigger = a.trigger
     if (trigger.type !== 'flow-run-state' && trigger.type !== 'consecutive-failures') return
-    if ((trigger.flow && trigger.flow !== t.flowName) || new Date(t.time) < new Date(a.createdAt)) return
+    // Transitions from before the automation was made, changed or enabled are not its to judge.
+    if ((trigger.flow && trigger.flow !== t.flowName) || new Date(t.time) < new Date(a.updatedAt)) return
     const run: FiringRun = { id: t.flowRunId, name: t.flowRunName, state: t.state, message: t.message }
     if (trigger.type === 'flow-run-state') {
       if (trigger.states.includes(t.state)) await this.fire(a, { kind: 'flow-run-state', flowName: t.flowName, run, dedupeKey: `run:${t.flowRunId}` })
