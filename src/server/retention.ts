@@ -4,7 +4,9 @@
  * finished runs of each flow whatever their age; a flow may set its own (`defineFlow({ retention })`).
  * Runs that are scheduled, pending, running, retrying or cancelling are never deleted.
  *
- * A sweep deletes in batches of `batchSize` runs, one short statement each (no long transaction, no
+ * A sweep deletes in batches of `batchSize` runs, one short statement each (children by cascade:
+ * faster than deleting them first, set-based, on both databases: 8.7 s against 14.4 s for 20,000 runs
+ * on PostgreSQL, 14.5 s against 15.2 s on PGlite) (no long transaction, no
  * lock on anything the API or the scheduler waits for: rows locked elsewhere are skipped), and stops
  * after `budgetMs` to go on at the next tick. Several servers may sweep at once (SKIP LOCKED).
  * PGlite runs no autovacuum: after large deletes the sweep vacuums the run tables itself, so the
@@ -15,7 +17,7 @@ import type { RetentionPolicy } from '../config.ts'
 import { flowsForRetention, pruneFirings, pruneFlowRuns, storageFacts, vacuumRunTables, type PruneCursor, type StorageRow } from './store/retention.ts'
 
 export interface RetentionOptions {
-  /** Runs deleted per statement (default 500). */
+  /** Runs deleted per statement (default 500 on PostgreSQL; 100 on PGlite, whose one connection every request shares). */
   batchSize?: number
   /** A sweep stops after this long and goes on at the next tick (default 20 s). */
   budgetMs?: number
@@ -58,7 +60,9 @@ export class RetentionSweeper {
     options: RetentionOptions = {},
     private readonly onDeleted: (flowName: string, runs: number) => void = () => undefined,
   ) {
-    this.batchSize = options.batchSize ?? 500
+    // Measured (bench/year.ts --compare-deletes, 2 cores): 500 runs with their children take ~180 ms on
+    // PostgreSQL (p99 ~0.9 s), ~320 ms on PGlite (p99 ~0.9 s), where nothing else runs meanwhile.
+    this.batchSize = options.batchSize ?? (db.kind === 'pglite' ? 100 : 500)
     this.budgetMs = options.budgetMs ?? 20_000
     this.firingsKept = options.firingsKept ?? 20
     this.vacuumAfterRuns = options.vacuumAfterRuns ?? 5000
