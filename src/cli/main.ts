@@ -10,6 +10,7 @@ import { ago, clean, paint, state, table } from './output.ts'
 import { registerFile } from './register.ts'
 import type { DevServiceSwitch } from './up.ts'
 import { loadPlugins, pluginEnvNames, type LoadedPlugin } from '../plugin.ts'
+import { addAutomationCommands } from './automations.ts'
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
 
@@ -202,6 +203,8 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
         console.log(clean(`${f.name}: schedule ${f.scheduleActive ? 'active' : 'paused'} (${f.scheduleText})`))
       })
   }
+
+  addAutomationCommands(program, () => client(resolveConfig()))
 
   const internal = program.command('internal', { hidden: true })
   internal.command('run-child').action(async () => {

@@ -18,6 +18,7 @@ export async function registerFile(client: RotaClient, file: string, projectRoot
       catchUp: flow.catchUp,
       retries: flow.retries,
       retryDelaySeconds: flow.retryDelaySeconds,
+      retention: flow.retention,
     })
     out.push({ name: flow.name, status, scheduleText: row.scheduleText })
   }

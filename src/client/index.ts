@@ -44,6 +44,11 @@ import type {
   TaskEvent,
   TaskEventResult,
   TaskRunList,
+  Automation,
+  AutomationInput,
+  AutomationList,
+  AutomationPatch,
+  FiringList,
 } from '../core/contract.ts'
 
 export type { Agent, Artifact, ArtifactInput, Flow, FlowRun, LogLine, State, TaskRun, Verdict } from '../core/contract.ts'
@@ -143,6 +148,26 @@ export class RotaClient {
   }
   listAgents() {
     return this.request<AgentList>('GET', '/api/agents')
+  }
+
+  // --- automations ---
+  listAutomations() {
+    return this.request<AutomationList>('GET', '/api/automations')
+  }
+  getAutomation(idOrName: string) {
+    return this.request<Automation>('GET', `/api/automations/${encodeURIComponent(idOrName)}`)
+  }
+  createAutomation(input: AutomationInput) {
+    return this.request<Automation>('POST', '/api/automations', input)
+  }
+  updateAutomation(idOrName: string, patch: AutomationPatch) {
+    return this.request<Automation>('PATCH', `/api/automations/${encodeURIComponent(idOrName)}`, patch)
+  }
+  deleteAutomation(idOrName: string) {
+    return this.request<Ok>('DELETE', `/api/automations/${encodeURIComponent(idOrName)}`)
+  }
+  firings(idOrName: string, limit = 50) {
+    return this.request<FiringList>('GET', `/api/automations/${encodeURIComponent(idOrName)}/firings?limit=${limit}`)
   }
 
   // --- for agents and flow processes (the run routes need a client made with forRun(token)) ---

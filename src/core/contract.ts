@@ -12,6 +12,7 @@ import { z } from 'zod'
 import { STATES } from './states.ts'
 import { ARTIFACT_KINDS } from './artifacts.ts'
 import { RUN_TOKEN_HEADER } from './auth.ts'
+import { MAX_DURATION_SECONDS } from './duration.ts'
 
 /** Longest text of one log line, state message or task message. */
 export const MAX_MESSAGE = 64 * 1024
@@ -55,10 +56,52 @@ export const RunTokenHeaders = z.object({
     .meta({ param: { name: RUN_TOKEN_HEADER, in: 'header' }, description: "the run's token: the agent that claimed the run has it, and gives it to the run's process as ROTA_RUN_TOKEN" }),
 })
 
+// --- retention and storage -------------------------------------------------------------------
+
+/** A flow's own retention (`defineFlow({ retention })`); what it leaves out comes from the server's ROTA_RETENTION*. */
+export const RetentionSchema = z
+  .object({
+    maxAgeSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_DURATION_SECONDS)
+      .nullable()
+      .optional()
+      .meta({ description: "finished runs older than this are deleted; null: never by age; absent: the server's ROTA_RETENTION" }),
+    keepLast: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .optional()
+      .meta({ description: "this many newest finished runs are kept whatever their age; absent: the server's ROTA_RETENTION_KEEP_LAST" }),
+  })
+  .meta({ id: 'Retention' })
+export type Retention = z.infer<typeof RetentionSchema>
+
+/** What the database holds and how long: GET /api/health. */
+export const StorageSchema = z
+  .object({
+    databaseBytes: z.number().nullable().meta({ description: 'size of the database on disk; null when it cannot be read' }),
+    oldestRun: Time.nullable().meta({ description: 'scheduled time of the oldest run kept' }),
+    runs: z.number().int().meta({ description: 'flow runs kept (an estimate on PostgreSQL for large tables)' }),
+    retention: z.object({ maxAgeSeconds: z.number().nullable(), keepLast: z.number().int() }).meta({ description: 'the server-wide policy (ROTA_RETENTION, ROTA_RETENTION_KEEP_LAST)' }),
+  })
+  .meta({ id: 'Storage' })
+export type Storage = z.infer<typeof StorageSchema>
+
 // --- server ----------------------------------------------------------------------------------
 
 export const HealthSchema = z
-  .object({ status: z.literal('ok'), version: z.string(), database: z.enum(['pglite', 'postgres']), time: z.string(), authRequired: z.boolean() })
+  .object({
+    status: z.literal('ok'),
+    version: z.string(),
+    database: z.enum(['pglite', 'postgres']),
+    time: z.string(),
+    authRequired: z.boolean(),
+    storage: StorageSchema,
+  })
   .meta({ id: 'Health' })
 export type Health = z.infer<typeof HealthSchema>
 
@@ -124,6 +167,7 @@ export const FlowSchema = z
     labels: z.array(z.string()),
     catchUp: CatchUpSchema,
     retries: z.number().int(),
+    retention: orNull(RetentionSchema),
     lastRun: orNull(FlowRunSchema),
     createdAt: Time,
     updatedAt: Time,
@@ -147,6 +191,7 @@ export const FlowRegistrationSchema = z
     catchUp: CatchUpSchema,
     retries: z.number().int().min(0).max(100).default(0),
     retryDelaySeconds: z.number().int().min(0).max(86_400).default(10),
+    retention: orNull(RetentionSchema).default(null),
   })
   .meta({ id: 'FlowRegistration' })
 export type FlowRegistration = z.output<typeof FlowRegistrationSchema>
@@ -440,3 +485,138 @@ export interface EventData {
   agent: { agentId: string }
   ping: Record<string, never>
 }
+
+// --- automations -----------------------------------------------------------------------------
+
+/** A flow named by an automation (it must be registered when the automation is saved). */
+const FlowRef = z.string().min(1).max(100)
+const Seconds = z.number().int().min(1).max(MAX_DURATION_SECONDS)
+
+export const AutomationTriggerSchema = z
+  .discriminatedUnion('type', [
+    z.object({
+      type: z.literal('flow-run-state'),
+      flow: FlowRef.optional().meta({ description: 'absent: runs of any flow' }),
+      states: z.array(StateSchema).min(1).max(10),
+    }),
+    z.object({ type: z.literal('late'), flow: FlowRef.optional(), forSeconds: Seconds.meta({ description: 'a run still not started this long after its scheduled time' }) }),
+    z.object({
+      type: z.literal('no-success'),
+      flow: FlowRef,
+      withinSeconds: Seconds.meta({ description: 'fires once when the flow has had no successful run for this long, and once more when it recovers' }),
+    }),
+    z.object({ type: z.literal('consecutive-failures'), flow: FlowRef.optional(), count: z.number().int().min(1).max(1000) }),
+  ])
+  .meta({ id: 'AutomationTrigger' })
+export type AutomationTrigger = z.infer<typeof AutomationTriggerSchema>
+
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/
+/** A header value: printable ASCII (no line breaks, which would start another header). */
+const HeaderValue = z.string().max(4000).regex(/^[\t\x20-\x7e]*$/, 'header values are printable ASCII on one line')
+
+/** True for an absolute http: or https: URL with a host. */
+export function isHttpUrl(raw: string): boolean {
+  try {
+    const url = new URL(raw)
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== ''
+  } catch {
+    return false
+  }
+}
+
+export const AutomationActionSchema = z
+  .discriminatedUnion('type', [
+    z.object({
+      type: z.literal('webhook'),
+      url: z.string().max(2000).refine(isHttpUrl, 'must be an http(s) URL, like https://hooks.slack.com/services/...').meta({ format: 'uri' }),
+      headers: z
+        .record(z.string(), HeaderValue)
+        .refine((h) => Object.keys(h).every((k) => HEADER_NAME.test(k)), "header names are 1 to 100 letters, digits and !#$%&'*+.^_`|~-")
+        .refine((h) => Object.keys(h).length <= 20, 'at most 20 headers')
+        .optional()
+        .meta({ description: 'sent with each delivery; their values are never shown again (answers show "********")' }),
+    }),
+    z.object({ type: z.literal('pause-schedule'), flow: FlowRef.optional().meta({ description: "absent: the flow of the run that fired (or the trigger's flow)" }) }),
+    z.object({ type: z.literal('run-flow'), flow: FlowRef, parameters: z.record(z.string(), z.unknown()).optional() }),
+  ])
+  .meta({ id: 'AutomationAction' })
+export type AutomationAction = z.infer<typeof AutomationActionSchema>
+
+const AutomationName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(100)
+  .regex(/^[^\x00-\x1f\x7f]+$/, 'a name on one line, without control characters')
+/** At most one firing per this many seconds per automation; the rest are recorded as throttled. */
+const MinGap = z.number().int().min(0).max(7 * 86_400)
+
+export const AutomationInputSchema = z
+  .object({
+    name: AutomationName,
+    trigger: AutomationTriggerSchema,
+    action: AutomationActionSchema,
+    enabled: z.boolean().default(true),
+    minGapSeconds: MinGap.default(60).meta({ description: 'at most one delivery per this many seconds (recoveries excepted); firings in between are recorded as throttled' }),
+  })
+  .meta({ id: 'AutomationInput' })
+export type AutomationInput = z.input<typeof AutomationInputSchema>
+
+export const AutomationPatchSchema = z
+  .object({
+    name: AutomationName.optional(),
+    trigger: AutomationTriggerSchema.optional(),
+    action: AutomationActionSchema.optional().meta({ description: 'header values sent back as "********" keep the stored ones' }),
+    enabled: z.boolean().optional(),
+    minGapSeconds: MinGap.optional(),
+  })
+  .meta({ id: 'AutomationPatch' })
+export type AutomationPatch = z.infer<typeof AutomationPatchSchema>
+
+export const FIRING_KINDS = ['flow-run-state', 'late', 'no-success', 'recovery', 'consecutive-failures'] as const
+export const FIRING_STATUSES = ['pending', 'delivered', 'failed', 'throttled'] as const
+
+export const FiringSchema = z
+  .object({
+    id: z.number().int(),
+    automationId: z.uuid(),
+    kind: z.enum(FIRING_KINDS),
+    flowName: z.string().nullable(),
+    flowRunId: z.uuid().nullable(),
+    flowRunName: z.string().nullable(),
+    state: z.string().nullable(),
+    message: z.string(),
+    status: z.enum(FIRING_STATUSES).meta({ description: 'pending: being delivered (or retried); throttled: not delivered, within the minimum gap' }),
+    attempts: z.number().int(),
+    statusCode: z.number().int().nullable().meta({ description: "the webhook's last HTTP status" }),
+    error: z.string().nullable(),
+    createdAt: Time,
+    finishedAt: Time.nullable(),
+  })
+  .meta({ id: 'Firing' })
+export type Firing = z.infer<typeof FiringSchema>
+
+export const FiringListSchema = z.object({ items: z.array(FiringSchema) }).meta({ id: 'FiringList' })
+export type FiringList = z.infer<typeof FiringListSchema>
+
+export const AutomationSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    enabled: z.boolean(),
+    trigger: AutomationTriggerSchema,
+    action: AutomationActionSchema.meta({ description: 'header values are "********"; a webhook URL shows its host and first path segment only' }),
+    minGapSeconds: z.number().int(),
+    lastFiring: orNull(FiringSchema),
+    createdAt: Time,
+    updatedAt: Time,
+  })
+  .meta({ id: 'Automation' })
+export type Automation = z.infer<typeof AutomationSchema>
+
+export const AutomationListSchema = z.object({ items: z.array(AutomationSchema) }).meta({ id: 'AutomationList' })
+export type AutomationList = z.infer<typeof AutomationListSchema>
+
+export const AutomationParam = z.object({ idOrName: z.string().min(1).max(200).meta({ param: { name: 'idOrName', in: 'path' } }) })
+export const FiringQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) })

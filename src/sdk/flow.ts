@@ -2,6 +2,8 @@
 import { normalizeSchedule, type Schedule, type ScheduleInput } from '../core/schedule.ts'
 import { parameterSpecs, type ParameterSpec } from '../core/parameters.ts'
 import { taskRegistry, type TaskDefinition } from './task.ts'
+import { DurationError, parseDurationSeconds } from '../core/duration.ts'
+import type { Retention } from '../core/contract.ts'
 
 export interface FlowOptions<P extends Record<string, unknown>> {
   name: string
@@ -23,6 +25,12 @@ export interface FlowOptions<P extends Record<string, unknown>> {
   labels?: readonly string[]
   /** The flow's tasks in order, for the task graph; default: the tasks defined before the flow. */
   tasks?: readonly TaskDefinition[]
+  /**
+   * How long this flow's finished runs are kept, over the server's ROTA_RETENTION and
+   * ROTA_RETENTION_KEEP_LAST: `maxAge` a duration ('7d', '12h', or seconds; null keeps them
+   * whatever their age), `keepLast` the newest runs kept whatever their age.
+   */
+  retention?: { maxAge?: string | number | null; keepLast?: number }
 }
 
 export interface FlowDefinition<P extends Record<string, unknown> = Record<string, unknown>> {
@@ -36,6 +44,8 @@ export interface FlowDefinition<P extends Record<string, unknown> = Record<strin
   readonly retryDelaySeconds: number
   readonly labels: string[]
   readonly tasks: string[]
+  /** The wire form of `retention`; null: the server's. */
+  readonly retention: Retention | null
   readonly fn: (parameters: P) => Promise<unknown>
 }
 
@@ -59,8 +69,29 @@ export function defineFlow<P extends Record<string, unknown>>(options: FlowOptio
     retryDelaySeconds: options.retryDelaySeconds ?? 10,
     labels: [...(options.labels ?? [])],
     tasks,
+    retention: flowRetention(options.name, options.retention),
     fn: async (p: P) => fn(p),
   })
+}
+
+function flowRetention(flow: string, retention: FlowOptions<Record<string, unknown>>['retention']): Retention | null {
+  if (retention === undefined || retention === null) return null
+  if (typeof retention !== 'object') throw new TypeError(`flow "${flow}": retention is { maxAge?: '7d', keepLast?: 50 }`)
+  const out: Retention = {}
+  if (retention.maxAge !== undefined) {
+    try {
+      out.maxAgeSeconds = retention.maxAge === null ? null : parseDurationSeconds(retention.maxAge, `flow "${flow}": retention.maxAge`)
+    } catch (err) {
+      throw err instanceof DurationError ? new TypeError(`${err.message}; or null to keep runs whatever their age`) : err
+    }
+  }
+  if (retention.keepLast !== undefined) {
+    if (!Number.isInteger(retention.keepLast) || retention.keepLast < 0 || retention.keepLast > 1_000_000) {
+      throw new TypeError(`flow "${flow}": retention.keepLast must be a whole number from 0 to 1000000, got ${JSON.stringify(retention.keepLast)}`)
+    }
+    out.keepLast = retention.keepLast
+  }
+  return out
 }
 
 export function isFlow(value: unknown): value is FlowDefinition {

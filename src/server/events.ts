@@ -9,9 +9,17 @@ import type { Db } from './db/index.ts'
 import type { TaskRunRow } from './store/task-runs.ts'
 import type { LogRow } from './store/logs.ts'
 
+/** What metrics and automations need of a run that changed state, carried with its event (ISO times). */
+export interface RunFacts {
+  flowName: string
+  scheduledStartTime: string
+  startTime: string | null
+  endTime: string | null
+}
+
 /** Events inside the server (and across replicas); /api/events presents them with the contract's shapes. */
 export type RotaEvent =
-  | { type: 'flow-run'; flowRunId: string; flowId: string; state: string }
+  | { type: 'flow-run'; flowRunId: string; flowId: string; state: string; facts?: RunFacts | undefined }
   | { type: 'task-run'; flowRunId: string; taskRun: TaskRunRow | undefined }
   | { type: 'log'; flowRunId: string; log: LogRow | undefined }
   | { type: 'runs-available' }
@@ -35,7 +43,7 @@ export class EventBus {
     this.unlisten = await this.db.listen(CHANNEL, (payload) => {
       try {
         const { origin, event } = JSON.parse(payload) as { origin: string; event: RotaEvent }
-        if (origin !== this.origin) this.emitter.emit('event', event)
+        if (origin !== this.origin) this.emitter.emit('event', event, false)
       } catch {
         // not ours
       }
@@ -48,7 +56,7 @@ export class EventBus {
   }
 
   publish(event: RotaEvent): void {
-    this.emitter.emit('event', event)
+    this.emitter.emit('event', event, true)
     if (!this.db.notify) return
     let payload = JSON.stringify({ origin: this.origin, event })
     if (Buffer.byteLength(payload) > MAX_NOTIFY_BYTES) {
@@ -62,7 +70,7 @@ export class EventBus {
    * server's listeners, and other replicas get one bodiless notice to refetch, not one NOTIFY per line.
    */
   publishBatch(events: readonly RotaEvent[], notice: RotaEvent): void {
-    for (const event of events) this.emitter.emit('event', event)
+    for (const event of events) this.emitter.emit('event', event, true)
     if (events.length > 0) this.db.notify?.(CHANNEL, JSON.stringify({ origin: this.origin, event: notice })).catch(() => undefined)
   }
 
@@ -71,7 +79,8 @@ export class EventBus {
     return this.emitter.listenerCount('event')
   }
 
-  subscribe(listener: (event: RotaEvent) => void): () => void {
+  /** `local` is false for events that came from another replica (counters count only their own server's). */
+  subscribe(listener: (event: RotaEvent, local: boolean) => void): () => void {
     this.emitter.on('event', listener)
     return () => this.emitter.off('event', listener)
   }

@@ -107,7 +107,8 @@ function sameDefinition(row: FlowRow, reg: FlowRegistration): boolean {
     canonical(row.labels) === canonical(reg.labels) &&
     row.catchUp === reg.catchUp &&
     row.retries === reg.retries &&
-    row.retryDelaySeconds === reg.retryDelaySeconds
+    row.retryDelaySeconds === reg.retryDelaySeconds &&
+    canonical(row.retention) === canonical(reg.retention ?? null)
   )
 }
 

@@ -37,6 +37,9 @@ same<ui.TaskRun, contract.TaskRun>(true)
 same<ui.LogLine, contract.LogLine>(true)
 same<ui.Artifact, contract.Artifact>(true)
 same<ui.Agent, contract.Agent>(true)
+same<ui.Automation, contract.Automation>(true)
+same<ui.Firing, contract.Firing>(true)
+same<Awaited<ReturnType<RotaClient['listAutomations']>>, contract.AutomationList>(true)
 
 interface OpenApiDoc {
   paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: { $ref?: string } }> }; responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> }>>
@@ -111,6 +114,7 @@ describe('one contract', () => {
       c.getRun(id), c.cancelRun(id), c.retryRun(id), c.taskRuns(id), c.logs(id), c.listAgents(), c.registerAgent({ name: 'a', type: 'local' }),
       c.poll(id, { slots: 1, waitMs: 0 }), c.stopAgent(id), c.proposeState(id, 'running'), c.execution(id), c.postTaskEvents(id, []), c.postLogs(id, 's', []),
       c.postArtifact(id, { key: 'k', data: 1 }),
+      c.listAutomations(), c.getAutomation('a'), c.createAutomation({} as never), c.updateAutomation('a', {}), c.deleteAutomation('a'), c.firings('a'),
     ])
     // forRun makes a client, it calls nothing.
     const methods = Object.getOwnPropertyNames(RotaClient.prototype).filter((m) => m !== 'constructor' && m !== 'request' && m !== 'forRun')

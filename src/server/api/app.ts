@@ -13,6 +13,9 @@ import { flowRoutes } from './flows.ts'
 import { runRoutes } from './runs.ts'
 import { agentRoutes } from './agents.ts'
 import { eventRoutes, type EventQueueLimits } from './events.ts'
+import { automationRoutes } from './automations.ts'
+import { presentStorage } from './presenter.ts'
+import { createOps } from '../ops.ts'
 import { json } from './openapi.ts'
 import { HealthSchema, HealthUnavailableSchema } from '../../core/contract.ts'
 import { createPluginApp } from '../../plugin.ts'
@@ -31,6 +34,7 @@ export interface AppOptions {
 export async function createApp(ctx: ServerContext, options: AppOptions = {}): Promise<OpenAPIHono> {
   const hook: ConstructorParameters<typeof OpenAPIHono>[0] = { defaultHook: validationHook }
   const app = new OpenAPIHono(hook)
+  const ops = ctx.ops ?? createOps(ctx.db, ctx.config)
   app.onError(onError)
   app.use('*', browserGuard({ apiKey: ctx.config.apiKey, bindHost: ctx.config.host, port: options.port ?? (() => ctx.config.port) }))
   app.use(
@@ -41,6 +45,7 @@ export async function createApp(ctx: ServerContext, options: AppOptions = {}): P
     }),
   )
   if (ctx.config.apiKey) app.use('/api/*', requireApiKey(ctx.config.apiKey))
+  if (ctx.config.apiKey) app.use('/metrics', requireApiKey(ctx.config.apiKey))
   app.use('/api/*', cleanInput())
 
   app.openapi(
@@ -54,18 +59,26 @@ export async function createApp(ctx: ServerContext, options: AppOptions = {}): P
       },
     }),
     async (c) => {
+      let storage
       try {
         await pingDatabase(ctx.db)
+        storage = presentStorage(await ops.storage.read(), ops.retention)
       } catch (err) {
         return c.json({ status: 'unavailable' as const, error: { message: `database unreachable: ${(err as Error).message}` } }, 503)
       }
-      return c.json({ status: 'ok' as const, version: ctx.version, database: ctx.db.kind, time: new Date().toISOString(), authRequired: Boolean(ctx.config.apiKey) }, 200)
+      return c.json({ status: 'ok' as const, version: ctx.version, database: ctx.db.kind, time: new Date().toISOString(), authRequired: Boolean(ctx.config.apiKey), storage }, 200)
     },
   )
   app.route('/api', flowRoutes(ctx, hook))
   app.route('/api', runRoutes(ctx, hook))
   app.route('/api', agentRoutes(ctx, hook))
   app.route('/api', eventRoutes(ctx, options.eventQueue))
+  app.route('/api', automationRoutes(ctx, hook))
+  // Prometheus text format, beside the API (scrapers expect /metrics); behind the key like /api.
+  app.get('/metrics', async (c) => {
+    const { contentType, body } = await ops.metrics.text()
+    return c.body(body, 200, { 'content-type': contentType })
+  })
   for (const { plugin } of ctx.plugins) {
     if (!plugin.routes) continue
     const routes = createPluginApp()

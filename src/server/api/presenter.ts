@@ -14,6 +14,10 @@ import type { LogRow } from '../store/logs.ts'
 import type { ArtifactRow } from '../store/artifacts.ts'
 import type { AgentRow } from '../store/agents.ts'
 import type { ClaimedRunRow } from '../store/queue.ts'
+import type { Automation, AutomationAction, Firing, Storage } from '../../core/contract.ts'
+import type { AutomationRow, FiringRow } from '../store/automations.ts'
+import type { StorageRow } from '../store/retention.ts'
+import type { RetentionPolicy } from '../../config.ts'
 
 const iso = (t: Date | string): string => new Date(t).toISOString()
 const isoOrNull = (t: Date | string | null): string | null => (t === null ? null : iso(t))
@@ -102,6 +106,7 @@ export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null): Flow {
     labels: f.labels,
     catchUp: f.catchUp,
     retries: f.retries,
+    retention: f.retention,
     lastRun: lastRun ? presentRun(lastRun, 'list') : null,
     createdAt: iso(f.createdAt),
     updatedAt: iso(f.updatedAt),
@@ -168,4 +173,65 @@ export function presentVerdict(v: PolicyVerdict & { rule?: string | undefined })
     default:
       return { status: v.status, reason: v.reason, ...rule }
   }
+}
+
+// --- automations and storage -------------------------------------------------------------------
+
+/**
+ * A webhook URL as answers show it: scheme, host and first path segment (a Slack or Discord webhook
+ * URL carries its secret in the rest of the path, other services in the query or the user info).
+ */
+export function redactUrl(raw: string): string {
+  try {
+    const url = new URL(raw)
+    const segments = url.pathname.split('/').filter(Boolean)
+    const path = segments.length > 1 ? `/${segments[0]}/…` : url.pathname
+    return `${url.protocol}//${url.host}${path}${url.search ? '?…' : ''}`
+  } catch {
+    return '…'
+  }
+}
+
+/** An action as answers show it: header values and the secret part of a webhook URL hidden. */
+export function presentAction(a: AutomationAction): AutomationAction {
+  if (a.type !== 'webhook') return a
+  const headers = a.headers ? { headers: Object.fromEntries(Object.keys(a.headers).map((k) => [k, REDACTED])) } : {}
+  return { type: 'webhook', url: redactUrl(a.url), ...headers }
+}
+
+export function presentFiring(f: FiringRow): Firing {
+  return {
+    id: Number(f.id),
+    automationId: f.automationId,
+    kind: f.kind,
+    flowName: f.flowName,
+    flowRunId: f.flowRunId,
+    flowRunName: f.flowRunName,
+    state: f.state,
+    message: f.message,
+    status: f.status,
+    attempts: f.attempts,
+    statusCode: f.statusCode,
+    error: f.error,
+    createdAt: iso(f.createdAt),
+    finishedAt: isoOrNull(f.finishedAt),
+  }
+}
+
+export function presentAutomation(a: AutomationRow, lastFiring: FiringRow | null): Automation {
+  return {
+    id: a.id,
+    name: a.name,
+    enabled: a.enabled,
+    trigger: a.trigger,
+    action: presentAction(a.action),
+    minGapSeconds: a.minGapSeconds,
+    lastFiring: lastFiring ? presentFiring(lastFiring) : null,
+    createdAt: iso(a.createdAt),
+    updatedAt: iso(a.updatedAt),
+  }
+}
+
+export function presentStorage(s: StorageRow, retention: RetentionPolicy): Storage {
+  return { databaseBytes: s.databaseBytes, oldestRun: isoOrNull(s.oldestRun), runs: s.runs, retention: { maxAgeSeconds: retention.maxAgeSeconds, keepLast: retention.keepLast } }
 }

@@ -5,7 +5,7 @@
  * the first state of a run.
  */
 import type { Db, Queryable } from '../db/index.ts'
-import type { EventBus } from '../events.ts'
+import type { EventBus, RunFacts } from '../events.ts'
 import { getFlowRun, insertFlowRun, insertStateHistory, lockRun, runExists, writeRunState, type FlowRunRow, type LockedRun } from '../store/runs.ts'
 import { lockClaimableRuns, markClaimed, type ClaimedRunRow } from '../store/queue.ts'
 import { lockTaskRuns, upsertTaskRuns, type TaskRunRow } from '../store/task-runs.ts'
@@ -39,7 +39,7 @@ export async function setFlowRunState(db: Db, bus: EventBus, flowRunId: string, 
   const run = await getFlowRun(db, flowRunId)
   if (!run) throw new NotFoundError(`flow run ${flowRunId} does not exist`)
   if (outcome.verdict.status === 'accept') {
-    bus.publish({ type: 'flow-run', flowRunId, flowId: run.flowId, state: run.state })
+    bus.publish({ type: 'flow-run', flowRunId, flowId: run.flowId, state: run.state, facts: runFacts(run) })
     publishCreated(bus, outcome.flowId, outcome.created)
   }
   return { verdict: outcome.verdict, run }
@@ -66,6 +66,11 @@ function createRetry(tx: Queryable, run: LockedRun, delayMs: number): Promise<st
     retryOf: run.id,
     message: `retry ${run.attempt + 1} of run ${run.id}`,
   })
+}
+
+function runFacts(run: FlowRunRow): RunFacts {
+  const iso = (t: Date | null) => (t === null ? null : new Date(t).toISOString())
+  return { flowName: run.flowName, scheduledStartTime: new Date(run.scheduledStartTime).toISOString(), startTime: iso(run.startTime), endTime: iso(run.endTime) }
 }
 
 function publishCreated(bus: EventBus, flowId: string, ids: readonly string[]): void {
@@ -122,7 +127,10 @@ export async function claimRuns(db: Db, bus: EventBus, agent: { id: string; labe
     await insertStateHistory(tx, rows.map((r) => r.id), 'scheduled', 'pending', `claimed by agent ${agent.id}`)
     return rows
   })
-  for (const r of claimed) bus.publish({ type: 'flow-run', flowRunId: r.id, flowId: r.flowId, state: 'pending' })
+  for (const r of claimed) {
+    const facts = { flowName: r.flowName, scheduledStartTime: new Date(r.scheduledStartTime).toISOString(), startTime: null, endTime: null }
+    bus.publish({ type: 'flow-run', flowRunId: r.id, flowId: r.flowId, state: 'pending', facts })
+  }
   return claimed.map(({ flowId: _flowId, ...r }) => r)
 }
 

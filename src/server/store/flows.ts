@@ -3,6 +3,7 @@ import type { Queryable } from '../db/index.ts'
 import type { Schedule } from '../../core/schedule.ts'
 import type { ParameterSpec } from '../../core/parameters.ts'
 import { isUuid } from '../../core/ids.ts'
+import type { Retention } from '../../core/contract.ts'
 
 export interface FlowRow {
   id: string
@@ -18,13 +19,15 @@ export interface FlowRow {
   catchUp: 'latest' | 'all'
   retries: number
   retryDelaySeconds: number
+  /** The flow's own retention; null: the server's. */
+  retention: Retention | null
   scheduledUntil: Date | null
   createdAt: Date
   updatedAt: Date
 }
 
 const COLUMNS = `id, name, description, version, entrypoint, schedule, schedule_active as "scheduleActive", parameters, tasks, labels,
-  catch_up as "catchUp", retries, retry_delay_seconds as "retryDelaySeconds", scheduled_until as "scheduledUntil",
+  catch_up as "catchUp", retries, retry_delay_seconds as "retryDelaySeconds", retention, scheduled_until as "scheduledUntil",
   created_at as "createdAt", updated_at as "updatedAt"`
 
 export interface FlowRegistration {
@@ -39,6 +42,8 @@ export interface FlowRegistration {
   catchUp: 'latest' | 'all'
   retries: number
   retryDelaySeconds: number
+  /** Absent or null: the server's retention. */
+  retention?: Retention | null | undefined
 }
 
 export async function getFlow(db: Queryable, idOrName: string): Promise<FlowRow | undefined> {
@@ -61,8 +66,8 @@ export async function listScheduledFlows(db: Queryable): Promise<FlowRow[]> {
 
 export async function insertFlow(db: Queryable, f: FlowRegistration): Promise<FlowRow> {
   const rows = await db.query<FlowRow>(
-    `insert into rota_flows (name, description, version, entrypoint, schedule, parameters, tasks, labels, catch_up, retries, retry_delay_seconds)
-     values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11)
+    `insert into rota_flows (name, description, version, entrypoint, schedule, parameters, tasks, labels, catch_up, retries, retry_delay_seconds, retention)
+     values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb)
      on conflict (name) do nothing
      returning ${COLUMNS}`,
     registrationValues(f),
@@ -73,8 +78,8 @@ export async function insertFlow(db: Queryable, f: FlowRegistration): Promise<Fl
 export async function updateFlowDefinition(db: Queryable, f: FlowRegistration, scheduleChanged: boolean): Promise<FlowRow> {
   const rows = await db.query<FlowRow>(
     `update rota_flows set description = $2, version = $3, entrypoint = $4, schedule = $5::jsonb, parameters = $6::jsonb, tasks = $7::jsonb,
-       labels = $8::jsonb, catch_up = $9, retries = $10, retry_delay_seconds = $11, updated_at = now(),
-       scheduled_until = case when $12 then null else scheduled_until end
+       labels = $8::jsonb, catch_up = $9, retries = $10, retry_delay_seconds = $11, retention = $12::jsonb, updated_at = now(),
+       scheduled_until = case when $13 then null else scheduled_until end
      where name = $1 returning ${COLUMNS}`,
     [...registrationValues(f), scheduleChanged],
   )
@@ -94,6 +99,7 @@ function registrationValues(f: FlowRegistration): unknown[] {
     f.catchUp,
     f.retries,
     f.retryDelaySeconds,
+    f.retention ? JSON.stringify(f.retention) : null,
   ]
 }
 

@@ -8,6 +8,7 @@ import { useLiveEvent } from '../live.ts'
 import { href } from '../router.ts'
 import { formatDuration } from '../format.ts'
 import type { Agent, FlowRun, Health, Page, StatsBucket } from '../types.ts'
+import { StorageFacts } from '../components/StorageFacts.tsx'
 
 function HealthCard() {
   const [health, setHealth] = useState<{ data?: Health; error?: Error; latencyMs?: number }>({})
@@ -48,6 +49,7 @@ function HealthCard() {
             <dt>Version</dt>
             <dd>{health.data.version}</dd>
           </div>
+          <StorageFacts storage={health.data.storage} />
         </dl>
       )}
     </Card>
