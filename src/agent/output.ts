@@ -183,11 +183,17 @@ export class RunOutput implements RunOutputSink {
     this.options.echo?.({ ...output, line: this.secrets?.text(output.line) ?? output.line, flowRunId: this.flowRunId })
   }
 
-  /** Delivers what is queued (waiting at most `timeoutMs`, so a dead server never holds a run's end). */
+  /**
+   * Delivers what is queued, waiting at most `timeoutMs` (a dead server never holds a run's end).
+   * Past that, a batch still in flight gets one more try and is then dropped, saying so: the run has
+   * ended, and retrying its output for the reporter's give-up time (5 minutes) would only keep the
+   * agent busy.
+   */
   async close(timeoutMs = 10_000): Promise<void> {
     this.closed = true
     let timer: NodeJS.Timeout | undefined
     await Promise.race([this.reporter.flush(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))])
     clearTimeout(timer)
+    this.reporter.lastTry(`the run has ended and the server still took no output ${Math.round(timeoutMs / 1000)} s later`)
   }
 }
