@@ -20,8 +20,8 @@ export function eventRoutes(ctx: ServerContext) {
       let wake: (() => void) | undefined
       const off = ctx.bus.subscribe((e) => {
         const relevant = flowRunId
-          ? 'flowRunId' in e && e.flowRunId === flowRunId
-          : e.type === 'flow-run' || e.type === 'agent'
+          ? ('flowRunId' in e && e.flowRunId === flowRunId) || (e.type === 'runs-removed' && (e.ids.length === 0 || e.ids.includes(flowRunId)))
+          : e.type === 'flow-run' || e.type === 'agent' || e.type === 'runs-removed'
         if (!relevant) return
         queue.push(e)
         wake?.()
@@ -69,6 +69,8 @@ async function eventData(ctx: ServerContext, e: RotaEvent): Promise<EventData[ke
       return e.log ? presentLog(e.log) : { flowRunId: e.flowRunId, refresh: true }
     case 'agent':
       return { agentId: e.agentId }
+    case 'runs-removed':
+      return { flowId: e.flowId, ids: e.ids }
     default:
       return undefined
   }

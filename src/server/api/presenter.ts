@@ -7,7 +7,7 @@ import type { Agent, Artifact, ClaimedRunBody, Execution, Flow, FlowRun, LogLine
 import type { Verdict as PolicyVerdict } from '../orchestration/rules.ts'
 import { redactParameters, resolveParameters, type ParameterSpec } from '../../core/parameters.ts'
 import { describeSchedule } from '../../core/schedule.ts'
-import type { FlowRow } from '../store/flows.ts'
+import { flowTasks, type FlowRow } from '../store/flows.ts'
 import type { FlowRunRow } from '../store/runs.ts'
 import type { TaskRunRow } from '../store/task-runs.ts'
 import type { LogRow } from '../store/logs.ts'
@@ -27,7 +27,8 @@ function effectiveParameters(specs: readonly ParameterSpec[], overrides: Record<
   }
 }
 
-export function presentRun(r: FlowRunRow): FlowRun {
+/** `lateReason`: why a late run waits (orchestration/late.ts), when the caller worked it out. */
+export function presentRun(r: FlowRunRow, lateReason: string | null = null): FlowRun {
   return {
     id: r.id,
     name: r.name,
@@ -47,15 +48,16 @@ export function presentRun(r: FlowRunRow): FlowRun {
     autoScheduled: r.autoScheduled,
     createdAt: iso(r.createdAt),
     updatedAt: iso(r.updatedAt),
+    lateReason: r.late ? lateReason : null,
   }
 }
 
 /** What the run's own process gets: the effective parameters with their secrets (it needs them to run). */
-export function presentExecution(r: FlowRunRow, entrypoint: string, specs: readonly ParameterSpec[], overrides: Record<string, unknown>): Execution {
-  return { run: presentRun(r), entrypoint, flowName: r.flowName, parameters: resolveParameters(specs, overrides) }
+export function presentExecution(r: FlowRunRow, entrypoint: string, specs: readonly ParameterSpec[], overrides: Record<string, unknown>, tasks: readonly string[]): Execution {
+  return { run: presentRun(r), entrypoint, flowName: r.flowName, parameters: resolveParameters(specs, overrides), tasks: [...tasks] }
 }
 
-export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null): Flow {
+export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null, lastRunLateReason: string | null = null): Flow {
   return {
     id: f.id,
     name: f.name,
@@ -66,11 +68,11 @@ export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null): Flow {
     scheduleText: describeSchedule(f.schedule),
     scheduleActive: f.scheduleActive,
     parameters: f.parameters.map((p) => ({ name: p.name, type: p.type, default: p.default, secret: p.secret })),
-    tasks: f.tasks,
+    tasks: flowTasks(f),
     labels: f.labels,
     catchUp: f.catchUp,
     retries: f.retries,
-    lastRun: lastRun ? presentRun(lastRun) : null,
+    lastRun: lastRun ? presentRun(lastRun, lastRunLateReason) : null,
     createdAt: iso(f.createdAt),
     updatedAt: iso(f.updatedAt),
   }
@@ -88,6 +90,9 @@ export function presentTaskRun(t: TaskRunRow): TaskRun {
     attempts: t.attempts,
     startTime: isoOrNull(t.startTime),
     endTime: isoOrNull(t.endTime),
+    stack: t.stack,
+    inputs: t.inputs,
+    attemptLog: t.attemptLog.map((a) => ({ attempt: a.attempt, state: a.state, startTime: iso(a.startTime), endTime: isoOrNull(a.endTime), message: a.message })),
   }
 }
 
