@@ -12,6 +12,11 @@ export interface RunFlowOptions {
   reporter: Reporter
   /** Extra strings to keep out of logs (secret environment values). */
   secrets?: string[]
+  /**
+   * The flow's tasks as the server knows them (declared, or learned from its runs): those this run
+   * never reaches are recorded as skipped. Default: the tasks the flow declares.
+   */
+  expectedTasks?: readonly string[]
 }
 
 export interface FlowOutcome {
@@ -54,7 +59,7 @@ export async function runFlow<P extends Record<string, unknown>>(flow: FlowDefin
     }
   }
   // Every task of the flow appears in every run: those never reached are recorded as skipped.
-  for (const name of flow.tasks) {
+  for (const name of new Set([...flow.tasks, ...(options.expectedTasks ?? [])])) {
     if (scope.seenTasks.has(name)) continue
     options.reporter.taskState({
       taskRunId: crypto.randomUUID(),
