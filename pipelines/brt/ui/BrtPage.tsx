@@ -170,7 +170,7 @@ export function BrtPage() {
           ) : !lines.length ? (
             <Empty>No line speeds yet.</Empty>
           ) : (
-            <div class="table-wrap tall">
+            <div class="table-wrap tall" tabIndex={0} role="region" aria-label="Speed per line (scrolls)">
               <table class="table speeds-table">
                 <thead>
                   <tr>
