@@ -13,12 +13,15 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { Page } from 'playwright-core'
 import { ROOT, startHarness, waitFor, waitForRunState, type Harness } from '../helpers/rota.ts'
+import type { FlowRun } from '../../src/client/index.ts'
 import { axeViolations, openPage, screenshot, type BrowserPage } from './browser.ts'
 import { buildUi } from './build.ts'
 import { UI_ONCE } from './once.ts'
 
 const FIXTURE = path.join(ROOT, 'test/fixtures/truth-flows.ts')
 const UI_DEMO = path.join(ROOT, 'test/ui/fixtures/ui-demo-flow.ts')
+/** How long a run may take to end on a busy 2-core machine (CI runs one test file at a time, but shares the cores). */
+const RUN_MS = 120_000
 const THROW_LINE = fs.readFileSync(FIXTURE, 'utf8').split('\n').findIndex((l) => l.includes('// THROW-HERE')) + 1
 
 async function rows(page: Page, selector = 'table.runs-table tbody tr'): Promise<{ id: string; state: string }[]> {
@@ -38,7 +41,7 @@ async function axisLabelsInside(page: Page): Promise<void> {
   assert.deepEqual(cut, [], 'axis labels cut by the chart edge')
 }
 
-describe('dashboard views (real browser, server and agent)', { timeout: 420_000, skip: UI_ONCE }, () => {
+describe('dashboard views (real browser, server and agent)', { timeout: 900_000, skip: UI_ONCE }, () => {
   let h: Harness
   let b: BrowserPage
   let gpuRun: string
@@ -61,8 +64,9 @@ describe('dashboard views (real browser, server and agent)', { timeout: 420_000,
 
   test('a cancelled run: cancel asks first, and its running task ends cancelled with it', async () => {
     const { page } = b
-    const run = await h.client.createRun('hanging', { seconds: 60 })
+    const run = await h.client.createRun('hanging', { seconds: 600 })
     // The first run of the agent starts cold (a fresh process loads the flow file): up to a minute on a busy machine.
+    // The task hangs for 10 minutes: long enough to outlast a slow machine; the cancel ends it.
     await waitFor('the hang task running', async () => ((await h.client.taskRuns(run.id)).items.some((t) => t.state === 'running') ? true : undefined), 60_000)
     await page.goto(`${h.server.url}/#/runs/${run.id}`)
     await page.locator('tr[data-task="hang"][data-state=running]').waitFor()
@@ -97,7 +101,7 @@ describe('dashboard views (real browser, server and agent)', { timeout: 420_000,
   test('a failed task shows its stack trace, collapsed, at the TypeScript line that threw', async () => {
     const { page } = b
     const run = await h.client.createRun('ledger', { total: 7 })
-    assert.equal((await waitForRunState(h.client, run.id)).state, 'failed')
+    assert.equal((await waitForRunState(h.client, run.id, undefined, RUN_MS)).state, 'failed')
     await page.goto(`${h.server.url}/#/runs/${run.id}`)
     const row = page.locator('tr[data-task="balance"][data-state=failed]')
     await row.waitFor()
@@ -116,8 +120,8 @@ describe('dashboard views (real browser, server and agent)', { timeout: 420_000,
     const { page } = b
     const one = await h.client.createRun('deliveries', {})
     const two = await h.client.createRun('stocktake', {})
-    await waitForRunState(h.client, one.id)
-    await waitForRunState(h.client, two.id)
+    await waitForRunState(h.client, one.id, undefined, RUN_MS)
+    await waitForRunState(h.client, two.id, undefined, RUN_MS)
     await page.goto(`${h.server.url}/#/runs/${two.id}`)
     await page.locator('tr[data-task="reorder"][data-state=success]').waitFor()
     const tasks = await page.locator('table.task-table tbody tr').evaluateAll((rs) => rs.map((r) => `${r.getAttribute('data-task')}:${r.getAttribute('data-state')}`))
@@ -131,7 +135,7 @@ describe('dashboard views (real browser, server and agent)', { timeout: 420_000,
   test('the task graph draws the data flow (parallel branches, a map fan-out); the Gantt shows attempts', async () => {
     const { page } = b
     const run = await h.client.createRun('fan-out', { n: 4 })
-    assert.equal((await waitForRunState(h.client, run.id)).state, 'success')
+    assert.equal((await waitForRunState(h.client, run.id, undefined, RUN_MS)).state, 'success')
     await page.goto(`${h.server.url}/#/runs/${run.id}`)
     const dag = page.locator('svg[data-testid=task-dag]')
     await dag.locator('g[data-task="join"][data-state=success]').waitFor()
@@ -148,7 +152,7 @@ describe('dashboard views (real browser, server and agent)', { timeout: 420_000,
     await screenshot(page, 'views-task-graph')
 
     const wobble = await h.client.createRun('wobble', {})
-    assert.equal((await waitForRunState(h.client, wobble.id)).state, 'success')
+    assert.equal((await waitForRunState(h.client, wobble.id, undefined, RUN_MS)).state, 'success')
     await page.goto(`${h.server.url}/#/runs/${wobble.id}`)
     const bar = page.locator('.gantt g[data-task="wobbly"]')
     await bar.waitFor()
@@ -174,9 +178,9 @@ describe('dashboard views (real browser, server and agent)', { timeout: 420_000,
   test('the runs page: several states and flows, search and dates in the URL; duration chart; bulk cancel and retry', async () => {
     const { page } = b
     const failed = [await h.client.createRun('ledger', { total: 1 }), await h.client.createRun('ledger', { total: 2 })]
-    for (const r of failed) await waitForRunState(h.client, r.id)
-    const hanging = [await h.client.createRun('hanging', { seconds: 60 }), await h.client.createRun('hanging', { seconds: 60 })]
-    for (const r of hanging) await waitForRunState(h.client, r.id, ['running'])
+    for (const r of failed) await waitForRunState(h.client, r.id, undefined, RUN_MS)
+    const hanging = [await h.client.createRun('hanging', { seconds: 600 }), await h.client.createRun('hanging', { seconds: 600 })]
+    for (const r of hanging) await waitForRunState(h.client, r.id, ['running'], RUN_MS)
 
     // The run history's y axis: with runs that have gone on for 1 min 40 s (the browser's clock moved
     // on), the labels are whole ("2 min"), not cut at the chart's edge ("min 40 s").
@@ -240,7 +244,7 @@ describe('dashboard views (real browser, server and agent)', { timeout: 420_000,
     await screenshot(page, 'views-bulk-cancel')
     await confirm.getByRole('button', { name: 'Cancel 2' }).click()
     await page.locator('[data-testid=bulk-result]', { hasText: '2 runs cancelled' }).waitFor()
-    for (const r of hanging) assert.equal((await waitForRunState(h.client, r.id, ['cancelled'], 20_000)).state, 'cancelled')
+    for (const r of hanging) assert.equal((await waitForRunState(h.client, r.id, ['cancelled'], RUN_MS)).state, 'cancelled')
     for (const r of hanging) await page.locator(`tr[data-run="${r.id}"][data-state=cancelled]`).waitFor({ timeout: 10_000 })
 
     // Bulk retry of both failed runs: two new runs.
@@ -274,7 +278,7 @@ describe('dashboard views (real browser, server and agent)', { timeout: 420_000,
     await page.getByRole('tab', { name: 'Upcoming' }).click()
     await page.locator(`tr[data-run="${upcoming[0]!.id}"]`).waitFor()
     await h.client.setSchedule('ui-demo', false)
-    await page.locator(`tr[data-run="${upcoming[0]!.id}"]`).waitFor({ state: 'detached', timeout: 5000 })
+    await page.locator(`tr[data-run="${upcoming[0]!.id}"]`).waitFor({ state: 'detached', timeout: 10_000 })
     assert.equal(await page.evaluate(() => (window as unknown as { __rotaMark?: number }).__rotaMark), 1, 'without a reload')
     assert.deepEqual(b.errors, [])
   })
@@ -284,7 +288,7 @@ describe('dashboard views (real browser, server and agent)', { timeout: 420_000,
     try {
       const { page } = phone
       const run = await h.client.createRun('deliveries', {})
-      await waitForRunState(h.client, run.id)
+      await waitForRunState(h.client, run.id, undefined, RUN_MS)
       await page.goto(`${h.server.url}/#/runs/${run.id}`)
       const started = page.locator('.facts dd', { has: page.locator('time') }).nth(1)
       await started.locator('time[data-mode=absolute]').waitFor()
@@ -348,6 +352,7 @@ describe('dashboard views (real browser, server and agent)', { timeout: 420_000,
       const [r, g, bl] = (bg.match(/\d+/g) ?? []).map(Number)
       assert.ok(r! + g! + bl! < 150, `a dark background (${bg})`)
       await screenshot(dark.page, 'views-dark-runs')
+      assert.deepEqual(await axeViolations(dark.page), [], 'axe-core in dark mode')
       assert.deepEqual(dark.errors, [])
     } finally {
       await dark.close()
@@ -373,6 +378,29 @@ describe('dashboard views (real browser, server and agent)', { timeout: 420_000,
     const plain = await fetch(`${h.server.url}/app.css`, { headers: { 'accept-encoding': 'identity' } })
     assert.equal(plain.headers.get('content-encoding'), null)
     assert.match(plain.headers.get('cache-control') ?? '', /max-age=300/)
+  })
+
+  test('a run an agent claimed ahead of its time shows "Starting at HH:MM", not a stuck pending run', async () => {
+    const { page } = b
+    // A run due in 50 s, and an agent that claims runs up to a minute ahead (the most an agent may).
+    const due = new Date(Date.now() + 50_000).toISOString()
+    const run = await h.client.request<FlowRun>('POST', '/api/flows/deliveries/runs', { parameters: {}, scheduledStartTime: due })
+    await h.startAgent({ name: 'views-prefetch', labels: ['views'], prefetchMs: 60_000 })
+    const claimed = await waitFor('the run claimed ahead of its time', async () => {
+      const r = await h.client.getRun(run.id)
+      return r.state === 'pending' ? r : undefined
+    })
+    assert.ok(Date.parse(claimed.scheduledStartTime) > Date.now() + 10_000, 'claimed well before its time')
+    const at = await page.evaluate((iso) => new Intl.DateTimeFormat('en-US', { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZone: 'America/Sao_Paulo' }).format(new Date(iso)), due)
+    await page.goto(`${h.server.url}/#/`)
+    const item = page.locator(`.run-list li[data-run="${run.id}"]`)
+    await item.locator('[data-state=starting]', { hasText: `Starting at ${at}` }).waitFor()
+    assert.equal(await item.getByText(/pending/i).count(), 0, 'not shown as pending')
+    await screenshot(page, 'views-starting-at')
+    await page.goto(`${h.server.url}/#/runs/${run.id}`)
+    await page.locator('[data-testid=starting-at]', { hasText: at }).waitFor()
+    await page.locator('[data-testid=run-state] [data-state=starting]').waitFor()
+    assert.deepEqual(b.errors, [])
   })
 
   test('axe-core finds no serious accessibility violation on any page', async () => {
