@@ -151,6 +151,7 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
     signal: controller.signal,
     reporter,
     secrets,
+    expectedTasks: exec.tasks,
   })
   if (reporter.failure) return finish('failed', reporter.failure)
   return finish(outcome.state, outcome.message)

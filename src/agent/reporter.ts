@@ -58,7 +58,8 @@ export class ServerReporter implements Reporter {
   taskState(e: TaskEvent): void {
     if (this.failure) return
     const message = e.message === undefined ? undefined : cutLine(e.message)
-    this.tasks.push({ ...e, message, time: e.time.toISOString() })
+    const stack = e.stack === undefined ? undefined : cutLine(e.stack)
+    this.tasks.push({ ...e, message, stack, time: e.time.toISOString() })
     this.schedule()
   }
 

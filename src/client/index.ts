@@ -23,6 +23,8 @@ import type {
   Artifact,
   AgentRegistration,
   ArtifactInput,
+  BulkAction,
+  BulkResult,
   ClaimedRunBody,
   Execution,
   Flow,
@@ -126,7 +128,7 @@ export class RotaClient {
   createRun(flow: string, parameters: Record<string, unknown>) {
     return this.request<FlowRun>('POST', `/api/flows/${encodeURIComponent(flow)}/runs`, { parameters })
   }
-  listRuns(q: Pick<RunListQuery, 'flow' | 'state' | 'limit' | 'cursor'> = {}) {
+  listRuns(q: Pick<RunListQuery, 'flow' | 'state' | 'limit' | 'cursor' | 'q' | 'when' | 'order' | 'before' | 'after'> = {}) {
     const params = new URLSearchParams()
     for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v))
     return this.request<RunPage>('GET', `/api/flow-runs?${params}`)
@@ -139,6 +141,9 @@ export class RotaClient {
   }
   retryRun(id: string) {
     return this.request<FlowRun>('POST', `/api/flow-runs/${encodeURIComponent(id)}/retry`)
+  }
+  bulk(action: BulkAction['action'], ids: string[]) {
+    return this.request<BulkResult>('POST', '/api/flow-runs/bulk', { action, ids })
   }
   taskRuns(id: string) {
     return this.request<TaskRunList>('GET', `/api/flow-runs/${encodeURIComponent(id)}/task-runs`)

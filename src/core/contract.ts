@@ -146,6 +146,7 @@ export const FlowRunSchema = z
     autoScheduled: z.boolean(),
     createdAt: Time,
     updatedAt: Time,
+    lateReason: z.string().nullable().meta({ description: 'why a late run is still waiting (no agent with its labels, agents busy); null when not late' }),
   })
   .meta({ id: 'FlowRun' })
 export type FlowRun = z.infer<typeof FlowRunSchema>
@@ -211,9 +212,11 @@ export type QuickRun = z.infer<typeof QuickRunSchema>
 // --- flow runs -------------------------------------------------------------------------------
 
 export const RunListQuerySchema = z.object({
-  flow: z.string().max(200).optional(),
+  flow: z.string().max(2000).optional().meta({ description: 'one flow (name or id) or several separated by commas' }),
   state: z.string().max(200).optional().meta({ description: 'one state or several separated by commas' }),
   late: z.enum(['true', 'false']).optional(),
+  q: z.string().max(200).optional().meta({ description: "runs whose name contains this text (case-insensitive), or the run with this id" }),
+  when: z.enum(['past', 'upcoming']).optional().meta({ description: 'upcoming: scheduled runs not yet due; past: every other run' }),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(200).optional(),
   before: TimeInput.optional(),
@@ -232,6 +235,18 @@ export const RunStatsSchema = z
   .meta({ id: 'RunStats' })
 export type RunStats = z.infer<typeof RunStatsSchema>
 export type StatsBucket = RunStats['buckets'][number]
+
+export const BulkActionSchema = z
+  .object({ action: z.enum(['cancel', 'retry']), ids: z.array(z.uuid({ message: 'must be a run id (a UUID)' })).min(1).max(500) })
+  .meta({ id: 'BulkAction', description: 'cancel or retry several runs; each goes through the same policy as one' })
+export type BulkAction = z.infer<typeof BulkActionSchema>
+
+export const BulkResultSchema = z
+  .object({
+    items: z.array(z.object({ id: z.uuid(), ok: z.boolean(), run: orNull(FlowRunSchema).meta({ description: 'the run cancelled, or the new run of a retry' }), error: z.string().nullable() })),
+  })
+  .meta({ id: 'BulkResult' })
+export type BulkResult = z.infer<typeof BulkResultSchema>
 
 export const StateProposalSchema = z
   .object({ state: StateSchema, message: z.string().max(MAX_MESSAGE).optional(), agentId: z.uuid().optional() })
@@ -259,6 +274,7 @@ export const ExecutionSchema = z
     flowName: z.string(),
     parameters: z.record(z.string(), z.unknown()),
     secretParameters: z.array(z.string()).meta({ description: 'names of the parameters whose values are secret (hidden in everything the run reports)' }),
+    tasks: z.array(z.string()).default([]).meta({ description: "the flow's tasks (declared, or learned from its runs): those a run never reaches are recorded as skipped" }),
   })
   .meta({ id: 'Execution' })
 export type Execution = z.infer<typeof ExecutionSchema>
@@ -269,6 +285,11 @@ export const StateHistorySchema = z
 export type StateHistory = z.infer<typeof StateHistorySchema>
 
 // --- task runs -------------------------------------------------------------------------------
+
+export const TaskAttemptSchema = z
+  .object({ attempt: z.number().int(), state: StateSchema, startTime: Time, endTime: Time.nullable(), message: z.string().nullable() })
+  .meta({ id: 'TaskAttempt', description: 'one attempt of a task run: when it ran and how it ended (failed for an attempt that was retried)' })
+export type TaskAttempt = z.infer<typeof TaskAttemptSchema>
 
 export const TaskRunSchema = z
   .object({
@@ -282,6 +303,9 @@ export const TaskRunSchema = z
     attempts: z.number().int(),
     startTime: Time.nullable(),
     endTime: Time.nullable(),
+    stack: z.string().nullable().meta({ description: "the stack of the error that failed (or is retrying) the task, source-mapped to the flow's TypeScript" }),
+    inputs: z.array(z.uuid()).meta({ description: 'the task runs whose results this one was called with (data flow)' }),
+    attemptLog: z.array(TaskAttemptSchema),
   })
   .meta({ id: 'TaskRun' })
 export type TaskRun = z.infer<typeof TaskRunSchema>
@@ -297,6 +321,8 @@ export const TaskEventSchema = z
     position: z.number().int().min(0).max(INT32_MAX),
     state: StateSchema,
     message: z.string().max(MAX_MESSAGE).nullish(),
+    stack: z.string().max(MAX_MESSAGE).nullish(),
+    inputs: z.array(z.uuid()).max(1000).optional(),
     attempts: z.number().int().min(0).max(INT32_MAX),
     time: TimeInput,
   })
@@ -483,6 +509,8 @@ export interface EventData {
   'task-run': TaskRun | { flowRunId: string; refresh: true; items: TaskRun[] }
   log: LogLine | { flowRunId: string; refresh: true }
   agent: { agentId: string }
+  /** Runs deleted without ending (a paused schedule's upcoming runs); no ids: refetch the lists. */
+  'runs-removed': { flowId: string; ids: string[] }
   ping: Record<string, never>
 }
 

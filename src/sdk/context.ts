@@ -14,6 +14,10 @@ export interface TaskEvent {
   position: number
   state: 'running' | 'retrying' | 'success' | 'failed' | 'skipped' | 'cancelled' | 'crashed'
   message?: string | undefined
+  /** The stack of the error that failed the attempt (retrying, failed). */
+  stack?: string | undefined
+  /** The task runs whose results this one was called with (sent with its first event). */
+  inputs?: string[] | undefined
   attempts: number
   time: Date
 }

@@ -1,7 +1,7 @@
 /** Flows: a named async function with a schedule, parameters and the tasks it calls. */
 import { normalizeSchedule, type Schedule, type ScheduleInput } from '../core/schedule.ts'
 import { parameterSpecs, type ParameterSpec } from '../core/parameters.ts'
-import { taskRegistry, type TaskDefinition } from './task.ts'
+import { isTask, type TaskDefinition } from './task.ts'
 import { DurationError, parseDurationSeconds } from '../core/duration.ts'
 import type { Retention } from '../core/contract.ts'
 
@@ -23,7 +23,13 @@ export interface FlowOptions<P extends Record<string, unknown>> {
   retryDelaySeconds?: number
   /** Only agents with all these labels run this flow. */
   labels?: readonly string[]
-  /** The flow's tasks in order, for the task graph; default: the tasks defined before the flow. */
+  /**
+   * The flow's tasks in order, when you want them known before its first run (the run page lists
+   * those not started yet, and a run that never reaches one records it as skipped). Without it the
+   * server learns them from the flow's runs: each task belongs to the flow whose run calls it, so
+   * two flows in one module never share a list. The graph on the run page comes from the data flow
+   * between task runs, not from this list.
+   */
   tasks?: readonly TaskDefinition[]
   /**
    * How long this flow's finished runs are kept, over the server's ROTA_RETENTION and
@@ -57,7 +63,10 @@ export function defineFlow<P extends Record<string, unknown>>(options: FlowOptio
   }
   if (typeof fn !== 'function') throw new TypeError(`flow "${options.name}" needs a function`)
   const schedule = normalizeSchedule(options.schedule)
-  const tasks = [...new Set((options.tasks ?? taskRegistry).map((t) => t.options.name))]
+  if (options.tasks !== undefined && (!Array.isArray(options.tasks) || !options.tasks.every(isTask))) {
+    throw new TypeError(`flow "${options.name}": tasks must be a list of tasks made with task(...)`)
+  }
+  const tasks = [...new Set((options.tasks ?? []).map((t) => t.options.name))]
   return Object.freeze({
     __rotaFlow: true as const,
     name: options.name,

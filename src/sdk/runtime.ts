@@ -14,6 +14,11 @@ export interface RunFlowOptions {
   reporter: Reporter
   /** Extra strings to keep out of everything the run reports (secret environment values, the API key, the run token). */
   secrets?: string[]
+  /**
+   * The flow's tasks as the server knows them (declared, or learned from its runs): those this run
+   * never reaches are recorded as skipped. Default: the tasks the flow declares.
+   */
+  expectedTasks?: readonly string[]
 }
 
 export interface FlowOutcome {
@@ -55,7 +60,7 @@ export async function runFlow<P extends Record<string, unknown>>(flow: FlowDefin
     }
   }
   // Every task of the flow appears in every run: those never reached are recorded as skipped.
-  for (const name of flow.tasks) {
+  for (const name of new Set([...flow.tasks, ...(options.expectedTasks ?? [])])) {
     if (scope.seenTasks.has(name)) continue
     reporter.taskState({
       taskRunId: crypto.randomUUID(),
@@ -76,7 +81,12 @@ export async function runFlow<P extends Record<string, unknown>>(flow: FlowDefin
 function redactingReporter(inner: Reporter, secrets: Redactor): Reporter {
   if (secrets.empty) return inner
   return {
-    taskState: (e) => inner.taskState(e.message === undefined ? e : { ...e, message: secrets.text(e.message) }),
+    taskState: (e) =>
+      inner.taskState({
+        ...e,
+        ...(e.message === undefined ? {} : { message: secrets.text(e.message) }),
+        ...(e.stack === undefined ? {} : { stack: secrets.text(e.stack) }),
+      }),
     log: (level, message, taskName) => inner.log(level, secrets.text(message), taskName === undefined ? undefined : secrets.text(taskName)),
     artifact: (a, taskName) =>
       inner.artifact(

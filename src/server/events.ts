@@ -24,6 +24,8 @@ export type RotaEvent =
   | { type: 'log'; flowRunId: string; log: LogRow | undefined }
   | { type: 'runs-available' }
   | { type: 'agent'; agentId: string }
+  /** Runs deleted without ending (a paused schedule's upcoming runs): lists drop them at once. */
+  | { type: 'runs-removed'; flowId: string; ids: string[] }
 
 const CHANNEL = 'rota_events'
 // NOTIFY payloads are limited to 8000 bytes: bigger events cross replicas without their body.
@@ -61,6 +63,8 @@ export class EventBus {
     let payload = JSON.stringify({ origin: this.origin, event })
     if (Buffer.byteLength(payload) > MAX_NOTIFY_BYTES) {
       if (event.type === 'log' || event.type === 'task-run') payload = JSON.stringify({ origin: this.origin, event: { ...event, log: undefined, taskRun: undefined } })
+      // Too many ids to carry: the other replicas' pages refetch their lists instead.
+      if (event.type === 'runs-removed') payload = JSON.stringify({ origin: this.origin, event: { ...event, ids: [] } })
     }
     this.db.notify(CHANNEL, payload).catch(() => undefined)
   }

@@ -28,7 +28,14 @@ export async function appendLogs(db: Db, bus: EventBus, flowRunId: string, sourc
 
 /** Applies a batch of the run's task-state events (orchestration/transition.ts), their messages redacted. */
 export function reportTaskEvents(db: Db, bus: EventBus, flowRunId: string, events: readonly TaskEventInput[], secrets: Redactor) {
-  return applyTaskEvents(db, bus, flowRunId, secrets.empty ? events : events.map((e) => (e.message ? { ...e, message: secrets.text(e.message) } : e)))
+  const redacted = secrets.empty
+    ? events
+    : events.map((e) => ({
+        ...e,
+        ...(e.message ? { message: secrets.text(e.message) } : {}),
+        ...(e.stack ? { stack: secrets.text(e.stack) } : {}),
+      }))
+  return applyTaskEvents(db, bus, flowRunId, redacted)
 }
 
 export async function keepArtifact(db: Db, flowRunId: string, artifact: NewArtifact, secrets: Redactor): Promise<ArtifactRow> {

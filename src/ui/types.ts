@@ -5,7 +5,7 @@
 import { TERMINAL_STATES } from '../core/states.ts'
 import type { LogLevel } from '../core/contract.ts'
 
-export { STATES, type State as RunState } from '../core/states.ts'
+export { STATES, type State as RunState, type State } from '../core/states.ts'
 export type { Agent, Artifact, Flow, FlowRun, Health, LogLevel, LogLine, ParameterSpecBody as FlowParameter, StatsBucket, TaskRun } from '../core/contract.ts'
 export type { Automation, AutomationAction, AutomationInput, AutomationTrigger, Firing, Storage } from '../core/contract.ts'
 

@@ -1,6 +1,8 @@
 /** The HTTP app: JSON API under /api (plugins' routes under /api/<name>), OpenAPI at /api/openapi.json, the dashboard at /. */
 import fs from 'node:fs'
 import path from 'node:path'
+import { createHash } from 'node:crypto'
+import type { Context } from 'hono'
 import { OpenAPIHono, createRoute } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import { serveStatic } from '@hono/node-server/serve-static'
@@ -94,11 +96,55 @@ export async function createApp(ctx: ServerContext, options: AppOptions = {}): P
   const uiDir = options.uiDir
   if (uiDir && fs.existsSync(path.join(uiDir, 'index.html'))) {
     const root = path.relative(process.cwd(), uiDir) || '.'
-    app.use('/*', serveStatic({ root }))
-    const index = fs.readFileSync(path.join(uiDir, 'index.html'), 'utf8')
-    app.get('*', (c) => c.html(index)) // client-side routes
+    const index = dashboardIndex(uiDir)
+    // index.html is revalidated on every load (no-cache + ETag: a 304 costs one round trip), so a
+    // new build shows at once; it names the bundle by content hash (app.js?v=<hash>), which may
+    // then be cached for a year. The build writes .br and .gz copies beside each file.
+    app.get('/', index)
+    app.get('/index.html', index)
+    app.use(
+      '/*',
+      serveStatic({
+        root,
+        precompressed: true,
+        onFound: (_path, c) => {
+          c.header('Cache-Control', c.req.query('v') ? 'public, max-age=31536000, immutable' : 'public, max-age=300')
+        },
+      }),
+    )
+    app.get('*', index) // client-side routes
   } else {
     app.get('/', (c) => c.text('Rota server is running. The dashboard is not built: run `npm run build:ui`. API: /api/openapi.json'))
   }
   return app
+}
+
+/** Serves the dashboard's index.html: compressed when the client takes it, with an ETag, never cached unchecked. */
+function dashboardIndex(uiDir: string): (c: Context) => Response {
+  const html = fs.readFileSync(path.join(uiDir, 'index.html'))
+  const etag = `"${createHash('sha256').update(html).digest('base64url').slice(0, 22)}"`
+  const compressed: Record<string, Buffer | undefined> = {
+    br: readIfPresent(path.join(uiDir, 'index.html.br')),
+    gzip: readIfPresent(path.join(uiDir, 'index.html.gz')),
+  }
+  return (c) => {
+    c.header('Cache-Control', 'no-cache')
+    c.header('ETag', etag)
+    c.header('Vary', 'Accept-Encoding')
+    if (c.req.header('If-None-Match')?.split(',').some((t) => t.trim() === etag)) return c.body(null, 304)
+    c.header('Content-Type', 'text/html; charset=UTF-8')
+    const accepted = new Set((c.req.header('Accept-Encoding') ?? '').split(',').map((e) => e.trim().split(';')[0]))
+    for (const encoding of ['br', 'gzip'] as const) {
+      const body = compressed[encoding]
+      if (body && accepted.has(encoding)) {
+        c.header('Content-Encoding', encoding)
+        return c.body(new Uint8Array(body))
+      }
+    }
+    return c.body(new Uint8Array(html))
+  }
+}
+
+function readIfPresent(file: string): Buffer | undefined {
+  return fs.existsSync(file) ? fs.readFileSync(file) : undefined
 }

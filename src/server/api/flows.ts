@@ -9,6 +9,8 @@ import { presentFlow, presentRun } from './presenter.ts'
 import { ErrorSchema, type Flow, FlowListSchema, FlowParam, FlowRegistrationSchema, FlowRunSchema, FlowSchema, QuickRunSchema, RegistrationResultSchema, ScheduleSwitchSchema } from '../../core/contract.ts'
 import { getFlow, listFlows, type FlowRow } from '../store/flows.ts'
 import { lastRunsOfFlows } from '../store/runs.ts'
+import { activeAgentCapacity } from '../store/agents.ts'
+import { lateReason } from '../orchestration/late.ts'
 import { registerFlow, switchSchedule } from '../scheduler.ts'
 import { createFlowRun } from '../orchestration/transition.ts'
 import { normalizeSchedule } from '../../core/schedule.ts'
@@ -32,7 +34,11 @@ export function flowRoutes(ctx: ServerContext, hook: ConstructorParameters<typeo
   /** Flows with their last run, in two queries however many flows. */
   async function present(flows: readonly FlowRow[]): Promise<Flow[]> {
     const last = await lastRunsOfFlows(db, flows.map((f) => f.id))
-    return flows.map((f) => presentFlow(f, last.get(f.id) ?? null))
+    const agents = [...last.values()].some((r) => r.late) ? await activeAgentCapacity(db) : []
+    return flows.map((f) => {
+      const run = last.get(f.id) ?? null
+      return presentFlow(f, run, run ? lateReason(run, { agents }) : null)
+    })
   }
   const presentOne = async (flow: FlowRow): Promise<Flow> => (await present([flow]))[0] as Flow
 

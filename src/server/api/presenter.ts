@@ -7,7 +7,7 @@ import type { Agent, Artifact, ClaimedRunBody, Execution, Flow, FlowRun, LogLine
 import type { Verdict as PolicyVerdict } from '../orchestration/rules.ts'
 import { formatBytes, REDACTED, redactParameters, resolveParameters, type ParameterSpec } from '../../core/parameters.ts'
 import { describeSchedule } from '../../core/schedule.ts'
-import type { FlowRow } from '../store/flows.ts'
+import { flowTasks, type FlowRow } from '../store/flows.ts'
 import type { FlowRunRow } from '../store/runs.ts'
 import type { TaskRunRow } from '../store/task-runs.ts'
 import type { LogRow } from '../store/logs.ts'
@@ -51,7 +51,8 @@ function summarize(value: unknown): { value: unknown; summarized: boolean } {
  * A run as the API shows it. `detail` (one run: its page, the answers to actions on it) carries the
  * parameter values whole; lists carry summaries of the big ones.
  */
-export function presentRun(r: FlowRunRow, view: 'detail' | 'list' = 'detail'): FlowRun {
+/** `lateReason`: why a late run waits (orchestration/late.ts), when the caller worked it out. */
+export function presentRun(r: FlowRunRow, view: 'detail' | 'list' = 'detail', lateReason: string | null = null): FlowRun {
   let parameters = redactParameters(r.specs, effectiveParameters(r.specs, r.overrides))
   let parametersSummarized = false
   if (view === 'list') {
@@ -82,15 +83,16 @@ export function presentRun(r: FlowRunRow, view: 'detail' | 'list' = 'detail'): F
     autoScheduled: r.autoScheduled,
     createdAt: iso(r.createdAt),
     updatedAt: iso(r.updatedAt),
+    lateReason: r.late ? lateReason : null,
   }
 }
 
 /** What the run's own process gets: the effective parameters with their secrets (it needs them to run). */
-export function presentExecution(r: FlowRunRow, entrypoint: string, specs: readonly ParameterSpec[], overrides: Record<string, unknown>): Execution {
-  return { run: presentRun(r), entrypoint, flowName: r.flowName, parameters: resolveParameters(specs, overrides), secretParameters: specs.filter((s) => s.secret).map((s) => s.name) }
+export function presentExecution(r: FlowRunRow, entrypoint: string, specs: readonly ParameterSpec[], overrides: Record<string, unknown>, tasks: readonly string[]): Execution {
+  return { run: presentRun(r), entrypoint, flowName: r.flowName, parameters: resolveParameters(specs, overrides), secretParameters: specs.filter((s) => s.secret).map((s) => s.name), tasks: [...tasks] }
 }
 
-export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null): Flow {
+export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null, lastRunLateReason: string | null = null): Flow {
   return {
     id: f.id,
     name: f.name,
@@ -102,12 +104,12 @@ export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null): Flow {
     scheduleActive: f.scheduleActive,
     // A secret's default is kept for the runs that use it, and never shown.
     parameters: f.parameters.map((p) => ({ name: p.name, type: p.type, default: p.secret ? REDACTED : p.default, secret: p.secret })),
-    tasks: f.tasks,
+    tasks: flowTasks(f),
     labels: f.labels,
     catchUp: f.catchUp,
     retries: f.retries,
     retention: f.retention,
-    lastRun: lastRun ? presentRun(lastRun, 'list') : null,
+    lastRun: lastRun ? presentRun(lastRun, 'list', lastRunLateReason) : null,
     createdAt: iso(f.createdAt),
     updatedAt: iso(f.updatedAt),
   }
@@ -125,6 +127,9 @@ export function presentTaskRun(t: TaskRunRow): TaskRun {
     attempts: t.attempts,
     startTime: isoOrNull(t.startTime),
     endTime: isoOrNull(t.endTime),
+    stack: t.stack,
+    inputs: t.inputs,
+    attemptLog: t.attemptLog.map((a) => ({ attempt: a.attempt, state: a.state, startTime: iso(a.startTime), endTime: isoOrNull(a.endTime), message: a.message })),
   }
 }
 

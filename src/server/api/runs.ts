@@ -5,11 +5,15 @@ import { body, errors, json } from './openapi.ts'
 import { HttpError } from './errors.ts'
 import { presentArtifact, presentExecution, presentHistory, presentLog, presentRun, presentStats, presentTaskRun, presentVerdict } from './presenter.ts'
 import {
+  BulkActionSchema,
+  BulkResultSchema,
+  type BulkResult,
   ArtifactInputSchema,
   ArtifactListSchema,
   ArtifactSchema,
   ErrorSchema,
   ExecutionSchema,
+  type FlowRun,
   FlowRunSchema,
   IdParam,
   LogBatchResultSchema,
@@ -29,7 +33,7 @@ import {
   TaskRunListSchema,
 } from '../../core/contract.ts'
 import { STATES, type State } from '../../core/states.ts'
-import { retryFlowRun, setFlowRunState } from '../orchestration/transition.ts'
+import { NotFoundError, retryFlowRun, setFlowRunState } from '../orchestration/transition.ts'
 import { appendLogs, keepArtifact, reportTaskEvents } from '../reports.ts'
 import { requireRunToken } from './middleware/run-token.ts'
 import { RUN_TOKEN_HEADER } from '../../core/auth.ts'
@@ -37,7 +41,19 @@ import { decodeCursor, getExecution, getFlowRun, listFlowRuns, listStateHistory,
 import { listTaskRuns } from '../store/task-runs.ts'
 import { listLogs } from '../store/logs.ts'
 import { listArtifacts } from '../store/artifacts.ts'
-import { getFlow } from '../store/flows.ts'
+import { flowTasks, getFlow, getFlows } from '../store/flows.ts'
+import { activeAgentCapacity } from '../store/agents.ts'
+import { lateReason } from '../orchestration/late.ts'
+import type { Queryable } from '../db/index.ts'
+
+/** Runs as the API shows them; a late run says why it waits (the active agents are read once, and only if some run is late). */
+export async function presentRuns(db: Queryable, rows: readonly FlowRunRow[]): Promise<FlowRun[]> {
+  const agents = rows.some((r) => r.late) ? await activeAgentCapacity(db) : []
+  return rows.map((r) => presentRun(r, 'list', lateReason(r, { agents })))
+}
+
+/** Runs a bulk retry may bring back: the ones that did not succeed. */
+const RETRYABLE: ReadonlySet<string> = new Set(['failed', 'crashed', 'cancelled'])
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error']
 /** Answers of the routes that act for a run (its token is checked). */
@@ -64,11 +80,12 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
     }),
     async (c) => {
       const q = c.req.valid('query')
-      let flowId: string | undefined
+      let flowIds: string[] | undefined
       if (q.flow) {
-        const flow = await getFlow(db, q.flow)
-        if (!flow) throw new HttpError(404, `flow "${q.flow}" does not exist`)
-        flowId = flow.id
+        const names = [...new Set(q.flow.split(',').map((f) => f.trim()).filter(Boolean))]
+        const { found, missing } = await getFlows(db, names)
+        if (missing.length) throw new HttpError(404, `flow "${missing[0]}" does not exist; \`rota flows\` lists the registered flows`)
+        flowIds = found.map((f) => f.id)
       }
       const states = q.state ? q.state.split(',').map((s) => s.trim()) : undefined
       const bad = states?.find((s) => !(STATES as readonly string[]).includes(s))
@@ -76,16 +93,18 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       const cursor = q.cursor ? decodeCursor(q.cursor) : undefined
       if (q.cursor && !cursor) throw new HttpError(400, 'cursor is not one this API returned; pass nextCursor from the previous page')
       const page = await listFlowRuns(db, {
-        flowId,
+        flowIds,
         states: states as State[] | undefined,
         late: q.late === undefined ? undefined : q.late === 'true',
+        search: q.q?.trim() || undefined,
+        when: q.when,
         limit: q.limit,
         cursor,
         before: q.before ? new Date(q.before) : undefined,
         after: q.after ? new Date(q.after) : undefined,
         order: q.order,
       })
-      return c.json({ items: page.items.map((r) => presentRun(r, 'list')), nextCursor: page.nextCursor }, 200)
+      return c.json({ items: await presentRuns(db, page.items), nextCursor: page.nextCursor }, 200)
     },
   )
 
@@ -103,7 +122,39 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
 
   app.openapi(
     createRoute({ method: 'get', path: '/flow-runs/{id}', tags: ['flow runs'], request: { params: IdParam }, responses: { 200: json(FlowRunSchema, 'A run'), ...errors } }),
-    async (c) => c.json(presentRun(await mustGetRun(c.req.valid('param').id)), 200),
+    async (c) => c.json((await presentRuns(db, [await mustGetRun(c.req.valid('param').id)]))[0] as FlowRun, 200),
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/flow-runs/bulk',
+      tags: ['flow runs'],
+      summary: 'Cancel or retry several runs; each is decided by the policy like one, and answered one by one',
+      request: { body: body(BulkActionSchema) },
+      responses: { 200: json(BulkResultSchema, 'One result per run, in order'), ...errors },
+    }),
+    async (c) => {
+      const { action, ids } = c.req.valid('json')
+      const items: BulkResult['items'] = []
+      for (const id of [...new Set(ids)]) {
+        try {
+          if (action === 'cancel') {
+            const { verdict, run } = await setFlowRunState(db, bus, id, { state: 'cancelling', message: 'cancel requested', by: { kind: 'user' } })
+            items.push(verdict.status === 'accept' ? { id, ok: true, run: presentRun(run), error: null } : { id, ok: false, run: null, error: `cannot cancel: ${verdict.reason}` })
+          } else {
+            const run = await getFlowRun(db, id)
+            if (!run) items.push({ id, ok: false, run: null, error: `flow run ${id} does not exist` })
+            else if (!RETRYABLE.has(run.state)) items.push({ id, ok: false, run: null, error: `run ${run.name} is ${run.state}; only failed, crashed or cancelled runs are retried` })
+            else items.push({ id, ok: true, run: presentRun(await retryFlowRun(db, bus, id)), error: null })
+          }
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err
+          items.push({ id, ok: false, run: null, error: err.message })
+        }
+      }
+      return c.json({ items }, 200)
+    },
   )
 
   app.openapi(
@@ -169,7 +220,8 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       await requireRunToken(db, c.req.valid('param').id, c.req.valid('header')[RUN_TOKEN_HEADER])
       const run = await mustGetRun(c.req.valid('param').id)
       const exec = (await getExecution(db, run.id)) as NonNullable<Awaited<ReturnType<typeof getExecution>>>
-      return c.json(presentExecution(run, exec.entrypoint, exec.specs, exec.overrides), 200)
+      const flow = await getFlow(db, run.flowId)
+      return c.json(presentExecution(run, exec.entrypoint, exec.specs, exec.overrides, flow ? flowTasks(flow) : []), 200)
     },
   )
 

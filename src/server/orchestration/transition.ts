@@ -6,10 +6,11 @@
  */
 import type { Db, Queryable } from '../db/index.ts'
 import type { EventBus, RunFacts } from '../events.ts'
-import { getFlowRun, insertFlowRun, insertStateHistory, lockRun, runExists, writeRunState, type FlowRunRow, type LockedRun } from '../store/runs.ts'
+import { getFlowRun, insertFlowRun, insertStateHistory, lockRun, lockRunForTaskEvents, recordSeenTasks, writeRunState, type FlowRunRow, type LockedRun } from '../store/runs.ts'
 import { lockClaimableRuns, markClaimed, type ClaimedRunRow } from '../store/queue.ts'
-import { lockTaskRuns, upsertTaskRuns, type TaskRunRow } from '../store/task-runs.ts'
-import { decideFlowRunTransition, decideTaskRunTransition, type Effect, type Proposal, type Verdict } from './rules.ts'
+import { lockOpenTaskRuns, lockTaskRuns, upsertTaskRuns, type TaskRunRow } from '../store/task-runs.ts'
+import { closeTaskRunsWith, decideFlowRunTransition, decideTaskRunTransition, type Effect, type Proposal, type Verdict } from './rules.ts'
+import { closeAttempts, recordAttempt } from './attempts.ts'
 import { isTerminal, type State } from '../../core/states.ts'
 import { runName } from '../../core/names.ts'
 
@@ -29,20 +30,50 @@ export async function setFlowRunState(db: Db, bus: EventBus, flowRunId: string, 
     if (!locked) throw new NotFoundError(`flow run ${flowRunId} does not exist`)
     const verdict = decideFlowRunTransition(locked, proposal)
     let created: string[] = []
+    let closed: TaskRunRow[] = []
     if (verdict.status === 'accept') {
       const history = verdict.message ?? (proposal.by.kind === 'agent' ? 'by agent' : `by ${proposal.by.kind}`)
-      await writeRunState(tx, locked, verdict.state, verdict.message ?? null, history, isTerminal(verdict.state))
+      const endTime = await writeRunState(tx, locked, verdict.state, verdict.message ?? null, history, isTerminal(verdict.state))
+      if (isTerminal(verdict.state)) {
+        closed = await closeTaskRuns(tx, flowRunId, verdict.state, endTime ? new Date(endTime) : new Date())
+        await recordSeenTasks(tx, locked.flowId, flowRunId, verdict.state === 'success')
+      }
       created = await runEffects(tx, locked, verdict.effects ?? [])
     }
-    return { verdict, created, flowId: locked.flowId }
+    return { verdict, created, closed, flowId: locked.flowId }
   })
   const run = await getFlowRun(db, flowRunId)
   if (!run) throw new NotFoundError(`flow run ${flowRunId} does not exist`)
   if (outcome.verdict.status === 'accept') {
+    publishTaskRuns(bus, flowRunId, outcome.closed)
     bus.publish({ type: 'flow-run', flowRunId, flowId: run.flowId, state: run.state, facts: runFacts(run) })
     publishCreated(bus, outcome.flowId, outcome.created)
   }
   return { verdict: outcome.verdict, run }
+}
+
+/**
+ * A run that ends takes its unfinished task runs with it, in its transaction: whoever ends it (its
+ * process, its agent, the reaper, a user), no task is left running for ever.
+ */
+async function closeTaskRuns(tx: Queryable, flowRunId: string, flowState: State, now: Date): Promise<TaskRunRow[]> {
+  const close = closeTaskRunsWith(flowState)
+  if (!close) return []
+  const open = await lockOpenTaskRuns(tx, flowRunId)
+  if (open.length === 0) return []
+  const closed = open
+    .filter((t) => decideTaskRunTransition(t.state, close.state).status === 'accept')
+    .map((t) => ({ ...t, state: close.state, message: close.reason, endTime: now, attemptLog: closeAttempts(t.attemptLog, close.state, now, close.reason) }))
+  await upsertTaskRuns(tx, flowRunId, closed)
+  return closed
+}
+
+function publishTaskRuns(bus: EventBus, flowRunId: string, rows: readonly TaskRunRow[]): void {
+  if (rows.length === 0) return
+  bus.publishBatch(
+    rows.map((t) => ({ type: 'task-run' as const, flowRunId, taskRun: t })),
+    { type: 'task-run', flowRunId, taskRun: undefined },
+  )
 }
 
 /** The effects an accepted transition asked for, in its transaction; returns the runs they created. */
@@ -143,6 +174,8 @@ export interface TaskEventInput {
   position: number
   state: State
   message?: string | null | undefined
+  stack?: string | null | undefined
+  inputs?: readonly string[] | undefined
   attempts: number
   time: Date
 }
@@ -160,13 +193,15 @@ export async function applyTaskEvents(
 ): Promise<{ applied: number; rejected: { index: number; reason: string }[] }> {
   const rejected: { index: number; reason: string }[] = []
   const rows = await db.transaction(async (tx) => {
-    if (!(await runExists(tx, flowRunId))) throw new NotFoundError(`flow run ${flowRunId} does not exist`)
+    // Locked against the run ending meanwhile: its end closes its task runs, and none may start after.
+    const flowState = await lockRunForTaskEvents(tx, flowRunId)
+    if (!flowState) throw new NotFoundError(`flow run ${flowRunId} does not exist`)
     const current = await lockTaskRuns(tx, flowRunId, [...new Set(events.map((e) => e.taskKey))])
     const byKey = new Map<string, TaskRunRow>(current.map((t) => [t.taskKey, t]))
     const touched = new Set<string>()
     events.forEach((e, index) => {
       const prev = byKey.get(e.taskKey)
-      const verdict = decideTaskRunTransition(prev?.state, e.state)
+      const verdict = decideTaskRunTransition(prev?.state, e.state, flowState)
       if (verdict.status !== 'accept') {
         rejected.push({ index, reason: verdict.status === 'reject' ? verdict.reason : 'rejected' })
         return
@@ -182,6 +217,10 @@ export async function applyTaskEvents(
         attempts: Math.max(prev?.attempts ?? 0, e.attempts),
         startTime: prev?.startTime ?? (e.state === 'running' ? e.time : null),
         endTime: isTerminal(e.state) ? e.time : null,
+        // The stack of the failure that ended or is retrying the task; a new attempt clears it.
+        stack: e.state === 'running' ? null : (e.stack ?? (e.state === 'success' ? null : (prev?.stack ?? null))),
+        inputs: e.inputs ? [...e.inputs] : (prev?.inputs ?? []),
+        attemptLog: recordAttempt(prev?.attemptLog ?? [], e),
       })
       touched.add(e.taskKey)
     })
@@ -189,9 +228,6 @@ export async function applyTaskEvents(
     await upsertTaskRuns(tx, flowRunId, changed)
     return changed
   })
-  bus.publishBatch(
-    rows.map((t) => ({ type: 'task-run' as const, flowRunId, taskRun: t })),
-    { type: 'task-run', flowRunId, taskRun: undefined },
-  )
+  publishTaskRuns(bus, flowRunId, rows)
   return { applied: events.length - rejected.length, rejected }
 }

@@ -14,7 +14,10 @@ export interface FlowRow {
   schedule: Schedule | null
   scheduleActive: boolean
   parameters: ParameterSpec[]
+  /** The tasks the flow declares (`defineFlow({ tasks })`); often none. */
   tasks: string[]
+  /** The tasks its runs called, learned as they end (recordSeenTasks in store/runs.ts). */
+  seenTasks: string[]
   labels: string[]
   catchUp: 'latest' | 'all'
   retries: number
@@ -26,7 +29,7 @@ export interface FlowRow {
   updatedAt: Date
 }
 
-const COLUMNS = `id, name, description, version, entrypoint, schedule, schedule_active as "scheduleActive", parameters, tasks, labels,
+const COLUMNS = `id, name, description, version, entrypoint, schedule, schedule_active as "scheduleActive", parameters, tasks, seen_tasks as "seenTasks", labels,
   catch_up as "catchUp", retries, retry_delay_seconds as "retryDelaySeconds", retention, scheduled_until as "scheduledUntil",
   created_at as "createdAt", updated_at as "updatedAt"`
 
@@ -50,6 +53,19 @@ export async function getFlow(db: Queryable, idOrName: string): Promise<FlowRow 
   const byId = isUuid(idOrName)
   const rows = await db.query<FlowRow>(`select ${COLUMNS} from rota_flows where ${byId ? 'id = $1::uuid' : 'name = $1'}`, [idOrName])
   return rows[0]
+}
+
+/** Flows by names or ids; the names not found are returned too. */
+export async function getFlows(db: Queryable, idsOrNames: readonly string[]): Promise<{ found: FlowRow[]; missing: string[] }> {
+  const ids = idsOrNames.filter(isUuid)
+  const rows = await db.query<FlowRow>(`select ${COLUMNS} from rota_flows where name = any($1::text[]) or id = any($2::uuid[])`, [idsOrNames, ids])
+  const missing = idsOrNames.filter((n) => !rows.some((r) => r.name === n || r.id === n))
+  return { found: rows, missing }
+}
+
+/** A flow's task list: the declared one, or else the one learned from its runs. */
+export function flowTasks(flow: Pick<FlowRow, 'tasks' | 'seenTasks'>): string[] {
+  return flow.tasks.length ? flow.tasks : flow.seenTasks
 }
 
 export async function getFlowForUpdate(db: Queryable, name: string): Promise<FlowRow | undefined> {
