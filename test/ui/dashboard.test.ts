@@ -8,7 +8,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { Page } from 'playwright-core'
 import { ROOT, startHarness, waitForRunState, type Harness } from '../helpers/rota.ts'
-import { openPage, screenshot, type BrowserPage } from './browser.ts'
+import { axeViolations, openPage, screenshot, type BrowserPage } from './browser.ts'
 import { buildUi } from './build.ts'
 
 const FLOW = 'ui-demo'
@@ -72,6 +72,7 @@ describe('dashboard (real browser, server and agent)', { timeout: 240_000 }, () 
     await form.locator('input[name=delayMs]').fill('700')
     await form.locator('input[name=greeting]').fill('bom dia')
     await screenshot(page, 'quick-run-form')
+    assert.deepEqual(await axeViolations(page), [], 'axe-core on the Quick Run dialog')
     await form.locator('button[type=submit]').click()
 
     await page.waitForURL(/#\/runs\/[0-9a-f-]{36}$/)
@@ -201,6 +202,7 @@ describe('dashboard (real browser, server and agent)', { timeout: 240_000 }, () 
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
         assert.ok(overflow <= 1, `${name} is ${overflow}px wider than the phone`)
         await screenshot(page, `phone-${name}`)
+        assert.deepEqual(await axeViolations(page), [], `axe-core on ${name} at phone width`)
       }
       assert.deepEqual(phone.errors, [])
     } finally {
@@ -234,6 +236,7 @@ describe('dashboard with an API key', { timeout: 120_000 }, () => {
     await dialog.getByRole('button', { name: 'Save key' }).click()
     await dialog.locator('.form-error', { hasText: 'refused' }).waitFor()
     await screenshot(page, 'api-key')
+    assert.deepEqual(await axeViolations(page), [], 'axe-core on the API key dialog')
 
     await dialog.locator('input[name=apiKey]').fill(KEY)
     await dialog.getByRole('button', { name: 'Save key' }).click()

@@ -167,9 +167,12 @@ describe('dashboard views (real browser, server and agent)', { timeout: 900_000,
 
   test('a late run says why: no agent has its labels', async () => {
     const { page } = b
+    // Opened before it is late: the page sees it turn late by itself (it asks again while the run waits).
     await page.goto(`${h.server.url}/#/runs/${gpuRun}`)
+    await page.locator('.flow-run[data-state=scheduled]').waitFor()
+    await waitFor('the gpu run late', async () => ((await h.client.getRun(gpuRun)).late ? true : undefined), 30_000)
     const reason = page.locator('[data-testid=late-reason]')
-    await reason.waitFor({ timeout: 30_000 })
+    await reason.waitFor({ timeout: 20_000 })
     assert.match((await reason.textContent()) ?? '', /no active agent has the labels gpu.*rota agent start --label gpu/)
     await screenshot(page, 'views-late-reason')
     assert.deepEqual(b.errors, [])
@@ -323,6 +326,7 @@ describe('dashboard views (real browser, server and agent)', { timeout: 900_000,
         await page.locator('.page').waitFor()
         await page.locator('.loading').first().waitFor({ state: 'detached' })
         await noOverflow(page, hash)
+        assert.deepEqual(await axeViolations(page), [], `axe-core on ${hash} at phone width`)
       }
       await screenshot(page, 'views-phone-agents')
       assert.deepEqual(phone.errors, [])

@@ -6,7 +6,7 @@ import { TaskDag } from '../components/TaskDag.tsx'
 import { ConfirmDialog } from '../components/dialogs.tsx'
 import { Artifacts } from '../components/Artifacts.tsx'
 import { LogViewer, mergeLogs } from '../components/LogViewer.tsx'
-import { useApi, useDebounced, useNow, useTitle } from '../hooks.ts'
+import { useApi, useDebounced, useInterval, useNow, useTitle } from '../hooks.ts'
 import { toFlowRunEvent, toLogEvent, toRunsRemovedEvent, toTaskRunEvent } from '../live.ts'
 import { href, navigate } from '../router.ts'
 import { formatDuration, runDuration } from '../format.ts'
@@ -39,6 +39,9 @@ export function FlowRunPage({ id }: { id: string }) {
   const reloadRun = useDebounced(run.reload, 300)
   const reloadTasks = useDebounced(tasks.reload, 300)
   const now = useNow(final ? 60_000 : 500)
+  // A waiting run turns late, and its reason changes (an agent comes or goes), without any event:
+  // while it waits, the page asks again every 10 s.
+  useInterval(() => run.reload(), run.data?.state === 'scheduled' ? 10_000 : null)
 
   const addLogs = useCallback((incoming: LogLine[]) => {
     if (!incoming.length) return
