@@ -171,8 +171,8 @@ async function main(): Promise<void> {
 
     const table: string[] = []
     const faults: number[] = []
-    const rows: { minute: number; done: number; p50: number; p99: number; server: number; agents: number; dbMb: number; kept: number; fault: string }[] = []
-    console.log('min  runs done  lag p50  lag p99  server RSS  agents RSS  db size  runs kept  fault')
+    const rows: { minute: number; done: number; skipped: number; p50: number; p99: number; server: number; agents: number; dbMb: number; kept: number; fault: string }[] = []
+    console.log('min  runs done  (skipped)  lag p50  lag p99  server RSS  agents RSS  db size  runs kept  fault')
     for (let minute = 1; minute <= MINUTES; minute++) {
       let fault = ''
       const minuteStart = started + (minute - 1) * 60_000
@@ -195,13 +195,16 @@ async function main(): Promise<void> {
       await sleep(Math.max(0, started + minute * 60_000 - Date.now()))
       const end = started + minute * 60_000
       const runs = [...seen.values()]
-      const done = runs.filter((r) => r.ended !== null && r.ended >= minuteStart && r.ended < end && r.state !== 'scheduled').length
+      const ended = runs.filter((r) => r.ended !== null && r.ended >= minuteStart && r.ended < end && r.state !== 'scheduled')
+      const done = ended.length
+      // missed ticks that the reaper skipped (catch-up "latest") count as done but never ran: shown apart
+      const skipped = ended.filter((r) => r.state === 'skipped').length
       const lags = runs.filter((r) => r.started !== null && r.started >= minuteStart && r.started < end).map((r) => (r.started as number) - r.scheduled)
       const size = Number((await db.query(`select pg_database_size(current_database()) as n`)).rows[0].n) / 1024 / 1024
       const kept = Number((await db.query(`select count(*) as n from rota_flow_runs`)).rows[0].n)
-      const row = { minute, done, p50: pct(lags, 50), p99: pct(lags, 99), server: rssMb(server.child.pid), agents: rssMb(agents[0]?.child.pid) + rssMb(agents[1]?.child.pid), dbMb: size, kept, fault }
+      const row = { minute, done, skipped, p50: pct(lags, 50), p99: pct(lags, 99), server: rssMb(server.child.pid), agents: rssMb(agents[0]?.child.pid) + rssMb(agents[1]?.child.pid), dbMb: size, kept, fault }
       rows.push(row)
-      const line = `${String(minute).padStart(3)}  ${String(done).padStart(9)}  ${`${row.p50.toFixed(0)} ms`.padStart(7)}  ${`${row.p99.toFixed(0)} ms`.padStart(7)}  ${`${row.server.toFixed(0)} MB`.padStart(10)}  ${`${row.agents.toFixed(0)} MB`.padStart(10)}  ${`${size.toFixed(0)} MB`.padStart(7)}  ${String(kept).padStart(9)}  ${fault}`
+      const line = `${String(minute).padStart(3)}  ${String(done).padStart(9)}  ${`(${skipped})`.padStart(9)}  ${`${row.p50.toFixed(0)} ms`.padStart(7)}  ${`${row.p99.toFixed(0)} ms`.padStart(7)}  ${`${row.server.toFixed(0)} MB`.padStart(10)}  ${`${row.agents.toFixed(0)} MB`.padStart(10)}  ${`${size.toFixed(0)} MB`.padStart(7)}  ${String(kept).padStart(9)}  ${fault}`
       table.push(line)
       console.log(line)
     }
