@@ -115,6 +115,7 @@ describe('one contract', () => {
       c.poll(id, { slots: 1, waitMs: 0 }), c.stopAgent(id), c.proposeState(id, 'running'), c.execution(id), c.postTaskEvents(id, []), c.postLogs(id, 's', []),
       c.postArtifact(id, { key: 'k', data: 1 }),
       c.listAutomations(), c.getAutomation('a'), c.createAutomation({} as never), c.updateAutomation('a', {}), c.deleteAutomation('a'), c.firings('a'),
+      c.bulk('cancel', [id]),
     ])
     // forRun makes a client, it calls nothing.
     const methods = Object.getOwnPropertyNames(RotaClient.prototype).filter((m) => m !== 'constructor' && m !== 'request' && m !== 'forRun')

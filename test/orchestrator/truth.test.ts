@@ -11,6 +11,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { ROOT, startHarness, waitFor, waitForRunState, type Harness } from '../helpers/rota.ts'
 import { markCrashedRuns } from '../../src/server/reaper.ts'
+import { hashRunToken } from '../../src/server/run-access.ts'
 import type { TaskRun } from '../../src/client/index.ts'
 
 const FIXTURE = 'test/fixtures/truth-flows.ts'
@@ -79,7 +80,9 @@ describe('a run that ends closes its task runs', () => {
     const created = await h.client.createRun('deliveries', {})
     const run = await waitForRunState(h.client, created.id)
     assert.equal(run.state, 'success')
-    const res = await h.client.postTaskEvents(run.id, [
+    // Late reports come from the run's own process, which holds its token: give this test one.
+    await h.server.db.query('update rota_flow_runs set token_hash = $2 where id = $1', [run.id, hashRunToken('late-reporter')])
+    const res = await h.client.forRun('late-reporter').postTaskEvents(run.id, [
       { taskRunId: crypto.randomUUID(), taskKey: 'late-task', taskName: 'late-task', position: 9, state: 'running', attempts: 1, time: new Date().toISOString() },
       { taskRunId: crypto.randomUUID(), taskKey: 'pick-up', taskName: 'pick-up', position: 0, state: 'running', attempts: 2, time: new Date().toISOString() },
     ])
