@@ -2,6 +2,7 @@
 import { captureConsole, redact, storage, type Reporter, type RunScope } from './context.ts'
 import type { FlowDefinition } from './flow.ts'
 import { describeError, TaskFailedError } from './task.ts'
+import type { RunControl } from './control.ts'
 
 export interface RunFlowOptions {
   flowRunId: string
@@ -12,11 +13,15 @@ export interface RunFlowOptions {
   reporter: Reporter
   /** Extra strings to keep out of logs (secret environment values). */
   secrets?: string[]
+  /** Pool slots and child runs (the agent's run process gives one; none for `rota run --local`). */
+  control?: RunControl | undefined
 }
 
 export interface FlowOutcome {
   state: 'success' | 'failed' | 'cancelled'
   message: string
+  /** What the flow function returned, with success. */
+  result?: unknown
 }
 
 export async function runFlow<P extends Record<string, unknown>>(flow: FlowDefinition<P>, options: RunFlowOptions): Promise<FlowOutcome> {
@@ -40,11 +45,12 @@ export async function runFlow<P extends Record<string, unknown>>(flow: FlowDefin
     nextPosition: 0,
     seenTasks: new Set(),
     secrets: [...secretValues, ...(options.secrets ?? [])],
+    control: options.control,
   }
   let outcome: FlowOutcome
   try {
-    await storage.run({ runScope: scope }, () => flow.fn(options.parameters as P))
-    outcome = signal.aborted ? { state: 'cancelled', message: 'cancelled' } : { state: 'success', message: 'all tasks finished' }
+    const result = await storage.run({ runScope: scope }, () => flow.fn(options.parameters as P))
+    outcome = signal.aborted ? { state: 'cancelled', message: 'cancelled' } : { state: 'success', message: 'all tasks finished', result }
   } catch (err) {
     if (signal.aborted) outcome = { state: 'cancelled', message: 'cancelled' }
     else {

@@ -16,6 +16,8 @@ export type RotaEvent =
   | { type: 'log'; flowRunId: string; log: LogRow | undefined }
   | { type: 'runs-available' }
   | { type: 'agent'; agentId: string }
+  /** A pool's slots changed hands or number: tasks waiting for it ask again. */
+  | { type: 'pool'; pool: string }
 
 const CHANNEL = 'rota_events'
 // NOTIFY payloads are limited to 8000 bytes: bigger events cross replicas without their body.

@@ -13,6 +13,7 @@ import { flowRoutes } from './flows.ts'
 import { runRoutes } from './runs.ts'
 import { agentRoutes } from './agents.ts'
 import { eventRoutes } from './events.ts'
+import { controlRoutes } from './control.ts'
 import { json } from './openapi.ts'
 import { HealthSchema, HealthUnavailableSchema } from '../../core/contract.ts'
 import { createPluginApp } from '../../plugin.ts'
@@ -64,6 +65,7 @@ export async function createApp(ctx: ServerContext, options: AppOptions = {}): P
   app.route('/api', runRoutes(ctx, hook))
   app.route('/api', agentRoutes(ctx, hook))
   app.route('/api', eventRoutes(ctx))
+  app.route('/api', controlRoutes(ctx, hook))
   for (const { plugin } of ctx.plugins) {
     if (!plugin.routes) continue
     const routes = createPluginApp()

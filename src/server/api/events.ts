@@ -21,7 +21,7 @@ export function eventRoutes(ctx: ServerContext) {
       const off = ctx.bus.subscribe((e) => {
         const relevant = flowRunId
           ? 'flowRunId' in e && e.flowRunId === flowRunId
-          : e.type === 'flow-run' || e.type === 'agent'
+          : e.type === 'flow-run' || e.type === 'agent' || e.type === 'pool'
         if (!relevant) return
         queue.push(e)
         wake?.()
@@ -69,6 +69,8 @@ async function eventData(ctx: ServerContext, e: RotaEvent): Promise<EventData[ke
       return e.log ? presentLog(e.log) : { flowRunId: e.flowRunId, refresh: true }
     case 'agent':
       return { agentId: e.agentId }
+    case 'pool':
+      return { pool: e.pool }
     default:
       return undefined
   }

@@ -87,7 +87,11 @@ export function flowRoutes(ctx: ServerContext, hook: ConstructorParameters<typeo
       const input = c.req.valid('json') ?? {}
       const parameters = input.parameters ?? {}
       resolveParameters(flow.parameters, parameters) // validates names and types; throws a 400
-      const run = await createFlowRun(db, bus, flow, { parameters, scheduledStartTime: input.scheduledStartTime ? new Date(input.scheduledStartTime) : undefined })
+      const run = await createFlowRun(db, bus, flow, {
+        parameters,
+        scheduledStartTime: input.scheduledStartTime ? new Date(input.scheduledStartTime) : undefined,
+        priority: input.priority,
+      })
       return c.json(presentRun(run), 201)
     },
   )

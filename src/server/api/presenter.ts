@@ -3,7 +3,10 @@
  * Times become ISO strings, and a run's parameters become its effective values with the secret ones
  * redacted: no route, event or list can show a secret by forgetting to.
  */
-import type { Agent, Artifact, ClaimedRunBody, Execution, Flow, FlowRun, LogLine, RunStats, StateHistory, TaskRun, Verdict } from '../../core/contract.ts'
+import type { Agent, Artifact, Backfill, ClaimedRunBody, Execution, Flow, FlowRun, LogLine, Pool, PoolHolder, RunStats, StateHistory, TaskRun, Verdict } from '../../core/contract.ts'
+import type { PoolView } from '../pools.ts'
+import type { BackfillOutcome } from '../backfill.ts'
+import type { HolderRow } from '../store/pools.ts'
 import type { Verdict as PolicyVerdict } from '../orchestration/rules.ts'
 import { redactParameters, resolveParameters, type ParameterSpec } from '../../core/parameters.ts'
 import { describeSchedule } from '../../core/schedule.ts'
@@ -47,6 +50,9 @@ export function presentRun(r: FlowRunRow): FlowRun {
     autoScheduled: r.autoScheduled,
     createdAt: iso(r.createdAt),
     updatedAt: iso(r.updatedAt),
+    priority: r.priority,
+    parentRunId: r.parentRunId,
+    backfillId: r.backfillId,
   }
 }
 
@@ -70,6 +76,10 @@ export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null): Flow {
     labels: f.labels,
     catchUp: f.catchUp,
     retries: f.retries,
+    maxActiveRuns: f.maxActiveRuns,
+    overlap: f.overlap,
+    pool: f.pool,
+    taskPools: f.taskPools,
     lastRun: lastRun ? presentRun(lastRun) : null,
     createdAt: iso(f.createdAt),
     updatedAt: iso(f.updatedAt),
@@ -88,6 +98,7 @@ export function presentTaskRun(t: TaskRunRow): TaskRun {
     attempts: t.attempts,
     startTime: isoOrNull(t.startTime),
     endTime: isoOrNull(t.endTime),
+    mapIndex: t.mapIndex,
   }
 }
 
@@ -135,5 +146,39 @@ export function presentVerdict(v: PolicyVerdict & { rule?: string | undefined })
       return { status: 'wait', reason: v.reason, retryAfterMs: v.retryAfterMs, ...rule }
     default:
       return { status: v.status, reason: v.reason, ...rule }
+  }
+}
+
+// --- flow control (issue 12) -----------------------------------------------------------------
+
+function presentHolder(h: HolderRow): PoolHolder {
+  return { flowRunId: h.flowRunId, flowRunName: h.flowRunName, flowName: h.flowName, taskName: h.taskName, since: isoOrNull(h.since) }
+}
+
+export function presentPool(p: PoolView): Pool {
+  return {
+    name: p.name,
+    slots: p.slots,
+    held: p.holders.length,
+    holders: p.holders.map(presentHolder),
+    waiting: p.waiting.map(presentHolder),
+    createdAt: iso(p.createdAt),
+    updatedAt: iso(p.updatedAt),
+  }
+}
+
+export function presentBackfill(b: BackfillOutcome): Backfill {
+  return {
+    id: b.id,
+    flowName: b.flowName,
+    from: iso(b.from),
+    to: iso(b.to),
+    missingOnly: b.missingOnly,
+    maxActive: b.maxActive,
+    times: b.times,
+    created: b.created,
+    existing: b.existing,
+    runIds: b.runIds,
+    createdAt: iso(b.createdAt),
   }
 }

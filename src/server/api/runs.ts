@@ -28,6 +28,7 @@ import {
   TaskRunListSchema,
 } from '../../core/contract.ts'
 import { STATES, type State } from '../../core/states.ts'
+import { MAX_RESULT_BYTES } from '../../core/flow-control.ts'
 import { applyTaskEvents, retryFlowRun, setFlowRunState } from '../orchestration/transition.ts'
 import { appendLogs, keepArtifact } from '../reports.ts'
 import { decodeCursor, getExecution, getFlowRun, listFlowRuns, listStateHistory, runStats, type FlowRunRow } from '../store/runs.ts'
@@ -37,6 +38,13 @@ import { listArtifacts } from '../store/artifacts.ts'
 import { getFlow } from '../store/flows.ts'
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error']
+
+/** A flow's return value as stored: JSON up to MAX_RESULT_BYTES; a larger one is not kept (the run process says so in its logs). */
+function resultJson(result: unknown): string | undefined {
+  if (result === undefined) return undefined
+  const text = JSON.stringify(result)
+  return Buffer.byteLength(text) <= MAX_RESULT_BYTES ? text : undefined
+}
 
 export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof OpenAPIHono>[0]) {
   const app = new OpenAPIHono(hook)
@@ -79,6 +87,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
         before: q.before ? new Date(q.before) : undefined,
         after: q.after ? new Date(q.after) : undefined,
         order: q.order,
+        parentRunId: q.parent,
       })
       return c.json({ items: page.items.map(presentRun), nextCursor: page.nextCursor }, 200)
     },
@@ -140,11 +149,13 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
     }),
     async (c) => {
       const p = c.req.valid('json')
-      const { verdict, run } = await setFlowRunState(db, bus, c.req.valid('param').id, {
-        state: p.state,
-        message: p.message,
-        by: p.agentId ? { kind: 'agent', agentId: p.agentId } : { kind: 'child' },
-      })
+      const { verdict, run } = await setFlowRunState(
+        db,
+        bus,
+        c.req.valid('param').id,
+        { state: p.state, message: p.message, by: p.agentId ? { kind: 'agent', agentId: p.agentId } : { kind: 'child' } },
+        { resultJson: resultJson(p.result) },
+      )
       return c.json({ verdict: presentVerdict(verdict), run: presentRun(run) }, 200)
     },
   )

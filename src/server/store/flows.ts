@@ -3,6 +3,7 @@ import type { Queryable } from '../db/index.ts'
 import type { Schedule } from '../../core/schedule.ts'
 import type { ParameterSpec } from '../../core/parameters.ts'
 import { isUuid } from '../../core/ids.ts'
+import type { Overlap } from '../../core/flow-control.ts'
 
 export interface FlowRow {
   id: string
@@ -18,6 +19,10 @@ export interface FlowRow {
   catchUp: 'latest' | 'all'
   retries: number
   retryDelaySeconds: number
+  maxActiveRuns: number | null
+  overlap: Overlap
+  pool: string | null
+  taskPools: Record<string, string>
   scheduledUntil: Date | null
   createdAt: Date
   updatedAt: Date
@@ -25,6 +30,7 @@ export interface FlowRow {
 
 const COLUMNS = `id, name, description, version, entrypoint, schedule, schedule_active as "scheduleActive", parameters, tasks, labels,
   catch_up as "catchUp", retries, retry_delay_seconds as "retryDelaySeconds", scheduled_until as "scheduledUntil",
+  max_active_runs as "maxActiveRuns", overlap, pool, task_pools as "taskPools",
   created_at as "createdAt", updated_at as "updatedAt"`
 
 export interface FlowRegistration {
@@ -39,6 +45,10 @@ export interface FlowRegistration {
   catchUp: 'latest' | 'all'
   retries: number
   retryDelaySeconds: number
+  maxActiveRuns: number | null
+  overlap: Overlap
+  pool: string | null
+  taskPools: Record<string, string>
 }
 
 export async function getFlow(db: Queryable, idOrName: string): Promise<FlowRow | undefined> {
@@ -61,8 +71,9 @@ export async function listScheduledFlows(db: Queryable): Promise<FlowRow[]> {
 
 export async function insertFlow(db: Queryable, f: FlowRegistration): Promise<FlowRow> {
   const rows = await db.query<FlowRow>(
-    `insert into rota_flows (name, description, version, entrypoint, schedule, parameters, tasks, labels, catch_up, retries, retry_delay_seconds)
-     values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11)
+    `insert into rota_flows (name, description, version, entrypoint, schedule, parameters, tasks, labels, catch_up, retries, retry_delay_seconds,
+       max_active_runs, overlap, pool, task_pools)
+     values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11, $12, $13, $14, $15::jsonb)
      on conflict (name) do nothing
      returning ${COLUMNS}`,
     registrationValues(f),
@@ -74,7 +85,8 @@ export async function updateFlowDefinition(db: Queryable, f: FlowRegistration, s
   const rows = await db.query<FlowRow>(
     `update rota_flows set description = $2, version = $3, entrypoint = $4, schedule = $5::jsonb, parameters = $6::jsonb, tasks = $7::jsonb,
        labels = $8::jsonb, catch_up = $9, retries = $10, retry_delay_seconds = $11, updated_at = now(),
-       scheduled_until = case when $12 then null else scheduled_until end
+       max_active_runs = $12, overlap = $13, pool = $14, task_pools = $15::jsonb,
+       scheduled_until = case when $16 then null else scheduled_until end
      where name = $1 returning ${COLUMNS}`,
     [...registrationValues(f), scheduleChanged],
   )
@@ -94,6 +106,10 @@ function registrationValues(f: FlowRegistration): unknown[] {
     f.catchUp,
     f.retries,
     f.retryDelaySeconds,
+    f.maxActiveRuns,
+    f.overlap,
+    f.pool,
+    JSON.stringify(f.taskPools),
   ]
 }
 

@@ -13,10 +13,12 @@ export interface TaskRunRow {
   attempts: number
   startTime: Date | null
   endTime: Date | null
+  /** The item's index when the task run is one of a map(). */
+  mapIndex: number | null
 }
 
 const TASK_COLUMNS = `id, flow_run_id as "flowRunId", task_key as "taskKey", task_name as "taskName", position, state, message, attempts,
-  start_time as "startTime", end_time as "endTime"`
+  start_time as "startTime", end_time as "endTime", map_index as "mapIndex"`
 
 export async function listTaskRuns(db: Queryable, flowRunId: string): Promise<TaskRunRow[]> {
   return db.query<TaskRunRow>(`select ${TASK_COLUMNS} from rota_task_runs where flow_run_id = $1 order by position, task_key`, [flowRunId])
@@ -31,9 +33,9 @@ export async function lockTaskRuns(tx: Queryable, flowRunId: string, taskKeys: r
 export async function upsertTaskRuns(tx: Queryable, flowRunId: string, taskRuns: readonly TaskRunRow[]): Promise<void> {
   if (taskRuns.length === 0) return
   await tx.query(
-    `insert into rota_task_runs (id, flow_run_id, task_key, task_name, position, state, message, attempts, start_time, end_time, updated_at)
-     select x.id, $1, x.task_key, x.task_name, x.position, x.state, x.message, x.attempts, x.start_time, x.end_time, now()
-     from jsonb_to_recordset($2::jsonb) as x(id uuid, task_key text, task_name text, position int, state text, message text, attempts int, start_time timestamptz, end_time timestamptz)
+    `insert into rota_task_runs (id, flow_run_id, task_key, task_name, position, state, message, attempts, start_time, end_time, updated_at, map_index)
+     select x.id, $1, x.task_key, x.task_name, x.position, x.state, x.message, x.attempts, x.start_time, x.end_time, now(), x.map_index
+     from jsonb_to_recordset($2::jsonb) as x(id uuid, task_key text, task_name text, position int, state text, message text, attempts int, start_time timestamptz, end_time timestamptz, map_index int)
      on conflict (flow_run_id, task_key) do update set state = excluded.state, message = excluded.message, attempts = excluded.attempts,
        start_time = excluded.start_time, end_time = excluded.end_time, updated_at = now()`,
     [
@@ -49,6 +51,7 @@ export async function upsertTaskRuns(tx: Queryable, flowRunId: string, taskRuns:
           attempts: t.attempts,
           start_time: t.startTime,
           end_time: t.endTime,
+          map_index: t.mapIndex,
         })),
       ),
     ],
