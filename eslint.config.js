@@ -12,7 +12,7 @@ const coreOnly = {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.rota/', '.venv*/', 'dbt/target/', 'dbt/logs/', 'pipelines/brt/dbt/target/', 'pipelines/brt/dbt/logs/', 'scratch/', 'test-results/'] },
+  { ignores: ['node_modules/', 'dist/', '.rota/', '.venv*/', 'pipelines/brt/dbt/target/', 'pipelines/brt/dbt/logs/', 'scratch/', 'test-results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Warm-up for CI and fresh machines: create the BRT pipeline's Python virtualenvs before the tests
 # need them (each is created once per machine and reused; a change of pins makes a new one).
-#   .venv-dbt-<hash>     dbt-core + dbt-duckdb + duckdb   (dbt/requirements.txt)
-#   .venv-dbt-bq-<hash>  + dbt-bigquery                   (dbt/requirements-bigquery.txt; offline compile test)
+#   .venv-dbt-<hash>     dbt-core + dbt-duckdb + duckdb   (pipelines/brt/dbt/requirements.txt)
+#   .venv-dbt-bq-<hash>  + dbt-bigquery                   (pipelines/brt/dbt/requirements-bigquery.txt; offline compile test)
 #   .venv-gcs-<version>  gcp-storage-emulator             (GCS tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -10,8 +10,12 @@ import { createPluginApp, ErrorSchema, HttpError, onError } from '#rota/plugin.t
 import { BufferSchema, CaptureSchema, LineSpeedSchema, VehiclesSchema } from './contract.ts'
 import { CaptureBuffer, recentCaptureStats } from './buffer.ts'
 import { openLake, type Lake } from './lake.ts'
+import { GOLD_EXPORTS, GOLD_EXPORT_INFO } from './lake-keys.ts'
 import { resolveBrtSettings, type BrtSettings } from './settings.ts'
-import { GOLD_EXPORTS, GOLD_EXPORT_INFO, readParquetExport } from './warehouse.ts'
+import { readParquetExport } from './warehouse/parquet.ts'
+
+/** A GPS time further ahead of the server's clock than this is never served (gold already excludes them). */
+const FUTURE_TOLERANCE_MS = 5 * 60_000
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
   200: { content: { 'application/json': { schema } }, description },
@@ -31,7 +35,7 @@ const lineSpeedsRoute = createRoute({
   summary: 'Speed per line and 10-minute window (gold.brt_line_speed_10min)',
   request: {
     query: z.object({
-      hours: z.coerce.number().positive().max(24 * 31).default(6).meta({ description: 'Windows within this many hours of the newest one' }),
+      hours: z.coerce.number().positive().max(24 * 31).default(6).meta({ description: 'Windows within this many hours of the newest one (never one in the future)' }),
       line: z.string().optional().meta({ description: 'Only this line' }),
     }),
   },
@@ -56,6 +60,10 @@ const bufferRoute = createRoute({
 function iso(value: unknown): string {
   if (value instanceof Date) return value.toISOString()
   return String(value)
+}
+/** A UTC instant as DuckDB TIMESTAMP text (the exports hold UTC wall times). */
+function sqlTimestamp(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '')
 }
 function num(value: unknown): number | null {
   if (value === null || value === undefined) return null
@@ -88,7 +96,9 @@ export function addBrtRoutes(app: OpenAPIHono, settings: BrtSettings): void {
     const rows = await readParquetExport(
       l,
       GOLD_EXPORTS.vehicleLatest,
-      (rel) => `select vehicle_id, line, latitude, longitude, speed_kmh, gps_time_utc from ${rel} order by vehicle_id`,
+      (rel) => `select vehicle_id, line, latitude, longitude, speed_kmh, gps_time_utc from ${rel}
+        where gps_time_utc <= cast($until as timestamp) order by vehicle_id`,
+      { until: sqlTimestamp(Date.now() + FUTURE_TOLERANCE_MS) },
     )
     const info = await l.get(GOLD_EXPORT_INFO)
     const generatedAt = info ? ((JSON.parse(info.toString('utf8')) as { exportedAt?: string }).exportedAt ?? null) : null
@@ -110,13 +120,17 @@ export function addBrtRoutes(app: OpenAPIHono, settings: BrtSettings): void {
 
   app.openapi(lineSpeedsRoute, async (c) => {
     const { hours, line } = c.req.valid('query')
+    // Anchored at the newest window that is not in the future, so one GPS clock running ahead can
+    // never hide the present.
     const rows = await readParquetExport(
       await lake(),
       GOLD_EXPORTS.lineSpeed,
-      (rel) => `select line, window_start, vehicles_in_service, avg_speed_kmh, p90_speed_kmh, share_moving from ${rel}
-        where window_start >= (select max(window_start) from ${rel}) - to_milliseconds($ms) and ($line = '' or line = $line)
-        order by window_start desc, line`,
-      { ms: Math.round(hours * 3_600_000), line: line ?? '' },
+      (rel) => `with present as (select * from ${rel} where window_start <= cast($until as timestamp)),
+        newest as (select max(window_start) as window_start from present)
+        select p.* from present p, newest
+        where p.window_start >= newest.window_start - to_milliseconds($ms) and ($line = '' or p.line = $line)
+        order by p.window_start desc, p.line`,
+      { ms: Math.round(hours * 3_600_000), line: line ?? '', until: sqlTimestamp(Date.now() + FUTURE_TOLERANCE_MS) },
     )
     return c.json(
       {
@@ -127,6 +141,9 @@ export function addBrtRoutes(app: OpenAPIHono, settings: BrtSettings): void {
           avgSpeedKmh: num(r.avg_speed_kmh),
           p90SpeedKmh: num(r.p90_speed_kmh),
           shareMoving: num(r.share_moving),
+          observations: Number(r.observations),
+          captures: num(r.captures),
+          isComplete: typeof r.is_complete === 'boolean' ? r.is_complete : null,
         })),
       },
       200,

@@ -6,6 +6,7 @@
  *   pending/<captureId>.json   one small descriptor per buffered capture (the rows stay in raw/)
  *   closing.json               write-ahead manifest of the window being written to CSV
  *   outbox/dt=…/<file>.csv     CSVs written and taken out of the buffer, not yet moved to bronze/
+ *                              (dt: America/Sao_Paulo date of the window's first capture; keys in lake-keys.ts)
  *   consumed.json              ids of recently written captures, so a retried `buffer` cannot re-add one
  *   last_keys.json             (codigo, dataHora) of the last capture, for the duplicate statistic
  *   settings.json              the last run's capturesPerFile / maxBufferMinutes (for GET /api/brt/buffer)
@@ -20,21 +21,20 @@
  * twice.
  */
 import { createHash } from 'node:crypto'
+import { registerBronzeFiles } from './bronze-registry.ts'
 import { readRawCapture } from './capture.ts'
 import { captureToCsvLines, csvHeader } from './csv.ts'
 import type { Lake } from './lake.ts'
+import { BUFFER_KEYS, LOCKS, STATS_PREFIX, bronzeKeyForOutbox, outboxCsvKey, pendingKey, statsKey } from './lake-keys.ts'
 import { RIO_BOUNDS, STALE_AFTER_MS, type BufferStatus, type CaptureDescriptor, type CaptureStats, type RawVehicle } from './types.ts'
 
-export const BUFFER_PREFIX = '_buffer/brt_gps'
-const PENDING = `${BUFFER_PREFIX}/pending`
-const OUTBOX = `${BUFFER_PREFIX}/outbox`
-const MANIFEST = `${BUFFER_PREFIX}/closing.json`
-const CONSUMED = `${BUFFER_PREFIX}/consumed.json`
-const LAST_KEYS = `${BUFFER_PREFIX}/last_keys.json`
-const SETTINGS = `${BUFFER_PREFIX}/settings.json`
-export const STATS_PREFIX = 'stats/brt_gps'
-export const BRONZE_PREFIX = 'bronze/brt_gps'
-const LOCK = 'brt_gps_buffer'
+const PENDING = BUFFER_KEYS.pending
+const OUTBOX = BUFFER_KEYS.outbox
+const MANIFEST = BUFFER_KEYS.closing
+const CONSUMED = BUFFER_KEYS.consumed
+const LAST_KEYS = BUFFER_KEYS.lastKeys
+const SETTINGS = BUFFER_KEYS.settings
+const LOCK = LOCKS.buffer
 /** How many consumed ids to remember: a day of captures at one a minute. */
 const CONSUMED_KEEP = 1440
 
@@ -90,7 +90,7 @@ export class CaptureBuffer {
   async add(capture: CaptureDescriptor, settings: BufferSettings = DEFAULT_SETTINGS): Promise<AddResult> {
     return this.locked(async () => {
       await this.lake.put(SETTINGS, JSON.stringify(settings))
-      const key = `${PENDING}/${capture.captureId}.json`
+      const key = pendingKey(capture.captureId)
       const consumed = await this.readConsumed()
       let stats: CaptureStats | undefined
       let added = false
@@ -146,7 +146,7 @@ export class CaptureBuffer {
       const windowId = `${first.captureId.split('-')[0]}-${hash}`
       const manifest: WindowManifest = {
         windowId,
-        csvKey: `${OUTBOX}/dt=${first.capturedAt.slice(0, 10)}/brt_gps_${windowId}.csv`,
+        csvKey: outboxCsvKey(windowId, first.capturedAt),
         captures,
         createdAt: new Date(now).toISOString(),
       }
@@ -173,7 +173,7 @@ export class CaptureBuffer {
     const consumed = await this.readConsumed()
     for (const c of manifest.captures) consumed.add(c.captureId)
     await this.lake.put(CONSUMED, JSON.stringify([...consumed].slice(-CONSUMED_KEEP)))
-    await Promise.all(manifest.captures.map((c) => this.lake.delete(`${PENDING}/${c.captureId}.json`)))
+    await Promise.all(manifest.captures.map((c) => this.lake.delete(pendingKey(c.captureId))))
     await stopAt?.('buffer-cleared')
     await this.lake.delete(MANIFEST)
     return { windowId: manifest.windowId, csvKey: manifest.csvKey, captures: manifest.captures.length, rows, recovered: reason === 'recovery', reason }
@@ -185,15 +185,17 @@ export class CaptureBuffer {
   }
 
   /**
-   * Moves every outbox CSV to `bronze/brt_gps/dt=…/` (copy, then delete: a crash in between leaves
-   * the same file in both places and the next call copies it again over itself).
+   * Moves every outbox CSV to `bronze/brt_gps/dt=…/` and records it in the bronze registry (copy,
+   * register, then delete: a crash in between leaves the same file in both places and the next call
+   * copies and registers it again, both idempotent).
    */
   async publishOutbox(): Promise<string[]> {
     return this.locked(async () => {
       const published: string[] = []
       for (const key of await this.outbox()) {
-        const target = `${BRONZE_PREFIX}/${key.slice(OUTBOX.length + 1)}`
+        const target = bronzeKeyForOutbox(key)
         await this.lake.copy(key, target)
+        await registerBronzeFiles(this.lake, [target])
         await this.lake.delete(key)
         published.push(target)
       }
@@ -233,7 +235,7 @@ export class CaptureBuffer {
       stale,
       duplicates,
     }
-    await this.lake.put(`${STATS_PREFIX}/dt=${capture.capturedAt.slice(0, 10)}/${capture.captureId}.json`, JSON.stringify(stats))
+    await this.lake.put(statsKey(capture), JSON.stringify(stats))
     await this.lake.put(LAST_KEYS, JSON.stringify(keys))
     return stats
   }

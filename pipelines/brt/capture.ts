@@ -1,6 +1,6 @@
 /**
  * The `capture` step: one call of the BRT API, validated, kept raw and gzip'd in the lake
- * (`raw/brt_gps/dt=YYYY-MM-DD/<captureId>.json.gz`) for audit and replay.
+ * (`raw/brt_gps/dt=YYYY-MM-DD/<captureId>.json.gz`, dt in America/Sao_Paulo) for audit and replay.
  *
  * Retries belong to the task (the SDK retries the whole step with backoff); one call here is one
  * attempt with its own timeout. Errors say what went wrong and what to do about it.
@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto'
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
 import type { Lake } from './lake.ts'
+import { rawKey } from './lake-keys.ts'
 import type { BrtPayload, CaptureDescriptor, RawVehicle } from './types.ts'
 
 const gzip = promisify(zlib.gzip)
@@ -93,17 +94,13 @@ export function compactTime(iso: string): string {
   return iso.replace(/[-:.]/g, '')
 }
 
-export function rawKeyFor(captureId: string, capturedAt: string): string {
-  return `raw/brt_gps/dt=${capturedAt.slice(0, 10)}/${captureId}.json.gz`
-}
-
 /** Stores the raw body (gzip) in the lake and describes the capture. Idempotent per body and time. */
 export async function storeCapture(lake: Lake, fetched: FetchedCapture): Promise<CaptureDescriptor> {
   const capturedAt = fetched.capturedAt.toISOString()
   const captureId = `${compactTime(capturedAt)}-${createHash('sha256').update(fetched.body).digest('hex').slice(0, 12)}`
-  const rawKey = rawKeyFor(captureId, capturedAt)
-  await lake.put(rawKey, await gzip(fetched.body), { ifAbsent: true, contentType: 'application/gzip' })
-  return { captureId, capturedAt, rawKey, vehicles: fetched.payload.veiculos.length, bytes: fetched.body.length }
+  const key = rawKey(captureId, capturedAt)
+  await lake.put(key, await gzip(fetched.body), { ifAbsent: true, contentType: 'application/gzip' })
+  return { captureId, capturedAt, rawKey: key, vehicles: fetched.payload.veiculos.length, bytes: fetched.body.length }
 }
 
 export async function readRawCapture(lake: Lake, rawKey: string): Promise<RawVehicle[]> {

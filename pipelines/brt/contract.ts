@@ -34,6 +34,11 @@ export const LineSpeedSchema = z
     avgSpeedKmh: z.number().nullable(),
     p90SpeedKmh: z.number().nullable(),
     shareMoving: z.number().nullable(),
+    observations: z.number().int().meta({ description: 'Signals counted in the window' }),
+    captures: z.number().int().nullable().meta({ description: 'Distinct captures (API calls) that contributed signals' }),
+    isComplete: z.boolean().nullable().meta({
+      description: 'Enough captures were taken during the window and none can still add to it (null for windows built before this field existed)',
+    }),
   })
   .meta({ id: 'BrtLineSpeed' })
 export type BrtLineSpeed = z.infer<typeof LineSpeedSchema>

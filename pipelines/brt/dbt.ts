@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url'
 import lockfile from 'proper-lockfile'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
-export const DBT_PROJECT_DIR = path.join(REPO_ROOT, 'dbt')
+export const DBT_PROJECT_DIR = path.join(REPO_ROOT, 'pipelines', 'brt', 'dbt')
 
 export type DbtTarget = 'duckdb' | 'bigquery'
 
@@ -42,6 +42,8 @@ export interface DbtNodeResult {
   readonly message: string | null
   readonly failures: number | null
   readonly rowsAffected: number | null
+  /** The relation the node wrote (a model, or a test's stored failures). */
+  readonly relationName: string | null
 }
 
 export interface DbtRunSummary {
@@ -193,19 +195,30 @@ async function readRunResults(file: string): Promise<DbtNodeResult[]> {
     return []
   }
   const parsed = JSON.parse(raw) as {
-    results?: Array<{ unique_id: string; status: string; execution_time: number; message: string | null; failures: number | null; adapter_response?: { rows_affected?: number } }>
+    results?: Array<{
+      unique_id: string
+      status: string
+      execution_time: number
+      message: string | null
+      failures: number | null
+      adapter_response?: { rows_affected?: number }
+      relation_name?: string | null
+    }>
   }
   return (parsed.results ?? []).map((r) => {
     const parts = r.unique_id.split('.')
+    const resourceType = parts[0] ?? 'unknown'
     return {
       uniqueId: r.unique_id,
-      name: parts.slice(2).join('.'),
-      resourceType: parts[0] ?? 'unknown',
+      // A test's id ends with a hash of its arguments (`test.rota_brt.<name>.<hash>`): the name is enough.
+      name: resourceType === 'test' && parts.length > 3 ? parts[2]! : parts.slice(2).join('.'),
+      resourceType,
       status: r.status,
       executionTimeS: Math.round(r.execution_time * 1000) / 1000,
       message: r.message,
       failures: r.failures,
       rowsAffected: r.adapter_response?.rows_affected ?? null,
+      relationName: r.relation_name ?? null,
     }
   })
 }

@@ -1,9 +1,10 @@
 /**
- * The `brt-gps` flow: capture -> buffer -> write-csv -> upload -> load -> dbt, every minute.
+ * The `brt-gps` flow: capture -> buffer -> write-csv -> upload -> load -> dbt -> retention, every minute.
  * Task logic lives in pipeline.ts (plain functions, tested directly); this file wires it to Rota.
  */
 import { artifact, defineFlow, log, runContext, skip, task } from 'rota'
 import type { BufferSettings, ClosePoint } from './buffer.ts'
+import { BRONZE_PREFIX } from './lake-keys.ts'
 import type { AddResult } from './buffer.ts'
 import {
   bufferStep,
@@ -11,14 +12,15 @@ import {
   dbtStep,
   loadStep,
   openBrtContext,
+  retentionStep,
   uploadStep,
   writeCsvStep,
   type BrtContext,
+  type LoadResult,
   type WriteCsvResult,
 } from './pipeline.ts'
 import { resolveBrtSettings } from './settings.ts'
 import type { CaptureDescriptor } from './types.ts'
-import type { LoadResult } from './warehouse.ts'
 import type { DbtNodeResult } from './dbt.ts'
 
 /** One row per dbt model and test, for the run page's table. */
@@ -114,23 +116,44 @@ const upload = task({ name: 'upload', retries: 3, retryDelaySeconds: 2, retryBac
   return files
 })
 
-const load = task({ name: 'load', retries: 2, retryDelaySeconds: 5 }, async (files: string[]): Promise<LoadResult> => {
+const load = task({ name: 'load', retries: 2, retryDelaySeconds: 5 }, async (_files: string[]): Promise<LoadResult> => {
   const ctx = await brtContext()
-  const r = await loadStep(ctx, files)
-  log.info(ctx.settings.warehouse === 'bigquery' ? `external table ${r.relation} covers the lake's bronze prefix` : `${r.relation} sees ${r.files} CSV(s); the new ones add ${r.newRows} rows`)
+  const r = await loadStep(ctx, { onLine: (line) => log.info(line), signal: runContext().signal })
+  if (r.staged) log.info(`staged the external tables (dbt run-operation stage_external_sources) over ${ctx.lake.address(BRONZE_PREFIX)}`)
+  log.info(`${r.relation} sees ${r.files} CSV(s); the next build reads ${r.pendingFiles} new file(s)`)
   return r
 })
 
-const dbt = task({ name: 'dbt', retries: 1, retryDelaySeconds: 10, timeoutSeconds: 1800 }, async (_loaded: LoadResult): Promise<void> => {
+const dbt = task({ name: 'dbt', retries: 1, retryDelaySeconds: 10, timeoutSeconds: 1800 }, async (_loaded: LoadResult): Promise<number> => {
   const ctx = await brtContext()
   try {
     const r = await dbtStep(ctx, { onLine: (line) => log.info(line), signal: runContext().signal })
     await artifact.table('dbt-results', dbtRows(r.dbt.results), { description: dbtSummary(r.dbt.command, r.dbt.results, r.dbt.elapsedS) })
+    // Data-quality checks warn, never fail the run: each one is logged and kept with the run.
+    for (const w of r.dataQuality) {
+      log.warn(`data quality: ${w.test} found ${w.failures ?? '?'} row(s)${w.storedIn ? `, kept in ${w.storedIn}` : ''}`)
+    }
+    const checked = r.dbt.results.filter((n) => n.resourceType === 'test').length
+    await artifact.json(
+      'data-quality',
+      { warnings: r.dataQuality, checked },
+      { description: r.dataQuality.length ? `${r.dataQuality.length} of ${checked} checks warned` : `all ${checked} checks passed` },
+    )
+    return r.dataQuality.length
   } catch (err) {
     const results = (err as { results?: DbtNodeResult[] }).results
     if (results) await artifact.table('dbt-results', dbtRows(results), { description: `dbt failed: ${(err as Error).message}` })
     throw err
   }
+})
+
+const retention = task({ name: 'retention', retries: 1, retryDelaySeconds: 10 }, async (_warnings: number): Promise<void> => {
+  const ctx = await brtContext()
+  const days = ctx.settings.retentionDays
+  if (days === undefined) skip('lake retention is off (set BRT_LAKE_RETENTION_DAYS to delete raw and bronze files older than that many days)')
+  const r = await retentionStep(ctx, days)
+  log.info(`lake retention (${days} days): kept dt >= ${r.keptFrom}, deleted ${r.deleted} file(s)` +
+    (r.keptUnprocessed ? `; kept ${r.keptUnprocessed} old bronze file(s) no build has read yet` : ''))
 })
 
 export default defineFlow(
@@ -147,6 +170,7 @@ export default defineFlow(
     const csv = await writeCsv(status, settings)
     const files = await upload(csv)
     const loaded = await load(files)
-    await dbt(loaded)
+    const warnings = await dbt(loaded)
+    await retention(warnings)
   },
 )

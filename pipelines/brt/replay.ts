@@ -1,14 +1,16 @@
 /**
  * Replay: rebuild bronze CSVs for one day from the raw captures kept in `raw/brt_gps/dt=…/` (after
  * a lost or damaged bronze file, or a change of CSV format). The files get their own names
- * (`brt_gps_replay_…`); silver inserts only (vehicle, GPS time) keys it does not have, so replaying
- * data that is already loaded adds nothing.
+ * (`brt_gps_replay_…`) and are registered like any published CSV; silver reads them once (the
+ * manifest of processed files) and inserts only (vehicle, GPS time) keys it does not have, so
+ * replaying data that is already loaded adds nothing.
  */
 import { createHash } from 'node:crypto'
-import { BRONZE_PREFIX } from './buffer.ts'
+import { registerBronzeFiles } from './bronze-registry.ts'
 import { readRawCapture } from './capture.ts'
 import { captureToCsvLines, csvHeader } from './csv.ts'
 import type { Lake } from './lake.ts'
+import { RAW_PREFIX, isPartitionDate, replayCsvKey } from './lake-keys.ts'
 
 export interface ReplayResult {
   readonly captures: number
@@ -23,10 +25,11 @@ function isoFromCompact(compact: string): string {
   return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`
 }
 
+/** `date` is a `dt` partition of the raw captures: their America/Sao_Paulo date. */
 export async function replayRawDay(lake: Lake, date: string, capturesPerFile = 10): Promise<ReplayResult> {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new Error(`date must be YYYY-MM-DD, got "${date}"`)
+  if (!isPartitionDate(date)) throw new Error(`date must be YYYY-MM-DD, got "${date}"`)
   if (!Number.isInteger(capturesPerFile) || capturesPerFile < 1) throw new Error(`capturesPerFile must be a positive integer, got ${capturesPerFile}`)
-  const keys = (await lake.list(`raw/brt_gps/dt=${date}`)).filter((k) => k.endsWith('.json.gz')).sort()
+  const keys = (await lake.list(`${RAW_PREFIX}/dt=${date}`)).filter((k) => k.endsWith('.json.gz')).sort()
   const files: string[] = []
   let rows = 0
   for (let i = 0; i < keys.length; i += capturesPerFile) {
@@ -41,9 +44,10 @@ export async function replayRawDay(lake: Lake, date: string, capturesPerFile = 1
       parts.push(captureToCsvLines(captureId, isoFromCompact(captureId.split('-')[0]!), vehicles))
     }
     const hash = createHash('sha256').update(ids.join('\n')).digest('hex').slice(0, 8)
-    const file = `${BRONZE_PREFIX}/dt=${date}/brt_gps_replay_${ids[0]!.split('-')[0]}-${hash}.csv`
+    const file = replayCsvKey(date, ids[0]!, hash)
     await lake.put(file, parts.join(''), { contentType: 'text/csv; charset=utf-8' })
     files.push(file)
   }
+  await registerBronzeFiles(lake, files)
   return { captures: keys.length, rows, files }
 }

@@ -14,11 +14,12 @@
  * | BRT_API_URL | the real API | the simulator with `rota up --simulate` |
  * | BRT_API_TIMEOUT_SECONDS | 20 | one API call |
  * | STORAGE_EMULATOR_HOST | | a GCS emulator |
- * | ROTA_BRONZE_SCHEMA, ROTA_SILVER_SCHEMA, ROTA_GOLD_SCHEMA | bronze, silver, gold | schema (DuckDB) or dataset (BigQuery) names |
+ * | ROTA_BRONZE_SCHEMA, ROTA_SILVER_SCHEMA, ROTA_GOLD_SCHEMA, ROTA_DQ_SCHEMA | bronze, silver, gold, dq | schema (DuckDB) or dataset (BigQuery) names |
+ * | BRT_LAKE_RETENTION_DAYS | (keep all) | delete raw and bronze files older than this many days |
  */
 import path from 'node:path'
 import { ConfigError } from '#rota/config.ts'
-import type { WarehouseNames } from './warehouse.ts'
+import { DEFAULT_NAMES, type WarehouseNames } from './warehouse/warehouse.ts'
 
 export const DEFAULT_BRT_API_URL = 'https://dados.mobilidade.rio/gps/brt'
 
@@ -30,6 +31,12 @@ export const BRT_ENV: readonly string[] = [
   'BQ_LOCATION',
   'BRT_API_URL',
   'GOOGLE_APPLICATION_CREDENTIALS',
+  'BRT_API_TIMEOUT_SECONDS',
+  'BRT_LAKE_RETENTION_DAYS',
+  'ROTA_BRONZE_SCHEMA',
+  'ROTA_SILVER_SCHEMA',
+  'ROTA_GOLD_SCHEMA',
+  'ROTA_DQ_SCHEMA',
 ]
 
 interface CommonSettings {
@@ -43,10 +50,12 @@ interface CommonSettings {
   readonly gcsApiEndpoint: string | undefined
   /** BigQuery location for datasets (BQ_LOCATION, default US). */
   readonly bigqueryLocation: string
-  /** Schema (DuckDB) / dataset (BigQuery) names: ROTA_BRONZE_SCHEMA, ROTA_SILVER_SCHEMA, ROTA_GOLD_SCHEMA. */
+  /** Schema (DuckDB) / dataset (BigQuery) names: ROTA_BRONZE_SCHEMA, ROTA_SILVER_SCHEMA, ROTA_GOLD_SCHEMA, ROTA_DQ_SCHEMA. */
   readonly names: WarehouseNames
   /** Timeout of one API call (BRT_API_TIMEOUT_SECONDS, default 20). */
   readonly apiTimeoutMs: number
+  /** Lake retention in days (BRT_LAKE_RETENTION_DAYS); undefined keeps everything (the default). */
+  readonly retentionDays: number | undefined
 }
 
 /** The warehouse decides what else is needed: BigQuery always has its project. */
@@ -81,14 +90,25 @@ export function resolveBrtSettings(env: NodeJS.ProcessEnv = process.env, overrid
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) throw new Error(`${key} must be a plain identifier (letters, digits, _), got "${v}"`)
     return v
   }
+  const retention = env.BRT_LAKE_RETENTION_DAYS?.trim()
+  const retentionDays = 'retentionDays' in overrides ? overrides.retentionDays : retention ? Number(retention) : undefined
+  if (retentionDays !== undefined && (!Number.isInteger(retentionDays) || retentionDays < 1)) {
+    throw new ConfigError(`BRT_LAKE_RETENTION_DAYS must be a whole number of days (1 or more), or unset to keep everything; got "${retention}"`)
+  }
   const common: CommonSettings = {
     home,
     lakeUrl,
     brtApiUrl: overrides.brtApiUrl ?? env.BRT_API_URL ?? DEFAULT_BRT_API_URL,
     gcsApiEndpoint: overrides.gcsApiEndpoint ?? (endpoint ? (/^https?:\/\//.test(endpoint) ? endpoint : `http://${endpoint}`) : undefined),
     bigqueryLocation: overrides.bigqueryLocation ?? (env.BQ_LOCATION?.trim() || 'US'),
-    names: { bronze: name('ROTA_BRONZE_SCHEMA', 'bronze'), silver: name('ROTA_SILVER_SCHEMA', 'silver'), gold: name('ROTA_GOLD_SCHEMA', 'gold') },
+    names: {
+      bronze: name('ROTA_BRONZE_SCHEMA', DEFAULT_NAMES.bronze),
+      silver: name('ROTA_SILVER_SCHEMA', DEFAULT_NAMES.silver),
+      gold: name('ROTA_GOLD_SCHEMA', DEFAULT_NAMES.gold),
+      dq: name('ROTA_DQ_SCHEMA', DEFAULT_NAMES.dq),
+    },
     apiTimeoutMs: overrides.apiTimeoutMs ?? timeout * 1000,
+    retentionDays,
   }
   return warehouse === 'bigquery' ? { ...common, warehouse, gcpProject: gcpProject as string } : { ...common, warehouse, gcpProject }
 }

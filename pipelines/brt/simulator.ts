@@ -1,8 +1,14 @@
 /**
  * A simulated BRT GPS API: a moving fleet in the shape of https://dados.mobilidade.rio/gps/brt,
- * with the anomalies the real one shows (junk vehicle codes, (0, 0) positions, signals months old or
- * from the year 2000, `direcao` above 360 or " ", negative odometers, out-of-service line "0",
- * 22-47 % of rows repeating the previous call) and fault modes on request.
+ * with the anomalies the real one shows, at the shares measured on real captures: about 16 % of
+ * rows stale (vehicles parked for hours, modems frozen for months, clocks in the year 2000), blank
+ * headings, junk vehicle codes, (0, 0) and out-of-town positions, `direcao` above 360, negative
+ * odometers, out-of-service line "0", 22-47 % of rows repeating the previous call, and vehicles
+ * dropping out of the feed for a few calls. Fault modes on request.
+ *
+ * In adversarial mode it also sends what a broken feed could: negative and absurd speeds, GPS times
+ * days ahead, in the year 0 or past the year 9999, NaN-like strings, missing fields, and a line
+ * served by a single vehicle driving at -5 km/h. The pipeline must flag all of it and never stop.
  *
  * It is the offline demo (`rota brt simulate`, `rota up --simulate`) and the tests' data source.
  * With a seed and a fixed step (`stepSeconds`) every call is deterministic: call n always answers the
@@ -23,7 +29,22 @@ export interface FleetOptions {
    * real feed: with 800 vehicles, calls answer about 740 to 790. Tests that count rows set 0.
    */
   readonly absentRate?: number
+  /** Also send the values a broken feed could (see the header). */
+  readonly adversarial?: boolean
 }
+
+/** Share of in-line vehicles parked at any time (no new fix for hours): with the frozen modems and
+ * the year-2000 clocks this makes the ~16 % stale rows of the real feed. */
+const PARKED_SHARE = 0.14
+/** Mean calls (minutes) a parked vehicle stays parked, and a vehicle stays out of the feed. */
+const PARKED_CALLS = 120
+const ABSENT_CALLS = 4
+
+/** Values a broken feed can put in any field. */
+export const WEIRD_VALUES: readonly unknown[] = [
+  'NaN', 'nan', 'Infinity', '-Infinity', 'inf', 'null', 'undefined', '', ' ', 'N/A', '1e309', '-1e309', '--', '0x1F',
+  '12,5', '٣', null, true, false, [], {}, { nested: [1, 2] }, -1, 0, 1e308, -1e308, Number.MAX_SAFE_INTEGER,
+]
 
 /** Lines of the BRT network (about 36), as the API spells them. "0" means out of service. */
 const LINES = [
@@ -61,6 +82,10 @@ interface SimVehicle {
   lon: number
   /** Anomaly kind, fixed per vehicle so rates stay stable from call to call. */
   kind: 'normal' | 'junk' | 'frozen' | 'y2000' | 'zero' | 'outside'
+  /** Parked: sends its last fix again and again (stale after 10 minutes). */
+  parked: boolean
+  /** Out of the feed for now. */
+  absent: boolean
   trajetoId: string
   trajeto: string
   capacityStanding: number
@@ -77,10 +102,12 @@ export class SimulatedFleet {
   private readonly fleet: SimVehicle[]
   private started = false
   private readonly absentRate: number
+  private readonly adversarial: boolean
 
   constructor(options: FleetOptions = {}) {
     const count = options.vehicles ?? 800
     this.absentRate = options.absentRate ?? 0.04
+    this.adversarial = options.adversarial ?? false
     this.rand = prng(options.seed ?? 42)
     const lineRoutes = new Map<string, { from: [number, number]; to: [number, number] }>()
     for (const line of LINES) {
@@ -119,6 +146,8 @@ export class SimulatedFleet {
         capacityStanding: 80 + Math.floor(this.rand() * 60),
         capacitySeated: 30 + Math.floor(this.rand() * 30),
         ignicao: 1,
+        parked: false,
+        absent: false,
       })
     }
   }
@@ -130,13 +159,51 @@ export class SimulatedFleet {
   /** The API body for a call at `nowMs` (epoch ms). Calls must come in time order. */
   next(nowMs: number): BrtPayload {
     const rows: RawVehicle[] = []
+    // A vehicle leaves the feed for ABSENT_CALLS calls on average, so that `absentRate` of the
+    // fleet is missing from each answer (with 800 vehicles: about 770 per call).
+    const leave = this.absentRate > 0 ? (this.absentRate / (1 - this.absentRate)) / ABSENT_CALLS : 0
     for (const v of this.fleet) {
       this.advance(v, nowMs)
       // Drawn for every vehicle, present or not, so the sequence (and the data) stays deterministic.
-      if (this.rand() >= this.absentRate) rows.push(this.row(v))
+      const r = this.rand()
+      v.absent = this.started || this.absentRate === 0 ? (v.absent ? r >= 1 / ABSENT_CALLS : r < leave) : r < this.absentRate
+      if (!v.absent) rows.push(this.row(v))
     }
+    if (this.adversarial) this.corrupt(rows, nowMs)
     this.started = true
     return { veiculos: rows }
+  }
+
+  /**
+   * Adversarial mode: every call carries one of each broken value, and a few ordinary rows get a
+   * field replaced by a weird value. All of it must be flagged by silver and kept out of gold.
+   */
+  private corrupt(rows: RawVehicle[], nowMs: number): void {
+    const valid = (lat: number, lon: number): RawVehicle => ({
+      placa: '', latitude: lat, longitude: lon, id_migracao_trajeto: '', sentido: 'ida', trajeto: 'ADV', hodometro: 1,
+      direcao: 90, ignicao: 1, capacidadePeVeiculo: 100, capacidadeSentadoVeiculo: 40,
+    })
+    const fresh = nowMs - 5_000
+    rows.push(
+      // A line served by one vehicle, driving backwards: the line's average must not go negative.
+      { ...valid(-22.95, -43.4), codigo: 'ADV0001', linha: 'ADV1', dataHora: fresh, velocidade: -5 },
+      { ...valid(-22.95, -43.41), codigo: 'ADV0002', linha: '22', dataHora: fresh, velocidade: 900 },
+      { ...valid(-22.95, -43.42), codigo: 'ADV0003', linha: '22', dataHora: nowMs + 2 * 86_400_000, velocidade: 30 },
+      { ...valid(-22.95, -43.43), codigo: 'ADV0004', linha: '22', dataHora: -62_167_219_200_000, velocidade: 30 },
+      { ...valid(-22.95, -43.44), codigo: 'ADV0005', linha: '22', dataHora: 253_402_300_800_000 + 1, velocidade: 30 },
+      { ...valid(-22.95, -43.45), codigo: 'ADV0006', linha: '22', dataHora: 'NaN', velocidade: 'Infinity' },
+      { ...valid(Number.NaN, -43.46), codigo: 'ADV0007', linha: '22', dataHora: fresh, velocidade: 'NaN', latitude: 'NaN', longitude: '-Infinity', direcao: 'NaN' },
+      { codigo: 'ADV0008', dataHora: fresh },
+      { linha: '22', latitude: -22.95, longitude: -43.47, dataHora: fresh, velocidade: 20 },
+      { ...valid(-22.95, -43.48), codigo: 'ADV0009', linha: '22', dataHora: String(fresh), velocidade: '1e309', hodometro: 'Infinity', capacidadePeVeiculo: '1.5' },
+      { ...valid(-22.95, -43.49), codigo: 'TESTE0010', linha: '22', dataHora: fresh, velocidade: 40 },
+    )
+    for (const row of rows) {
+      if (this.rand() >= 0.02) continue
+      const keys = Object.keys(row)
+      const key = keys[Math.floor(this.rand() * keys.length)]!
+      row[key] = WEIRD_VALUES[Math.floor(this.rand() * WEIRD_VALUES.length)]
+    }
   }
 
   private advance(v: SimVehicle, nowMs: number): void {
@@ -150,9 +217,28 @@ export class SimulatedFleet {
       if (first) v.lastFixMs = Date.UTC(2000, 0, 1, Math.floor(this.rand() * 24), Math.floor(this.rand() * 60))
       return this.place(v)
     }
-    // About 2 in 3 vehicles send a new fix between two calls a minute apart; the rest repeat the
-    // previous one, which gives the 22-47 % repeated (codigo, dataHora) of the real API.
-    const fresh = first || this.rand() < 0.66
+    // Parked vehicles (garage, end of line, ignition off) keep sending their last fix for hours.
+    const r = this.rand()
+    if (first) {
+      v.parked = r < PARKED_SHARE
+      if (v.parked) {
+        v.lastFixMs = nowMs - Math.floor(this.rand() * 4 * 3_600_000)
+        v.speedKmh = 0
+        v.ignicao = 0
+        this.direction(v)
+        return this.place(v)
+      }
+    } else if (v.parked) {
+      if (r >= 1 / PARKED_CALLS) return
+      v.parked = false
+    } else if (r < PARKED_SHARE / (1 - PARKED_SHARE) / PARKED_CALLS) {
+      v.parked = true
+      v.speedKmh = 0
+      return
+    }
+    // About 3 in 4 active vehicles send a new fix between two calls a minute apart; the rest
+    // repeat the previous one. With the parked and frozen ones, 22-47 % of rows repeat the last call.
+    const fresh = first || this.rand() < 0.74
     if (!fresh) return
     const dtS = first ? 0 : Math.max(0, (nowMs - v.lastFixMs) / 1000)
     const moving = v.linha !== '0' && v.linha !== '' && this.rand() > 0.22
@@ -170,11 +256,18 @@ export class SimulatedFleet {
     }
     v.hodometro = Math.round((v.hodometro + (v.speedKmh * dtS) / 3600) * 10) / 10
     v.lastFixMs = nowMs - Math.floor(this.rand() * 30_000)
+    this.direction(v)
+    this.place(v)
+  }
+
+  /** Heading along the route; about 6 % blank (" " or "") and 1 % above 360, as in the real feed. */
+  private direction(v: SimVehicle): void {
+    const [la, lo] = v.from
+    const [lb, lob] = v.to
     const bearing = (Math.atan2(lob - lo, lb - la) * 180) / Math.PI
     const d = Math.round((bearing + (v.forward ? 360 : 540)) % 360)
     const r = this.rand()
-    v.lastDirecao = r < 0.02 ? ' ' : r < 0.03 ? d + 360 : d
-    this.place(v)
+    v.lastDirecao = r < 0.04 ? ' ' : r < 0.06 ? '' : r < 0.07 ? d + 360 : d
   }
 
   private place(v: SimVehicle): void {
@@ -223,6 +316,8 @@ export interface SimulatorOptions {
   readonly seed?: number
   /** See FleetOptions.absentRate. */
   readonly absentRate?: number
+  /** See FleetOptions.adversarial. */
+  readonly adversarial?: boolean
   /**
    * Deterministic clock for tests: the first call is at `startTime` (epoch ms) and each successful
    * call advances `stepSeconds`. Without it the fleet follows the wall clock.
@@ -248,7 +343,12 @@ export interface Simulator {
  * `GET /_sim/state`.
  */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
-  const fleet = new SimulatedFleet({ vehicles: options.vehicles ?? 800, seed: options.seed ?? 42, ...(options.absentRate !== undefined ? { absentRate: options.absentRate } : {}) })
+  const fleet = new SimulatedFleet({
+    vehicles: options.vehicles ?? 800,
+    seed: options.seed ?? 42,
+    adversarial: options.adversarial ?? false,
+    ...(options.absentRate !== undefined ? { absentRate: options.absentRate } : {}),
+  })
   const host = options.host ?? '127.0.0.1'
   const slowMs = options.slowMs ?? 30_000
   let fault: FaultMode = 'none'

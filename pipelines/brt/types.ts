@@ -87,6 +87,6 @@ export const API_FIELD_BY_COLUMN: Readonly<Record<string, string>> = {
   capacidade_sentado_veiculo: 'capacidadeSentadoVeiculo',
 }
 
-/** Rio bounding box used by silver's `is_valid_position` (kept equal in dbt/models/silver). */
+/** Rio bounding box used by silver's `is_valid_position` (kept equal in pipelines/brt/dbt/models/silver). */
 export const RIO_BOUNDS = { latMin: -23.1, latMax: -22.7, lonMin: -43.8, lonMax: -43.1 } as const
 export const STALE_AFTER_MS = 10 * 60 * 1000

@@ -14,6 +14,8 @@
  * stays off on purpose: with it the engine may delete the container before we have read its exit
  * code and its last lines.
  */
+import fs from 'node:fs'
+import os from 'node:os'
 import { PassThrough } from 'node:stream'
 import Docker from 'dockerode'
 import type { ClaimedRun, ExitInfo, LaunchedRun, Launcher } from './launcher.ts'
@@ -149,6 +151,8 @@ export class DockerLauncher implements Launcher {
         [LABEL_AGENT]: this.agentName,
         ...(env.ROTA_AGENT_ID ? { [LABEL_AGENT_ID]: env.ROTA_AGENT_ID } : {}),
       },
+      // The image's HEALTHCHECK is the server's; a run's container has no API to ask (the agent watches it).
+      Healthcheck: { Test: ['NONE'] },
       Tty: false,
       AttachStdin: false,
       AttachStdout: true,
@@ -375,6 +379,23 @@ export class DockerLauncher implements Launcher {
     }
   }
 
+}
+
+/**
+ * The name of the container this process runs in, when it runs in one on the engine it talks to: an
+ * agent started by docker-compose.yml is `rota-agent-1` (and `rota-agent-2`... with --scale), a name
+ * stable across restarts and re-creations and unique per replica, as an agent's name must be.
+ * Undefined outside a container, or when the engine does not know this host name as a container.
+ */
+export async function ownContainerName(docker: Docker): Promise<string | undefined> {
+  if (!fs.existsSync('/.dockerenv') && !fs.existsSync('/run/.containerenv')) return undefined
+  try {
+    // Engines set a container's host name to its short id unless told otherwise.
+    const info = await docker.getContainer(os.hostname()).inspect()
+    return info.Name.replace(/^\//, '') || undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** One container per run: the name makes a second create for the same run fail instead of running it twice. */

@@ -31,11 +31,15 @@ export async function startAgent(config: RotaConfig, options: StartAgentOptions)
   const name = options.name ?? undefined
   if (options.type === 'docker') {
     if (!options.image) throw new Error('a docker agent needs --image IMAGE: the image that holds the project (see the Dockerfile)')
-    const { DockerLauncher, forwardedEnv } = await import('../agent/docker.ts')
+    const { DockerLauncher, forwardedEnv, ownContainerName } = await import('../agent/docker.ts')
+    const { default: Docker } = await import('dockerode')
+    const docker = new Docker()
     const log = options.log ?? ((line: string) => console.log(line))
     launcher = new DockerLauncher({
+      docker,
       image: options.image,
-      agentName: name ?? `docker-agent-${(await import('node:os')).hostname()}`,
+      // In a container of its own (docker-compose.yml), the agent takes that container's name.
+      agentName: name ?? (await ownContainerName(docker)) ?? `docker-agent-${(await import('node:os')).hostname()}`,
       network: options.network,
       volumes: options.volume,
       apiUrl: config.apiUrl,

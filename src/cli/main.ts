@@ -98,7 +98,7 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
     .command('start')
     .description('start an agent that runs flows in child processes (local) or containers (docker)')
     .addOption(new Option('--type <type>', 'where runs execute').choices(['local', 'docker']).default('local'))
-    .option('--name <name>', 'agent name (stable across restarts; default: type-host-random)')
+    .option('--name <name>', 'agent name, unique and stable across restarts (default: a docker agent in a container takes the container\'s name; else type-host-random)')
     .option('--label <label>', 'only runs of flows whose labels this agent has (repeatable)', collect, [])
     .option('--concurrency <n>', 'runs at once', int('--concurrency'), 4)
     .option('--image <image>', 'docker: image to run flows in')
@@ -112,10 +112,15 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
     })
 
   program
-    .command('register <file>')
-    .description('register every flow the file exports (unchanged flows are left alone)')
-    .action(async (file: string) => {
-      for (const r of await registerFile(client(resolveConfig()), file)) console.log(clean(`${r.name}: ${r.status} (${r.scheduleText})`))
+    .command('register [file]')
+    .description('register every flow the file exports, or without a file the project\'s flows (package.json "rota.flows"); unchanged flows are left alone')
+    .action(async (file: string | undefined) => {
+      const api = client(resolveConfig())
+      const files = file ? [file] : projectFlows()
+      if (files.length === 0) throw new UsageError('name the flow file to register: package.json lists no "rota.flows"')
+      for (const f of files) {
+        for (const r of await registerFile(api, f, file ? process.cwd() : ROOT)) console.log(clean(`${r.name}: ${r.status} (${r.scheduleText})`))
+      }
     })
 
   program

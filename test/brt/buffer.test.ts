@@ -3,9 +3,12 @@ import { spawn } from 'node:child_process'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { CaptureBuffer, type ClosePoint } from '../../pipelines/brt/buffer.ts'
+import { readRegistry } from '../../pipelines/brt/bronze-registry.ts'
 import { readRawCapture } from '../../pipelines/brt/capture.ts'
+import { partitionDate } from '../../pipelines/brt/lake-keys.ts'
 import { CSV_COLUMNS } from '../../pipelines/brt/types.ts'
 import { localLake, storeFleetCaptures, tempHome } from './helpers/fixtures.ts'
+import { DB_FREE } from './helpers/once.ts'
 
 const settings = { capturesPerFile: 4, maxBufferMinutes: 15 }
 
@@ -23,7 +26,7 @@ async function captureIdsInCsvs(lake: ReturnType<typeof localLake>): Promise<Map
   return ids
 }
 
-describe('durable capture buffer', { timeout: 60_000 }, () => {
+describe('durable capture buffer', { skip: DB_FREE, timeout: 60_000 }, () => {
   test('adding is idempotent and closes a window at capturesPerFile with every row', async () => {
     const { home, cleanup } = await tempHome()
     try {
@@ -52,7 +55,8 @@ describe('durable capture buffer', { timeout: 60_000 }, () => {
       assert.ok(/ã|í|ó|’/.test(csv), 'UTF-8 accents kept')
       assert.match(rows[0]!, new RegExp(`^${captures[0]!.captureId},${captures[0]!.capturedAt.replace(/\./g, '\\.')},`))
       const published = await buffer.publishOutbox()
-      assert.deepEqual(published, [`bronze/brt_gps/dt=${captures[0]!.capturedAt.slice(0, 10)}/brt_gps_${w.windowId}.csv`])
+      assert.deepEqual(published, [`bronze/brt_gps/dt=${partitionDate(captures[0]!.capturedAt)}/brt_gps_${w.windowId}.csv`])
+      assert.deepEqual((await readRegistry(lake)).map((e) => e.file), [published[0]!.slice('bronze/brt_gps/'.length)], 'published files are registered')
       assert.deepEqual(await buffer.outbox(), [])
     } finally {
       await cleanup()

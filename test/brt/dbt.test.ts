@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { DbtSetupError, ensureDbtVenv } from '../../pipelines/brt/dbt.ts'
 import { tempHome } from './helpers/fixtures.ts'
+import { DB_FREE } from './helpers/once.ts'
 
-describe('dbt set-up', { timeout: 30_000 }, () => {
+describe('dbt set-up', { skip: DB_FREE, timeout: 30_000 }, () => {
   test('a machine without python3 gets a clear message', async () => {
     const { home, cleanup } = await tempHome()
     try {

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test'
 import { readRawCapture } from '../../pipelines/brt/capture.ts'
 import { LocalLake } from '../../pipelines/brt/lake.ts'
 import { startSimulator, type Simulator } from '../../pipelines/brt/simulator.ts'
-import { queryWarehouse } from '../../pipelines/brt/warehouse.ts'
+import { queryWarehouse } from '../../pipelines/brt/warehouse/duckdb.ts'
 import { ROOT, startHarness, waitForRunState, type Harness } from '../helpers/rota.ts'
 
 describe('brt-gps through server and agent', { timeout: 600_000 }, () => {

@@ -9,6 +9,7 @@ import type { ArtifactRecord, Reporter, TaskEvent } from '../../src/sdk/context.
 import { runFlow } from '../../src/sdk/runtime.ts'
 import { startSimulator, type Simulator } from '../../pipelines/brt/simulator.ts'
 import { tempHome } from './helpers/fixtures.ts'
+import { DB_FREE } from './helpers/once.ts'
 
 interface Recorded {
   states: TaskEvent[]
@@ -33,7 +34,7 @@ function finalState(rec: Recorded, task: string): TaskEvent | undefined {
   return rec.states.filter((s) => s.taskName === task).at(-1)
 }
 
-describe('brt-gps flow (SDK runtime)', { timeout: 300_000 }, () => {
+describe('brt-gps flow (SDK runtime)', { skip: DB_FREE, timeout: 300_000 }, () => {
   let sim: Simulator
   let cleanup: () => Promise<void>
   let flow: Awaited<typeof import('../../pipelines/brt/flow.ts')>['default']
@@ -63,7 +64,7 @@ describe('brt-gps flow (SDK runtime)', { timeout: 300_000 }, () => {
 
   test('is named brt-gps, scheduled every minute, with its parameters', () => {
     assert.equal(flow.name, 'brt-gps')
-    assert.deepEqual(flow.tasks, ['capture', 'buffer', 'write-csv', 'upload', 'load', 'dbt'])
+    assert.deepEqual(flow.tasks, ['capture', 'buffer', 'write-csv', 'upload', 'load', 'dbt', 'retention'])
   })
 
   test('buffers until the window is full, then writes, uploads, loads and builds', async () => {
@@ -82,9 +83,15 @@ describe('brt-gps flow (SDK runtime)', { timeout: 300_000 }, () => {
     const dbt = rec.artifacts.get('dbt-results')!
     assert.equal(dbt.kind, 'table')
     const nodes = (dbt.data as { rows: Array<{ type: string; status: string }> }).rows
-    assert.ok(nodes.filter((r) => r.type === 'test').length >= 20)
-    assert.ok(nodes.every((r) => r.status === 'pass' || r.status === 'success'))
+    const tests = nodes.filter((r) => r.type === 'test').length
+    assert.ok(tests >= 15)
+    assert.ok(nodes.every((r) => r.status === 'pass' || r.status === 'success'), JSON.stringify(nodes.filter((r) => r.status !== 'pass' && r.status !== 'success')))
     assert.match(dbt.description ?? '', /^dbt build: \d+ models, (\d+)\/\1 tests passed/)
+    const dq = rec.artifacts.get('data-quality')!
+    assert.equal(dq.kind, 'json')
+    assert.deepEqual(dq.data, { warnings: [], checked: tests })
+    assert.equal(finalState(rec, 'retention')?.state, 'skipped', 'lake retention is off by default')
+    assert.ok(rec.logs.some((l) => l.task === 'load' && /staged the external tables \(dbt run-operation stage_external_sources\)/.test(l.message)))
     const files = rec.artifacts.get('brt-files')!
     assert.equal(files.kind, 'files')
     assert.equal((files.data as string[]).length, 1)

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { BrtApiError, BrtPayloadError, fetchCapture, parsePayload } from '../../pipelines/brt/capture.ts'
 import { SimulatedFleet, startSimulator, type Simulator } from '../../pipelines/brt/simulator.ts'
+import { DB_FREE } from './helpers/once.ts'
 
-describe('simulator', { timeout: 30_000 }, () => {
+describe('simulator', { skip: DB_FREE, timeout: 30_000 }, () => {
   test('serves the real API shape with its anomalies at realistic rates', () => {
     const fleet = new SimulatedFleet({ vehicles: 800, seed: 7 })
     const t0 = Date.UTC(2024, 4, 1, 12)
@@ -32,6 +33,34 @@ describe('simulator', { timeout: 30_000 }, () => {
       const repeated = calls[i]!.filter((v) => prev.has(`${String(v.codigo)}|${String(v.dataHora)}`)).length / calls[i]!.length
       assert.ok(repeated >= 0.22 && repeated <= 0.47, `22-47 % repeated rows, got ${(repeated * 100).toFixed(1)} %`)
     }
+    // The shares measured on real captures: about 16 % stale rows, a few % blank headings.
+    calls.forEach((c, i) => {
+      const stale = c.filter((v) => t0 + i * 60_000 - Number(v.dataHora) > 600_000).length / c.length
+      assert.ok(stale >= 0.12 && stale <= 0.2, `about 16 % stale rows, got ${(stale * 100).toFixed(1)} %`)
+      const blank = c.filter((v) => String(v.direcao).trim() === '').length / c.length
+      assert.ok(blank >= 0.03 && blank <= 0.1, `blank headings, got ${(blank * 100).toFixed(1)} %`)
+    })
+    // Vehicles drop out for a few calls, then come back.
+    const present = calls.map((c) => new Set(c.map((v) => String(v.codigo))))
+    const back = [...present[0]!].filter((code) => !present[1]!.has(code) && present.slice(2).some((p) => p.has(code)))
+    assert.ok(back.length > 0, 'some vehicles missing from one answer are back in a later one')
+  })
+
+  test('adversarial mode sends what a broken feed could, on top of the fleet', () => {
+    const t0 = Date.UTC(2024, 4, 1, 12)
+    const rows = new SimulatedFleet({ vehicles: 50, seed: 3, adversarial: true }).next(t0).veiculos
+    const byCode = new Map(rows.map((r) => [String(r.codigo), r]))
+    assert.equal(byCode.get('ADV0001')?.linha, 'ADV1')
+    assert.equal(byCode.get('ADV0001')?.velocidade, -5)
+    assert.equal(rows.filter((r) => r.linha === 'ADV1').length, 1, 'a line with a single vehicle')
+    assert.equal(byCode.get('ADV0002')?.velocidade, 900)
+    assert.ok(Number(byCode.get('ADV0003')?.dataHora) > t0 + 86_400_000, 'a GPS time days ahead')
+    assert.equal(new Date(Number(byCode.get('ADV0004')?.dataHora)).getUTCFullYear(), 0)
+    assert.ok(Number(byCode.get('ADV0005')?.dataHora) > Date.UTC(9999, 11, 31), 'past the year 9999')
+    assert.equal(byCode.get('ADV0006')?.dataHora, 'NaN')
+    assert.deepEqual(Object.keys(byCode.get('ADV0008')!), ['codigo', 'dataHora'], 'missing fields')
+    assert.ok(rows.some((r) => !('codigo' in r)), 'a row without a vehicle code')
+    assert.ok(rows.length >= 50, 'the fleet is still there')
   })
 
   test('is deterministic for a seed and a stepped clock', () => {
@@ -41,7 +70,7 @@ describe('simulator', { timeout: 30_000 }, () => {
   })
 })
 
-describe('capture against the simulator', { timeout: 60_000 }, () => {
+describe('capture against the simulator', { skip: DB_FREE, timeout: 60_000 }, () => {
   let sim: Simulator
   before(async () => {
     sim = await startSimulator({ vehicles: 100, seed: 1, slowMs: 5_000, absentRate: 0 })

@@ -32,16 +32,28 @@ export interface ContainerEngine {
 export const skipDocker = process.env.ROTA_SKIP_DOCKER === '1'
 
 let ensured: Promise<ContainerEngine> | undefined
+let ensuredHost: Promise<string> | undefined
 
 /** Finds or starts the engine once per process. Sets DOCKER_HOST and ROTA_TEST_IMAGE in process.env. */
 export function ensureContainerEngine(): Promise<ContainerEngine> {
-  ensured ??= findOrStartEngine()
+  ensured ??= ensureDockerHost().then(withImage)
   return ensured
 }
 
-async function findOrStartEngine(): Promise<ContainerEngine> {
+/** Finds or starts the engine once per process and returns its DOCKER_HOST (also set in process.env). Needs no test image. */
+export function ensureDockerHost(): Promise<string> {
+  ensuredHost ??= findOrStartEngine()
+  return ensuredHost
+}
+
+/** True when an engine answers on `dockerHost` (default: /var/run/docker.sock) within 3 s. */
+export function engineAnswers(dockerHost: string | undefined): Promise<boolean> {
+  return answers(dockerHost)
+}
+
+async function findOrStartEngine(): Promise<string> {
   const current = process.env.DOCKER_HOST
-  if (await answers(current)) return withImage(current ?? 'unix:///var/run/docker.sock')
+  if (await answers(current)) return current ?? 'unix:///var/run/docker.sock'
 
   if (!fs.existsSync(engineScript)) {
     throw new Error(
@@ -66,7 +78,7 @@ async function findOrStartEngine(): Promise<ContainerEngine> {
   process.env.DOCKER_HOST = dockerHost
   if (exports.ROTA_TEST_IMAGE) process.env.ROTA_TEST_IMAGE = exports.ROTA_TEST_IMAGE
   if (!(await answers(dockerHost))) throw new Error(`The engine started by ${engineScript} does not answer on ${dockerHost}`)
-  return withImage(dockerHost)
+  return dockerHost
 }
 
 async function withImage(dockerHost: string): Promise<ContainerEngine> {

@@ -7,6 +7,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
+import { spawn } from 'node:child_process'
 import type { PGlite } from '@electric-sql/pglite'
 import type { Pool, PoolClient } from 'pg'
 import { acquireDirLock } from './lock.ts'
@@ -104,6 +105,15 @@ async function openPostgres(url: string, poolSize: number): Promise<Db> {
   }
 }
 
+/**
+ * PostgreSQL's defaults are sized for a dedicated server: 128 MB of shared_buffers, which PGlite's
+ * WebAssembly memory zero-fills at start, so all of it is resident (it was a third of the idle
+ * server). Rota's database is small and the OS caches its files, so a few MB of buffers suffice;
+ * PGlite is single-user, so the per-connection shared structures are sized for a handful.
+ * maintenance_work_mem bounds what an index build may add to a WebAssembly memory that never shrinks.
+ */
+const PGLITE_SETTINGS = ['shared_buffers=8MB', 'max_connections=4', 'maintenance_work_mem=16MB']
+
 async function openPglite(home: string): Promise<Db> {
   const dataDir = path.join(home, 'db')
   makePrivateDir(home)
@@ -114,7 +124,9 @@ async function openPglite(home: string): Promise<Db> {
     const { PGlite } = await import('@electric-sql/pglite')
     // A new data directory starts from a migrated template: PGlite's initdb takes ~5 s, loading ~1 s.
     const fresh = fs.readdirSync(dataDir).length === 0
-    pglite = fresh ? await PGlite.create(dataDir, { loadDataDir: await pgliteTemplate() }) : await PGlite.create(dataDir)
+    const startParams = [...PGlite.defaultStartParams, ...PGLITE_SETTINGS.flatMap((s) => ['-c', s])]
+    if (fresh) await unpackTemplate(dataDir, await pgliteTemplate(), startParams)
+    pglite = await PGlite.create(dataDir, { startParams })
     // PGlite writes its files 0666 less the umask: the data (run parameters, secrets included) stays this user's.
     restrictTree(dataDir)
   } catch (err) {
@@ -139,6 +151,42 @@ async function openPglite(home: string): Promise<Db> {
         releaseLock()
       }
     },
+  }
+}
+
+/**
+ * Fills a new data directory from the template in a short-lived process: PGlite unpacks it through
+ * JavaScript buffers (about 100 MB for a 40 MB directory) that malloc would otherwise keep in the
+ * server for good (a third of a new server's idle memory).
+ */
+async function unpackTemplate(dataDir: string, template: Blob, startParams: string[]): Promise<void> {
+  const file = path.join(path.dirname(dataDir), `.db-template-${process.pid}.tar.gz`)
+  fs.writeFileSync(file, Buffer.from(await template.arrayBuffer()))
+  const script = [
+    "import fs from 'node:fs'",
+    'const { PGlite } = await import(process.env.ROTA_PGLITE)',
+    'const loadDataDir = new Blob([fs.readFileSync(process.env.ROTA_PGLITE_TEMPLATE)])',
+    'const db = await PGlite.create(process.env.ROTA_PGLITE_DIR, { loadDataDir, startParams: JSON.parse(process.env.ROTA_PGLITE_START) })',
+    'await db.close()',
+  ].join('\n')
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '--eval', script], {
+        env: { ...process.env, ROTA_PGLITE: import.meta.resolve('@electric-sql/pglite'), ROTA_PGLITE_TEMPLATE: file, ROTA_PGLITE_DIR: dataDir, ROTA_PGLITE_START: JSON.stringify(startParams) },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+      let stderr = ''
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+      child.once('error', reject)
+      child.once('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`could not create the embedded database in ${dataDir} (${signal ?? `exit ${code}`}): ${stderr.trim()}`))))
+    })
+  } catch (err) {
+    // Half a data directory would open as a broken database next time: leave it empty.
+    fs.rmSync(dataDir, { recursive: true, force: true })
+    fs.mkdirSync(dataDir, { recursive: true })
+    throw err
+  } finally {
+    fs.rmSync(file, { force: true })
   }
 }
 
