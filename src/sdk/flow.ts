@@ -35,7 +35,7 @@ export interface FlowOptions<P extends Record<string, unknown>> {
   maxActiveRuns?: number
   /**
    * What a run does when the flow is at maxActiveRuns: 'queue' (default) waits for a slot, 'skip'
-   * ends it skipped, 'cancel-running' cancels the oldest active run and starts. Needs maxActiveRuns.
+   * ends it skipped, 'cancel-running' cancels the oldest active run and starts once it has ended. Needs maxActiveRuns.
    */
   overlap?: Overlap
   /** A slot pool the whole run takes a slot of when it is claimed (`rota pool set NAME --slots N`). */

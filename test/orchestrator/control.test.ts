@@ -16,7 +16,8 @@ import { LocalLauncher } from '../../src/agent/local.ts'
 import { registerFile } from '../../src/cli/register.ts'
 import { startServer } from '../../src/server/index.ts'
 import { backfillTimes } from '../../src/server/backfill.ts'
-import { MAX_BACKFILL_TIMES } from '../../src/core/flow-control.ts'
+import { MAX_BACKFILL_TIMES, POOL_NAME } from '../../src/core/flow-control.ts'
+import { mapItems } from '../../src/sdk/map.ts'
 
 const FIXTURES = 'test/fixtures/control.ts'
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rota-control-'))
@@ -121,9 +122,12 @@ describe('maxActiveRuns', () => {
     assert.equal(a?.state, 'cancelled')
     assert.match(a?.stateMessage ?? '', /cancel/)
     const history = (await (await fetch(`${h.server.url}/api/flow-runs/${first.id}/states`)).json()) as { items: { toState: string; message: string | null }[] }
-    assert.ok(history.items.some((s) => s.toState === 'cancelling' && /a newer run \([a-z-]+\) of flow cancel-overlap started, and its overlap policy is 'cancel-running'/.test(s.message ?? '')), JSON.stringify(history.items))
+    assert.ok(history.items.some((s) => s.toState === 'cancelling' && /a newer run \([a-z-]+\) of flow cancel-overlap is waiting to start, and its overlap policy is 'cancel-running'/.test(s.message ?? '')), JSON.stringify(history.items))
     assert.equal(b?.state, 'success', b?.stateMessage ?? '')
     assert.equal(await probe.stop(), 1)
+    // the new run started only once the cancelled one's code had stopped
+    assertNoOverlap(f)
+    assert.equal(intervals(f).size, 2)
   })
 
   it('a crash frees the slot: the next run starts', async () => {
@@ -404,6 +408,185 @@ describe('backfill', () => {
       }),
       { numRuns: 300 },
     )
+  })
+})
+
+describe('user input (properties)', () => {
+  const INT32_MAX = 2 ** 31 - 1
+  const send = async (method: string, url: string, body: unknown) => {
+    const res = await fetch(`${h.server.url}${url}`, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> & { error?: { message: string } } }
+  }
+  /** Numbers and not-numbers a client might send where a whole number belongs. */
+  const wholeNumberish = (min: number, max: number) =>
+    fc.oneof(fc.integer({ min, max }), fc.integer(), fc.double(), fc.constantFrom(-1, 0, 1.5, 2 ** 53, null, '3', true, [], {}))
+
+  it('pool slots: a whole number 0..10000 is kept as given, anything else is a 400 that says what a slot count is', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.stringMatching(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,20}$/), fc.string({ maxLength: 12 })), wholeNumberish(0, 10_000), async (name, slots) => {
+        fc.pre(name !== '.' && name !== '..' && name !== '') // the URL itself would change
+        const res = await send('PUT', `/api/pools/${encodeURIComponent(name)}`, { slots })
+        const valid = POOL_NAME.test(name) && typeof slots === 'number' && Number.isInteger(slots) && slots >= 0 && slots <= 10_000
+        if (!valid) {
+          assert.equal(res.status, 400, JSON.stringify(res.body))
+          assert.match(res.body.error?.message ?? '', POOL_NAME.test(name) ? /slots/ : /pool name/)
+          return
+        }
+        assert.equal(res.status, 200, JSON.stringify(res.body))
+        const pool = await h.client.getPool(name)
+        assert.deepEqual([pool.name, pool.slots, pool.held], [name, slots, 0])
+      }),
+      { numRuns: 60 },
+    )
+  })
+
+  it('priorities: a 32-bit integer is kept as given, anything else is a 400; claims come highest first, then oldest', async () => {
+    await fc.assert(
+      fc.asyncProperty(wholeNumberish(-INT32_MAX, INT32_MAX), async (priority) => {
+        const res = await send('POST', '/api/flows/unclaimed/runs', { parameters: {}, priority })
+        const valid = typeof priority === 'number' && Number.isInteger(priority) && Math.abs(priority) <= INT32_MAX
+        assert.equal(res.status, valid ? 201 : 400, JSON.stringify(res.body))
+        if (valid) {
+          assert.equal((await h.client.getRun(res.body.id as string)).priority, priority)
+          await h.client.cancelRun(res.body.id as string)
+        } else assert.match(res.body.error?.message ?? '', /priority/)
+      }),
+      { numRuns: 40 },
+    )
+    // claim order, through the agents' own API: an agent with the label claims one run per poll
+    const agent = await h.client.registerAgent({ name: 'priority-prober', type: 'local', labels: ['nobody'], concurrency: 1 })
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 1, maxLength: 6 }), async (priorities) => {
+        const ids: string[] = []
+        for (const priority of priorities) ids.push((await h.client.createRun('unclaimed', {}, { priority })).id)
+        const claimed: string[] = []
+        for (let i = 0; i < ids.length; i++) {
+          const { runs } = await h.client.poll(agent.id, { slots: 1, waitMs: 0, prefetchMs: 0 })
+          assert.equal(runs.length, 1)
+          claimed.push((runs[0] as { id: string }).id)
+          await h.client.proposeState(claimed.at(-1) as string, 'running', undefined, agent.id)
+          await h.client.proposeState(claimed.at(-1) as string, 'success', undefined, agent.id)
+        }
+        // a stable sort by priority, highest first, keeps creation order among equals
+        const expected = ids.map((id, i) => ({ id, p: priorities[i] as number })).sort((a, b) => b.p - a.p).map((x) => x.id)
+        assert.deepEqual(claimed, expected, JSON.stringify({ priorities, ids, claimed }))
+      }),
+      { numRuns: 15 },
+    )
+    await h.client.stopAgent(agent.id)
+  })
+
+  it('backfill ranges: each time in the range gets exactly one run, never a second; bad ranges are a 400', async () => {
+    await h.client.setSchedule('unclaimed-minutely', false)
+    const MIN = 60_000
+    let window = 0
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ from: fc.integer({ min: 0, max: 30 }), span: fc.integer({ min: -3, max: 20 }), missingOnly: fc.boolean(), maxActive: fc.option(fc.integer({ min: 1, max: 5 })) }), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        fc.integer({ min: 0, max: MIN - 1 }),
+        async (requests, jitter) => {
+          // each case gets an hour of its own, well in the past, minute-aligned, and requests off the minute
+          const base = Math.floor(Date.now() / MIN) * MIN - (window++ + 2) * 60 * MIN
+          const covered = new Set<number>()
+          for (const r of requests) {
+            const from = base + r.from * MIN - jitter
+            const to = from + r.span * MIN
+            const res = await send('POST', '/api/flows/unclaimed-minutely/backfills', {
+              from: new Date(from).toISOString(),
+              to: new Date(to).toISOString(),
+              missingOnly: r.missingOnly,
+              maxActive: r.maxActive,
+            })
+            if (to < from) {
+              assert.equal(res.status, 400)
+              assert.match(res.body.error?.message ?? '', /the range starts after it ends/)
+              continue
+            }
+            assert.equal(res.status, 201, JSON.stringify(res.body))
+            const ticks: number[] = []
+            for (let t = Math.ceil(from / MIN) * MIN; t <= to; t += MIN) ticks.push(t)
+            const fresh = ticks.filter((t) => !covered.has(t))
+            assert.deepEqual([res.body.times, res.body.created, res.body.existing], [ticks.length, fresh.length, ticks.length - fresh.length])
+            for (const t of ticks) covered.add(t)
+          }
+          const rows = await h.server.db.query<{ t: Date; n: number }>(
+            `select r.scheduled_start_time as t, count(*)::int as n from rota_flow_runs r join rota_flows f on f.id = r.flow_id
+             where f.name = 'unclaimed-minutely' and r.scheduled_start_time >= $1 and r.scheduled_start_time < $2 group by 1`,
+            [new Date(base - MIN), new Date(base + 60 * MIN)],
+          )
+          assert.deepEqual(rows.map((r) => new Date(r.t).getTime()).sort(), [...covered].sort(), 'a run for every time asked for, and only those')
+          assert.ok(rows.every((r) => r.n === 1), 'never two runs for one time')
+        },
+      ),
+      { numRuns: 20 },
+    )
+  })
+
+  describe('map (no database)', { skip: DB_KIND === 'pglite' ? false : 'no database involved: runs in the PGlite pass only' }, () => {
+    it('at most `concurrency` at once, results in item order, a failure stops new items and waits for those in flight', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.record({ ms: fc.integer({ min: 0, max: 4 }), fails: fc.boolean() }), { maxLength: 16 }),
+          fc.integer({ min: 1, max: 6 }),
+          fc.boolean(),
+          async (items, concurrency, returnErrors) => {
+            let inFlight = 0
+            let most = 0
+            let failedAt: number | undefined
+            const started: number[] = []
+            const ended: number[] = []
+            const notStarted: number[] = []
+            const call = async (item: { ms: number; fails: boolean }, index: number) => {
+              assert.equal(failedAt === undefined || returnErrors, true, `item ${index} started after item ${String(failedAt)} failed`)
+              started.push(index)
+              most = Math.max(most, ++inFlight)
+              try {
+                await new Promise((r) => setTimeout(r, item.ms))
+                if (item.fails) {
+                  failedAt ??= index
+                  throw new Error(`item ${index}`)
+                }
+                return index * 10
+              } finally {
+                inFlight--
+                ended.push(index)
+              }
+            }
+            const outcome = await mapItems(items, { concurrency, returnErrors }, call, { taskName: 't', notStarted: (i) => notStarted.push(i) }).then(
+              (results) => ({ results }),
+              (error: unknown) => ({ error }),
+            )
+            assert.equal(inFlight, 0, 'nothing in flight once the map has answered')
+            assert.equal(most, Math.min(concurrency, items.length))
+            assert.deepEqual([...started].sort((a, b) => a - b), started.map((_, i) => i), 'items start in order')
+            assert.deepEqual(notStarted, items.map((_, i) => i).slice(started.length), 'every item not started is reported')
+            if (returnErrors || !items.some((x) => x.fails)) {
+              assert.ok('results' in outcome)
+              assert.deepEqual(
+                outcome.results.map((r) => (r instanceof Error ? r.message : r)),
+                items.map((x, i) => (x.fails ? `item ${i}` : i * 10)),
+              )
+            } else {
+              assert.ok('error' in outcome)
+              assert.equal((outcome.error as Error).message, `item ${String(failedAt)}`)
+            }
+          },
+        ),
+        { numRuns: 60 },
+      )
+    })
+
+    it('refuses a concurrency that is not a whole number >= 1, and items that are not a list', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.oneof(fc.integer({ max: 0 }), fc.double().filter((d) => !Number.isInteger(d)), fc.constantFrom(Number.NaN, Infinity)), async (concurrency) => {
+          await assert.rejects(mapItems([1], { concurrency }, async () => 1, { taskName: 'sq' }), /sq\.map\(\): concurrency must be a whole number >= 1/)
+        }),
+      )
+      await assert.rejects(mapItems(null as unknown as number[], {}, async () => 1, { taskName: 'sq' }), /sq\.map\(\) needs a list \(an iterable\) of items, got null/)
+    })
   })
 })
 

@@ -153,18 +153,24 @@ describe('flow-concurrency-limit', () => {
     assert.equal(v.status === 'accept' && v.state, 'skipped')
     assert.match(v.status === 'accept' ? (v.message ?? '') : '', /^skipped: flow brt allows 1 active run and one is active \(run busy-0 \(running\)\); its overlap policy is 'skip'$/)
   })
-  it('cancel-running: the run is claimed and the oldest active runs are cancelled, enough to fit', () => {
+  it('cancel-running: the oldest active runs are cancelled, enough to fit, and the run waits for them to end', () => {
     const v = claim({ limits: flowAt('cancel-running', ['running', 'running', 'pending'], 2) })
-    assert.equal(v.status === 'accept' && v.state, 'pending')
-    const effect = v.status === 'accept' ? v.effects?.[0] : undefined
+    assert.equal(v.status, 'wait')
+    assert.equal(v.status === 'wait' && v.reason, "waiting: flow brt allows 2 active runs; cancelling run busy-0 (cancelling), run busy-1 (cancelling) first (overlap 'cancel-running')")
+    const effect = v.status === 'wait' ? v.effects?.[0] : undefined
     assert.equal(effect?.kind, 'cancel-runs')
     assert.deepEqual(effect?.kind === 'cancel-runs' && effect.runIds, ['run-0', 'run-1'])
-    assert.match(effect?.kind === 'cancel-runs' ? effect.message : '', /a newer run \(new-run\) of flow brt started/)
+    assert.match(effect?.kind === 'cancel-runs' ? effect.message : '', /a newer run \(new-run\) of flow brt is waiting to start/)
   })
-  it('cancel-running: runs already being cancelled are not cancelled again and hold no slot', () => {
+  it('cancel-running: runs already being cancelled are not cancelled again, and still hold their slot until they end', () => {
     const v = claim({ limits: flowAt('cancel-running', ['cancelling']) })
-    assert.equal(v.status === 'accept' && v.state, 'pending')
-    assert.equal(v.status === 'accept' && v.effects, undefined)
+    assert.equal(v.status, 'wait')
+    assert.equal(v.status === 'wait' && v.effects, undefined)
+    // two slots, one freeing: nothing more to cancel, the run waits for that one
+    const w = claim({ limits: flowAt('cancel-running', ['cancelling', 'running'], 2) })
+    assert.equal(w.status, 'wait')
+    assert.equal(w.status === 'wait' && w.effects, undefined)
+    assert.equal(claim({ limits: flowAt('cancel-running', ['cancelling'], 2) }).status, 'accept')
   })
   it('a backfill run always queues, whatever the overlap policy', () => {
     for (const overlap of ['skip', 'cancel-running'] as const) assert.equal(claim({ backfillId: 'b-1', limits: flowAt(overlap, ['running']) }).status, 'wait')

@@ -68,7 +68,7 @@ export class ClaimLimitBook {
     if (run.backfillId) this.backfills.get(run.backfillId)?.active.push(active)
   }
 
-  /** Runs a claim has just set cancelling (overlap 'cancel-running'): they hold no slot of their flow any more. */
+  /** Runs a claim has just set cancelling (overlap 'cancel-running'): they hold their slot until they end, but are not cancelled twice. */
   cancelled(flowId: string, ids: readonly string[]): void {
     const flow = this.flows.get(flowId)
     if (flow) for (const a of flow.active) if (ids.includes(a.id)) a.state = 'cancelling'

@@ -26,7 +26,8 @@ export type Effect =
 export type Verdict =
   | { status: 'accept'; state: State; message?: string | undefined; effects?: readonly Effect[] | undefined }
   | { status: 'reject'; reason: string }
-  | { status: 'wait'; reason: string; retryAfterMs: number }
+  /** effects: done even though the run waits (overlap 'cancel-running' cancels the running run, then waits for it to end). */
+  | { status: 'wait'; reason: string; retryAfterMs: number; effects?: readonly Effect[] | undefined }
   | { status: 'abort'; reason: string }
 
 export interface RunSnapshot {
@@ -177,8 +178,9 @@ export const FLOW_RUN_RULES: readonly FlowRunRule[] = [
   {
     // maxActiveRuns, decided when an agent claims a run (the claim has locked the flow's count):
     // 'queue' (the default) leaves the run scheduled with a reason until a slot frees; 'skip' ends
-    // it skipped; 'cancel-running' cancels the oldest active runs and lets it start (the runs being
-    // cancelled no longer count). Backfill runs always queue: dropping them would defeat the backfill.
+    // it skipped; 'cancel-running' cancels the oldest active runs and waits until they have ended (a
+    // cancelling run's process may still be working: starting now would run two at once). Backfill
+    // runs always queue: dropping them would defeat the backfill.
     name: 'flow-concurrency-limit',
     from: ['scheduled'],
     to: ['pending'],
@@ -186,16 +188,24 @@ export const FLOW_RUN_RULES: readonly FlowRunRule[] = [
       const flow = run.limits?.flow
       if (!flow || run.parentRunId) return accept(p)
       const overlap: Overlap = run.backfillId ? 'queue' : flow.overlap
-      const holding = overlap === 'cancel-running' ? flow.active.filter((a) => a.state !== 'cancelling') : flow.active
+      const holding = flow.active
       if (holding.length < flow.maxActiveRuns) return accept(p)
       const limit = `flow ${flow.name} allows ${plural(flow.maxActiveRuns, 'active run')}`
       if (overlap === 'skip') {
         return { status: 'accept', state: 'skipped', message: `skipped: ${limit} and one is active (${listRuns(holding)}); its overlap policy is 'skip'` }
       }
       if (overlap === 'cancel-running') {
-        const victims = holding.slice(0, holding.length - flow.maxActiveRuns + 1).map((a) => a.id)
-        const message = `cancelled: a newer run${run.name ? ` (${run.name})` : ''} of flow ${flow.name} started, and its overlap policy is 'cancel-running'`
-        return { ...accept(p), effects: [{ kind: 'cancel-runs', runIds: victims, message }] }
+        // enough of the oldest runs to fit, less those already being cancelled
+        const ending = holding.filter((a) => a.state === 'cancelling')
+        const more = holding.length - flow.maxActiveRuns + 1 - ending.length
+        const victims = holding.filter((a) => a.state !== 'cancelling').slice(0, Math.max(0, more))
+        const message = `cancelled: a newer run${run.name ? ` (${run.name})` : ''} of flow ${flow.name} is waiting to start, and its overlap policy is 'cancel-running'`
+        return {
+          status: 'wait',
+          reason: `waiting: ${limit}; cancelling ${listRuns([...ending, ...victims.map((v) => ({ ...v, state: 'cancelling' as const }))])} first (overlap 'cancel-running')`,
+          retryAfterMs: SLOT_RETRY_MS,
+          ...(victims.length ? { effects: [{ kind: 'cancel-runs', runIds: victims.map((a) => a.id), message }] } : {}),
+        }
       }
       return { status: 'wait', reason: `waiting: ${limit} (held by ${listRuns(holding)})`, retryAfterMs: SLOT_RETRY_MS }
     },

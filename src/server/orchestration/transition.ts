@@ -200,6 +200,8 @@ export async function claimRuns(db: Db, bus: EventBus, agent: { id: string; labe
         events.push({ type: 'flow-run', flowRunId: run.id, flowId: run.flowId, state: verdict.state })
       } else if (verdict.status === 'wait') {
         waiting.push({ id: run.id, message: verdict.reason })
+        for (const effect of verdict.effects ?? []) if (effect.kind === 'cancel-runs') book.cancelled(run.flowId, effect.runIds)
+        events.push(...(await runEffects(tx, run, verdict.effects ?? [])))
       }
     }
     const rows = await markClaimed(tx, accepted, agent.id)
