@@ -5,6 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -408,6 +409,37 @@ describe('backfill', () => {
       }),
       { numRuns: 300 },
     )
+  })
+})
+
+describe('the reaper path', () => {
+  it("a run whose agent went silent is crashed, and its flow's slot, its pool slot and its task's pool slot go back", async () => {
+    // The server sees a killed agent as this: a claim, a running run, a task holding a slot, then silence.
+    const g = await startHarness({ silenceMs: 1500 })
+    try {
+      await g.register(FIXTURES)
+      const first = await g.client.createRun('ghostly', {})
+      const second = await g.client.createRun('ghostly', {})
+      const agent = await g.client.registerAgent({ name: 'ghost', type: 'local', labels: ['ghost'], concurrency: 2 })
+      const { runs } = await g.client.poll(agent.id, { slots: 2, waitMs: 0, prefetchMs: 0 })
+      assert.deepEqual(runs.map((r) => r.id), [first.id], 'maxActiveRuns 1: one run claimed of two')
+      await g.client.proposeState(first.id, 'running', undefined, agent.id)
+      const slot = await g.client.acquireSlot(first.id, { pool: 'ghost-task', taskRunId: randomUUID(), taskKey: 'noop', taskName: 'noop', waitMs: 0 })
+      assert.equal(slot.status, 'held')
+      assert.deepEqual([(await g.client.getPool('ghost-run')).held, (await g.client.getPool('ghost-task')).held], [1, 1])
+      // silence: no more polls
+      const crashed = await waitForRunState(g.client, first.id, TERMINAL, 20_000)
+      assert.equal(crashed.state, 'crashed')
+      assert.match(crashed.stateMessage ?? '', /no heartbeat/)
+      assert.deepEqual([(await g.client.getPool('ghost-run')).held, (await g.client.getPool('ghost-task')).held], [0, 0])
+      const again = await g.client.registerAgent({ name: 'ghost-2', type: 'local', labels: ['ghost'], concurrency: 2 })
+      const next = await g.client.poll(again.id, { slots: 2, waitMs: 0, prefetchMs: 0 })
+      assert.deepEqual(next.runs.map((r) => r.id), [second.id], 'the waiting run is claimed now')
+      await g.client.proposeState(second.id, 'running', undefined, again.id)
+      await g.client.proposeState(second.id, 'success', undefined, again.id)
+    } finally {
+      await g.close()
+    }
   })
 })
 
