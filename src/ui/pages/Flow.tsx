@@ -3,6 +3,7 @@ import { query } from '../api.ts'
 import { Card, Empty, ErrorBox, Legend, Loading, StateBadge, TimeAgo } from '../components/common.tsx'
 import { RunHistoryChart, STATE_LEGEND, TaskGraph } from '../components/charts.tsx'
 import { QuickRunDialog } from '../components/dialogs.tsx'
+import { BackfillDialog } from '../components/control.tsx'
 import { RunsList } from '../components/RunsList.tsx'
 import { ScheduleToggle } from '../components/ScheduleToggle.tsx'
 import { useApi, useDebounced, useNow } from '../hooks.ts'
@@ -17,6 +18,7 @@ export function FlowPage({ name }: { name: string }) {
   const lastRunId = flow.data?.lastRun?.id ?? null
   const tasks = useApi<{ items: TaskRun[] }>(lastRunId ? `/flow-runs/${encodeURIComponent(lastRunId)}/task-runs` : null)
   const [quickRun, setQuickRun] = useState(false)
+  const [backfill, setBackfill] = useState(false)
   const now = useNow(2000)
   const reloadFlow = useDebounced(flow.reload, 1000)
   const refresh = useDebounced(() => {
@@ -49,6 +51,11 @@ export function FlowPage({ name }: { name: string }) {
           {f.description ? <p class="lead">{f.description}</p> : null}
         </div>
         <div class="head-actions">
+          {f.schedule ? (
+            <button type="button" class="btn" onClick={() => setBackfill(true)} data-testid="backfill">
+              Backfill
+            </button>
+          ) : null}
           <button type="button" class="btn primary" onClick={() => setQuickRun(true)} data-testid="quick-run">
             ▶ Quick Run
           </button>
@@ -85,6 +92,23 @@ export function FlowPage({ name }: { name: string }) {
                 <code>{f.version.slice(0, 12)}</code>
               </dd>
             </div>
+            {f.maxActiveRuns !== null ? (
+              <div>
+                <dt>Max active runs</dt>
+                <dd data-testid="flow-max-active">
+                  {f.maxActiveRuns} <span class="muted">({f.overlap})</span>
+                </dd>
+              </div>
+            ) : null}
+            {f.pool || Object.keys(f.taskPools).length ? (
+              <div>
+                <dt>Pools</dt>
+                <dd data-testid="flow-pools">
+                  {[...(f.pool ? [`${f.pool} (whole run)`] : []), ...Object.entries(f.taskPools).map(([t, p]) => `${p} (task ${t})`)].join(', ')}{' '}
+                  <a href={href('pools')}>see</a>
+                </dd>
+              </div>
+            ) : null}
             {f.schedule && 'cron' in f.schedule ? (
               <div>
                 <dt>Timezone</dt>
@@ -132,6 +156,7 @@ export function FlowPage({ name }: { name: string }) {
           <RunsList flow={f.name} showFlow={false} pageSize={15} />
         </Card>
       </div>
+      {backfill ? <BackfillDialog flow={f} onClose={() => setBackfill(false)} /> : null}
       {quickRun ? <QuickRunDialog flow={f} onClose={() => setQuickRun(false)} onStarted={(run) => navigate(href('runs', run.id))} /> : null}
     </div>
   )

@@ -4,6 +4,7 @@ import { Card, Empty, ErrorBox, Json, Loading, StateBadge, TimeAgo } from '../co
 import { Gantt } from '../components/charts.tsx'
 import { Artifacts } from '../components/Artifacts.tsx'
 import { LogViewer, mergeLogs } from '../components/LogViewer.tsx'
+import { ChildRuns, RunControlFacts } from '../components/control.tsx'
 import { useApi, useDebounced, useNow } from '../hooks.ts'
 import { toFlowRunEvent, toLogEvent, toTaskRunEvent } from '../live.ts'
 import { href, navigate } from '../router.ts'
@@ -223,6 +224,7 @@ export function FlowRunPage({ id }: { id: string }) {
                 )}
               </dd>
             </div>
+            <RunControlFacts run={r} />
           </dl>
         </Card>
         <Card title="Parameters" class="span-2">
@@ -231,6 +233,7 @@ export function FlowRunPage({ id }: { id: string }) {
         <Card title="Timeline" class="span-3">
           {taskRuns.length ? <Gantt taskRuns={taskRuns} runStart={r.startTime} runEnd={r.endTime} now={now} /> : <Empty>{FINAL_STATES.has(r.state) ? 'No task ran.' : 'No task has started yet.'}</Empty>}
         </Card>
+        <ChildRuns runId={r.id} parentState={r.state} />
         <Card title="Task runs" class="span-3">
           {tasks.error ? <ErrorBox error={tasks.error} /> : <TaskRunTable taskRuns={taskRuns} declared={declared} now={now} />}
         </Card>
@@ -267,6 +270,7 @@ function TaskRunTable({ taskRuns, declared, now }: { taskRuns: TaskRun[]; declar
             <tr key={t.id} data-task={t.taskName} data-state={t.state}>
               <td>
                 <strong>{t.taskName}</strong>
+                {t.mapIndex !== null && t.mapIndex !== undefined ? <span class="muted" data-testid="map-index"> [{t.mapIndex}]</span> : null}
                 {t.message ? <div class="sub">{t.message}</div> : null}
               </td>
               <td>
