@@ -187,6 +187,21 @@ describe('pools', () => {
     assert.equal((await h.client.getPool('shared')).held, 0)
   })
 
+  it('rota pool set and rota pool list; a bad slot count is refused before any request', async () => {
+    const env = { ROTA_API_URL: h.server.url, ROTA_API_KEY: '' }
+    const set = await cli(['pool', 'set', 'cli-pool', '--slots', '3'], env)
+    assert.equal(set.code, 0, set.stderr)
+    assert.equal(set.stdout.trim(), 'pool cli-pool: 3 slots, 0 held')
+    const list = await cli(['pool', 'list'], env)
+    assert.equal(list.code, 0, list.stderr)
+    assert.match(list.stdout, /^POOL\s+SLOTS\s+HELD\s+WAITING\s+HOLDERS\s+WAITERS$/m)
+    assert.match(list.stdout, /^cli-pool\s+3\s+0\s+0\s+-\s+-$/m)
+    const bad = await cli(['pool', 'set', 'cli-pool', '--slots', '-2'], env)
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /--slots must be a whole number of at least 0, got "-2"/)
+    assert.equal((await h.client.getPool('cli-pool')).slots, 3)
+  })
+
   it('refuses bad pool input with a clear error', async () => {
     const put = (name: string, body: unknown) =>
       fetch(`${h.server.url}/api/pools/${name}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
