@@ -29,6 +29,14 @@ export async function startChildRun(db: Db, bus: EventBus, parentRunId: string, 
     throw new NotFoundError(`flow "${req.flow}" is not registered: a child flow run needs its flow on the server; export it from a registered file (rota register <file>, or package.json "rota.flows")`)
   }
   resolveParameters(flow.parameters, req.parameters) // names and types: a ParameterError is a 400
+  // A child runs at once, inside its parent's process: it could not wait for its flow's limits
+  // (waiting inside a parent that holds the same slot would never end), and running past them would break them.
+  if (flow.maxActiveRuns !== null || flow.pool !== null) {
+    const limit = flow.maxActiveRuns !== null ? `maxActiveRuns ${flow.maxActiveRuns}` : `the pool ${flow.pool}`
+    throw new ConflictError(
+      `flow ${flow.name} has ${limit}, so it cannot run as a child run (a child starts at once inside its parent's process and would not respect it); start it as a run of its own (POST /api/flows/${flow.name}/runs), or remove the limit`,
+    )
+  }
   const events = await db.transaction(async (tx) => {
     const parent = await lockRun(tx, parentRunId)
     if (!parent) throw new NotFoundError(`flow run ${parentRunId} does not exist`)

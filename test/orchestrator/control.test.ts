@@ -314,6 +314,15 @@ describe('child runs', () => {
     assert.equal(c?.state, 'cancelled', c?.stateMessage ?? '')
   })
 
+  it("a flow with maxActiveRuns or a pool is refused as a child (it could not keep its limit): the parent's call fails, saying why", async () => {
+    const f = file('limited-child')
+    const run = await waitForRunState(h.client, (await h.client.createRun('calls-limited', { file: f })).id)
+    assert.equal(run.state, 'failed')
+    assert.match(run.stateMessage ?? '', /flow one-at-a-time has maxActiveRuns 1, so it cannot run as a child run/)
+    assert.equal((await h.client.listRuns({ parent: run.id })).items.length, 0)
+    assert.equal(intervals(f).size, 0)
+  })
+
   it('cancelling the child fails the parent that awaited it', async () => {
     const run = await h.client.createRun('parent', { n: 1, sleepMs: 60_000 })
     const kid = await waitFor('the child run', async () => (await h.client.listRuns({ parent: run.id })).items.find((c) => c.state === 'running'), 30_000)
