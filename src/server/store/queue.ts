@@ -37,13 +37,19 @@ const POOL_HELD = (expr: string) =>
 
 /**
  * A run that cannot start now whatever the claim decides: its flow is at its maxActiveRuns and
- * queues, its flow's pool is full, or its backfill is at its maxActive. Read without locks: the claim
+ * queues (or cancels, and enough of its runs are already being cancelled), its flow's pool is full,
+ * or its backfill is at its maxActive. Read without locks: the claim
  * leaves such runs alone (so they never take an agent's slot in the batch) and decides the others
  * under locks (orchestration/limits.ts).
  */
+const FLOW_ACTIVE = (states: string) => `(select count(*) from rota_flow_runs a where a.flow_id = r.flow_id and a.parent_run_id is null and a.state in ${states})`
 const BLOCKED = `(
   (f.max_active_runs is not null and (f.overlap = 'queue' or r.backfill_id is not null)
-    and (select count(*) from rota_flow_runs a where a.flow_id = r.flow_id and a.parent_run_id is null and a.state in ${ACTIVE}) >= f.max_active_runs)
+    and ${FLOW_ACTIVE(ACTIVE)} >= f.max_active_runs)
+  -- cancel-running whose cancellations are already under way: it waits for them to end
+  or (f.max_active_runs is not null and f.overlap = 'cancel-running' and r.backfill_id is null
+    and ${FLOW_ACTIVE(`('cancelling')`)} >= ${FLOW_ACTIVE(ACTIVE)} - f.max_active_runs + 1
+    and ${FLOW_ACTIVE(ACTIVE)} >= f.max_active_runs)
   or (f.pool is not null and ${POOL_HELD('f.pool')} >= coalesce((select p.slots from rota_pools p where p.name = f.pool), 1))
   or (r.backfill_id is not null and (select count(*) from rota_flow_runs a where a.backfill_id = r.backfill_id and a.state in ${ACTIVE})
         >= coalesce((select b.max_active from rota_backfills b where b.id = r.backfill_id), ${2 ** 31 - 1})))`
