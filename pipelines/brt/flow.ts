@@ -165,6 +165,8 @@ export default defineFlow(
     // One run at a time: two runs would buffer, write and load the same captures twice.
     maxActiveRuns: 1,
     parameters: { capturesPerFile: 10, maxBufferMinutes: 15 },
+    // Declared, so the run page lists them before the first run, and the server knows dbt's pool.
+    tasks: [capture, buffer, writeCsv, upload, load, dbt, retention],
   },
   async (params: { capturesPerFile: number; maxBufferMinutes: number }) => {
     const settings = bufferSettings(params)

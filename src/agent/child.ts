@@ -1,7 +1,9 @@
 /**
  * The process that executes one flow run (`rota internal run-child`), started by a launcher with
- * ROTA_API_URL, ROTA_API_KEY, ROTA_FLOW_RUN_ID. Reports everything to the server; its exit code
- * is 0 for success, 1 for failure, 2 when it could not start the flow, 143 when stopped.
+ * ROTA_API_URL, ROTA_API_KEY, ROTA_FLOW_RUN_ID and ROTA_RUN_TOKEN (the run's token, without which
+ * the server neither hands out the run's parameters nor takes its reports). Reports everything to
+ * the server; its exit code is 0 for success, 1 for failure, 2 when it could not start the flow,
+ * 143 when stopped.
  */
 import { RotaClient, type State } from '../client/index.ts'
 import { resolveReportGiveUpMs } from '../config.ts'
@@ -12,6 +14,7 @@ import { MAX_LINE, ServerReporter } from './reporter.ts'
 import { cutText } from '../core/text.ts'
 import { storableResult } from '../core/flow-control.ts'
 import { ServerRunControl } from './run-control.ts'
+import { RUN_TOKEN_ENV } from '../core/auth.ts'
 
 /** A warm spare waits here for the agent to hand it a run; it exits if the agent goes away. */
 export async function waitForRun(): Promise<NodeJS.ProcessEnv> {
@@ -57,7 +60,15 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
     process.stderr.write(`rota internal run-child: ${(err as Error).message}\n`)
     return 2
   }
-  const client = new RotaClient(apiUrl, env.ROTA_API_KEY)
+  // The run's token: this process acts for its run with it. It leaves the environment before the
+  // flow runs, so the programs a flow starts (dbt, a shell) do not inherit it.
+  const runToken = env[RUN_TOKEN_ENV]
+  delete env[RUN_TOKEN_ENV]
+  if (!runToken) {
+    process.stderr.write(`rota internal run-child needs ${RUN_TOKEN_ENV}, the run's token; the agent that claimed the run sets it\n`)
+    return 2
+  }
+  const client = new RotaClient(apiUrl, env.ROTA_API_KEY, { runToken })
   const note = (m: string) => process.stderr.write(`[rota child] ${m}\n`)
   const controller = new AbortController()
   /** A control call (execution details, state proposals), retried under delivery.ts's policy until the run is stopped. */
@@ -133,6 +144,7 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
     .map((name) => env[name.trim()])
     .filter((v): v is string => typeof v === 'string' && v.length >= 4)
   if (env.ROTA_API_KEY) secrets.push(env.ROTA_API_KEY)
+  secrets.push(runToken)
   const outcome = await runFlow(flow, {
     flowRunId,
     flowRunName: exec.run.name,
@@ -142,10 +154,11 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
     reporter,
     secrets,
     control: new ServerRunControl(client, { giveUpMs, note }),
+    expectedTasks: exec.tasks,
   })
   if (reporter.failure) return finish('failed', reporter.failure)
   // What the flow returned is kept with the run (JSON, bounded); what cannot be kept is said in its logs.
-  const kept = outcome.state === 'success' ? storableResult(outcome.result) : {}
+  const kept = outcome.state === 'success' ? storableResult(outcome.reportedResult) : {}
   if (kept.problem) {
     reporter.log('warn', kept.problem, undefined)
     await reporter.flush()

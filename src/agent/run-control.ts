@@ -73,8 +73,10 @@ export class ServerRunControl implements RunControl {
   async startChild(request: ChildRunRequest): Promise<ChildRun> {
     const id = randomUUID()
     const exec = await this.deliver(() => this.client.startChildRun(request.parentRunId, { id, flow: request.flowName, parameters: request.parameters }), request.signal)
+    // The child's reports and control calls act for the child: with its own run token.
+    const client = this.client.forRun(exec.token)
     for (;;) {
-      const { verdict } = await this.deliver(() => this.client.proposeState(id, 'running'), request.signal)
+      const { verdict } = await this.deliver(() => client.proposeState(id, 'running'), request.signal)
       if (verdict.status === 'accept') break
       if (verdict.status === 'wait') {
         await new Promise((r) => setTimeout(r, Math.max(1, verdict.retryAfterMs ?? 100)))
@@ -84,7 +86,7 @@ export class ServerRunControl implements RunControl {
     }
     const cancelled = new AbortController()
     const finished = new AbortController()
-    const reporter = new ServerReporter(this.client, id, this.options.note, {
+    const reporter = new ServerReporter(client, id, this.options.note, {
       giveUpMs: this.options.giveUpMs,
       onGiveUp: (message) => cancelled.abort(new Error(message)),
     })
@@ -96,14 +98,16 @@ export class ServerRunControl implements RunControl {
       scheduledStartTime: new Date(exec.run.scheduledStartTime),
       reporter,
       signal: AbortSignal.any([request.signal, cancelled.signal]),
+      control: new ServerRunControl(client, this.options),
+      expectedTasks: exec.tasks,
       finish: async (outcome: FlowOutcome) => {
         finished.abort()
         await reporter.flush()
-        const kept = outcome.state === 'success' ? storableResult(outcome.result) : {}
+        const kept = outcome.state === 'success' ? storableResult(outcome.reportedResult) : {}
         if (kept.problem) this.options.note(`child run ${id}: ${kept.problem}`)
         const message = cutText(reporter.failure ?? outcome.message, MAX_LINE, '… [cut]')
         const state = reporter.failure ? 'failed' : outcome.state
-        await this.deliver(() => this.client.proposeState(id, state, message, undefined, kept.result)).catch((err: Error) =>
+        await this.deliver(() => client.proposeState(id, state, message, undefined, kept.result)).catch((err: Error) =>
           this.options.note(`could not report the final state ${state} of child run ${id}: ${err.message}`),
         )
       },

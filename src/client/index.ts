@@ -14,6 +14,8 @@ export class ServerUnreachableError extends Error {
   override name = 'ServerUnreachableError'
 }
 
+import { RUN_TOKEN_HEADER } from '../core/auth.ts'
+
 // Every shape comes from the wire contract; the client imports types only (no zod at run time).
 import type {
   Agent,
@@ -29,7 +31,10 @@ import type {
   Artifact,
   AgentRegistration,
   ArtifactInput,
+  BulkAction,
+  BulkResult,
   ClaimedRunBody,
+  ChildExecution,
   Execution,
   Flow,
   FlowList,
@@ -50,6 +55,11 @@ import type {
   TaskEvent,
   TaskEventResult,
   TaskRunList,
+  Automation,
+  AutomationInput,
+  AutomationList,
+  AutomationPatch,
+  FiringList,
 } from '../core/contract.ts'
 
 export type { Agent, Artifact, ArtifactInput, Backfill, Flow, FlowRun, LogLine, Pool, PoolSlotResult, State, TaskRun, Verdict } from '../core/contract.ts'
@@ -58,13 +68,24 @@ export type ClaimedRunWire = ClaimedRunBody
 export type TaskEventWire = TaskEvent
 export type LogWire = LogInput
 
+export interface RotaClientOptions {
+  /** A run's token (ROTA_RUN_TOKEN): sent with every request, for the routes that act for that run. */
+  runToken?: string | undefined
+}
+
 export class RotaClient {
   readonly baseUrl: string
   constructor(
     baseUrl: string,
     private readonly apiKey?: string,
+    private readonly options: RotaClientOptions = {},
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '')
+  }
+
+  /** The same server and key, acting for one run with its token (the agent has one per run it holds). */
+  forRun(runToken: string): RotaClient {
+    return new RotaClient(this.baseUrl, this.apiKey, { ...this.options, runToken })
   }
 
   async request<T>(method: string, path: string, body?: unknown, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
@@ -73,6 +94,7 @@ export class RotaClient {
     if (body === undefined && method !== 'GET' && method !== 'HEAD') body = {}
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (this.apiKey) headers['x-api-key'] = this.apiKey
+    if (this.options.runToken) headers[RUN_TOKEN_HEADER] = this.options.runToken
     const signals = [AbortSignal.timeout(options.timeoutMs ?? 30_000)]
     if (options.signal) signals.push(options.signal)
     let res: Response
@@ -115,7 +137,7 @@ export class RotaClient {
   createRun(flow: string, parameters: Record<string, unknown>, options: { priority?: number } = {}) {
     return this.request<FlowRun>('POST', `/api/flows/${encodeURIComponent(flow)}/runs`, { parameters, ...options })
   }
-  listRuns(q: Pick<RunListQuery, 'flow' | 'state' | 'limit' | 'cursor' | 'parent'> = {}) {
+  listRuns(q: Pick<RunListQuery, 'flow' | 'state' | 'limit' | 'cursor' | 'parent' | 'q' | 'when' | 'order' | 'before' | 'after'> = {}) {
     const params = new URLSearchParams()
     for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v))
     return this.request<RunPage>('GET', `/api/flow-runs?${params}`)
@@ -128,6 +150,9 @@ export class RotaClient {
   }
   retryRun(id: string) {
     return this.request<FlowRun>('POST', `/api/flow-runs/${encodeURIComponent(id)}/retry`)
+  }
+  bulk(action: BulkAction['action'], ids: string[]) {
+    return this.request<BulkResult>('POST', '/api/flow-runs/bulk', { action, ids })
   }
   taskRuns(id: string) {
     return this.request<TaskRunList>('GET', `/api/flow-runs/${encodeURIComponent(id)}/task-runs`)
@@ -154,7 +179,27 @@ export class RotaClient {
     return this.request<RunResult>('GET', `/api/flow-runs/${encodeURIComponent(id)}/result`)
   }
 
-  // --- for agents and flow processes ---
+  // --- automations ---
+  listAutomations() {
+    return this.request<AutomationList>('GET', '/api/automations')
+  }
+  getAutomation(idOrName: string) {
+    return this.request<Automation>('GET', `/api/automations/${encodeURIComponent(idOrName)}`)
+  }
+  createAutomation(input: AutomationInput) {
+    return this.request<Automation>('POST', '/api/automations', input)
+  }
+  updateAutomation(idOrName: string, patch: AutomationPatch) {
+    return this.request<Automation>('PATCH', `/api/automations/${encodeURIComponent(idOrName)}`, patch)
+  }
+  deleteAutomation(idOrName: string) {
+    return this.request<Ok>('DELETE', `/api/automations/${encodeURIComponent(idOrName)}`)
+  }
+  firings(idOrName: string, limit = 50) {
+    return this.request<FiringList>('GET', `/api/automations/${encodeURIComponent(idOrName)}/firings?limit=${limit}`)
+  }
+
+  // --- for agents and flow processes (the run routes need a client made with forRun(token)) ---
   registerAgent(a: AgentRegistration) {
     return this.request<Agent>('POST', '/api/agents', a)
   }
@@ -193,7 +238,7 @@ export class RotaClient {
     return this.request<Ok>('POST', `/api/flow-runs/${flowRunId}/pool-slots/${slotId}/release`)
   }
   startChildRun(parentRunId: string, request: ChildRunRequest) {
-    return this.request<Execution>('POST', `/api/flow-runs/${parentRunId}/children`, request)
+    return this.request<ChildExecution>('POST', `/api/flow-runs/${parentRunId}/children`, request)
   }
   /** Long-polls up to `waitMs` for the run to leave `whileState`. */
   waitRun(flowRunId: string, whileState: State, waitMs = 20_000, signal?: AbortSignal) {

@@ -41,7 +41,8 @@ export async function callFlow(flow: FlowDefinition, parameters: Record<string, 
       reporter: child.reporter,
       signal: child.signal,
       secrets: parent.secrets,
-      control,
+      control: child.control,
+      expectedTasks: child.expectedTasks,
     })
     await child.finish(outcome)
   }

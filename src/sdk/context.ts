@@ -16,6 +16,10 @@ export interface TaskEvent {
   /** pending: waiting for a pool slot (the message says which, and who holds them). */
   state: 'pending' | 'running' | 'retrying' | 'success' | 'failed' | 'skipped' | 'cancelled' | 'crashed'
   message?: string | undefined
+  /** The stack of the error that failed the attempt (retrying, failed). */
+  stack?: string | undefined
+  /** The task runs whose results this one was called with (sent with its first event). */
+  inputs?: string[] | undefined
   attempts: number
   time: Date
   /** The item's index when the task run is one of a map(). */
@@ -79,12 +83,6 @@ export function currentScope(): Scope | undefined {
   return storage.getStore()
 }
 
-export function redact(message: string, secrets: readonly string[]): string {
-  let out = message
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('********')
-  return out
-}
-
 export interface RunContext extends RunInfo {
   taskRunId?: string
   taskName?: string
@@ -107,7 +105,7 @@ function emit(level: LogLevel, message: string): void {
     originalConsole[level === 'debug' ? 'debug' : level](message)
     return
   }
-  scope.runScope.reporter.log(level, redact(message, scope.runScope.secrets), scope.task?.taskName)
+  scope.runScope.reporter.log(level, message, scope.task?.taskName)
 }
 
 /** The run logger: writes to the current task's logs (or the flow's, outside a task). */
@@ -185,7 +183,7 @@ export function captureConsole(): void {
       const scope = currentScope()
       if (!scope) return original(...args)
       const message = args.map((a) => (typeof a === 'string' ? a : formatValue(a))).join(' ')
-      scope.runScope.reporter.log(level, redact(message, scope.runScope.secrets), scope.task?.taskName)
+      scope.runScope.reporter.log(level, message, scope.task?.taskName)
     }
   console.log = wrap('info', originalConsole.log)
   console.info = wrap('info', originalConsole.info)

@@ -39,6 +39,10 @@ export interface ChildRun {
   signal: AbortSignal
   /** Reports the child's final state and result. */
   finish(outcome: FlowOutcome): Promise<void>
+  /** The child's own control (its pool slots and children are asked for with its run token). */
+  control: RunControl
+  /** The flow's tasks as the server knows them: those the child never reaches are recorded as skipped. */
+  expectedTasks: readonly string[]
 }
 
 export interface RunControl {

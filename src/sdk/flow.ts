@@ -7,9 +7,11 @@
 import { normalizeSchedule, type Schedule, type ScheduleInput } from '../core/schedule.ts'
 import { parameterSpecs, resolveParameters, type ParameterSpec } from '../core/parameters.ts'
 import { isOverlap, POOL_NAME, type Overlap } from '../core/flow-control.ts'
-import { taskRegistry, type TaskDefinition } from './task.ts'
+import { isTask, type TaskDefinition } from './task.ts'
 import { currentScope } from './context.ts'
 import { callFlow } from './children.ts'
+import { DurationError, parseDurationSeconds } from '../core/duration.ts'
+import type { Retention } from '../core/contract.ts'
 
 export interface FlowOptions<P extends Record<string, unknown>> {
   name: string
@@ -29,7 +31,13 @@ export interface FlowOptions<P extends Record<string, unknown>> {
   retryDelaySeconds?: number
   /** Only agents with all these labels run this flow. */
   labels?: readonly string[]
-  /** The flow's tasks in order, for the task graph; default: the tasks defined before the flow. */
+  /**
+   * The flow's tasks in order, when you want them known before its first run (the run page lists
+   * those not started yet, and a run that never reaches one records it as skipped). Without it the
+   * server learns them from the flow's runs: each task belongs to the flow whose run calls it, so
+   * two flows in one module never share a list. The graph on the run page comes from the data flow
+   * between task runs, not from this list.
+   */
   tasks?: readonly TaskDefinition[]
   /** At most this many runs of the flow active at once (across every agent and server). */
   maxActiveRuns?: number
@@ -40,6 +48,12 @@ export interface FlowOptions<P extends Record<string, unknown>> {
   overlap?: Overlap
   /** A slot pool the whole run takes a slot of when it is claimed (`rota pool set NAME --slots N`). */
   pool?: string
+  /**
+   * How long this flow's finished runs are kept, over the server's ROTA_RETENTION and
+   * ROTA_RETENTION_KEEP_LAST: `maxAge` a duration ('7d', '12h', or seconds; null keeps them
+   * whatever their age), `keepLast` the newest runs kept whatever their age.
+   */
+  retention?: { maxAge?: string | number | null; keepLast?: number }
 }
 
 export interface FlowDefinition<P extends Record<string, unknown> = Record<string, unknown>, R = unknown> {
@@ -60,6 +74,8 @@ export interface FlowDefinition<P extends Record<string, unknown> = Record<strin
   readonly pool: string | null
   /** Task name -> the pool it takes slots of. */
   readonly taskPools: Record<string, string>
+  /** The wire form of `retention`; null: the server's. */
+  readonly retention: Retention | null
   readonly fn: (parameters: P) => Promise<unknown>
 }
 
@@ -71,7 +87,12 @@ export function defineFlow<P extends Record<string, unknown>, R = unknown>(optio
   }
   if (typeof fn !== 'function') throw new TypeError(`flow "${options.name}" needs a function`)
   const schedule = normalizeSchedule(options.schedule)
-  const declared = options.tasks ?? taskRegistry
+  if (options.tasks !== undefined && (!Array.isArray(options.tasks) || !options.tasks.every(isTask))) {
+    throw new TypeError(`flow "${options.name}": tasks must be a list of tasks made with task(...)`)
+  }
+  // Task pools are known from the declared tasks (`tasks: [...]`); a task's pool works without it
+  // (the slot is taken by name when the task runs), the flow's details just do not list it before.
+  const declared = options.tasks ?? []
   const tasks = [...new Set(declared.map((t) => t.options.name))]
   const control = flowControl(options)
   const specs = parameterSpecs(options.parameters ?? {}, options.secretParameters ?? [])
@@ -88,6 +109,7 @@ export function defineFlow<P extends Record<string, unknown>, R = unknown>(optio
     tasks,
     ...control,
     taskPools: Object.fromEntries(declared.filter((t) => t.options.pool !== undefined).map((t) => [t.options.name, t.options.pool as string])),
+    retention: flowRetention(options.name, options.retention),
     fn: async (p: P) => fn(p),
   }
   const call = async (parameters: Partial<P> = {}): Promise<Awaited<R>> => {
@@ -113,6 +135,26 @@ function flowControl(options: Pick<FlowOptions<Record<string, unknown>>, 'name' 
   if (overlap !== undefined && maxActiveRuns === undefined) throw new TypeError(`flow "${name}": overlap says what a run beyond maxActiveRuns does; set maxActiveRuns too`)
   if (pool !== undefined && (typeof pool !== 'string' || !POOL_NAME.test(pool))) throw new TypeError(`flow "${name}": pool must be a name of letters, digits, '-', '_' or '.', got ${JSON.stringify(pool)}`)
   return { maxActiveRuns: maxActiveRuns ?? null, overlap: overlap ?? 'queue', pool: pool ?? null }
+}
+
+function flowRetention(flow: string, retention: FlowOptions<Record<string, unknown>>['retention']): Retention | null {
+  if (retention === undefined || retention === null) return null
+  if (typeof retention !== 'object') throw new TypeError(`flow "${flow}": retention is { maxAge?: '7d', keepLast?: 50 }`)
+  const out: Retention = {}
+  if (retention.maxAge !== undefined) {
+    try {
+      out.maxAgeSeconds = retention.maxAge === null ? null : parseDurationSeconds(retention.maxAge, `flow "${flow}": retention.maxAge`)
+    } catch (err) {
+      throw err instanceof DurationError ? new TypeError(`${err.message}; or null to keep runs whatever their age`) : err
+    }
+  }
+  if (retention.keepLast !== undefined) {
+    if (!Number.isInteger(retention.keepLast) || retention.keepLast < 0 || retention.keepLast > 1_000_000) {
+      throw new TypeError(`flow "${flow}": retention.keepLast must be a whole number from 0 to 1000000, got ${JSON.stringify(retention.keepLast)}`)
+    }
+    out.keepLast = retention.keepLast
+  }
+  return out
 }
 
 export function isFlow(value: unknown): value is FlowDefinition {

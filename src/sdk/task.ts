@@ -1,7 +1,19 @@
-/** Tasks: the steps of a flow, with retries, timeouts, skip and skip propagation. */
+/**
+ * Tasks: the steps of a flow, with retries, timeouts, skip and skip propagation.
+ *
+ * Data flow: every result a task returns, and the promise of every call, is remembered (weakly) as
+ * produced by that task run. A task called with such a value (an argument, or one level inside an
+ * array or plain-object argument) records the producing task runs as its `inputs`, which the run
+ * page draws as the task graph: parallel branches and fan-outs show as they ran. The items of a
+returned list (and the fields of a returned plain object) count as produced by that task run too,
+so `items.map((item) => work(item))` draws a fan-out from the task that listed the items. Limits: only
+ * objects can be recognised by identity, so a task that returns a number, a string or a boolean
+ * feeds no edge (return `{ count }` rather than `count` to show it); a value a task builds from
+ * another task's result (a field of it, a copy) is a new value, unknown to the graph.
+ */
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { currentScope, storage, type RunScope } from './context.ts'
+import { currentScope, storage, type RunScope, type TaskEvent } from './context.ts'
 import { backoffDelay } from '../core/backoff.ts'
 import { POOL_NAME } from '../core/flow-control.ts'
 import { takeSlot } from './pools.ts'
@@ -73,8 +85,45 @@ export interface TaskMap<A extends unknown[], R> {
 
 export type TaskFn<A extends unknown[], R> = ((...args: A) => Promise<R>) & TaskDefinition & { readonly map: TaskMap<A, R> }
 
-/** Every task made so far, in creation order: a flow defined after them lists them as its tasks. */
-export const taskRegistry: TaskDefinition[] = []
+const TASKS = new WeakSet<object>()
+
+export function isTask(value: unknown): value is TaskDefinition {
+  return typeof value === 'function' && TASKS.has(value)
+}
+
+/** Which task run produced a value (a result object, or the promise of a call): the graph's edges. */
+const producedBy = new WeakMap<object, string>()
+/** A task with more inputs than this records the first ones. */
+const MAX_INPUTS = 1000
+
+function producer(value: unknown): string | undefined {
+  return (typeof value === 'object' && value !== null) || typeof value === 'function' ? producedBy.get(value) : undefined
+}
+
+/**
+ * The task runs whose results are among `args`, or inside arrays and plain objects among them (two
+ * levels down: `join({ left, right, parts: [a, b] })`); a value some task produced is not looked into.
+ */
+export function inputsOf(args: readonly unknown[]): string[] {
+  const found = new Set<string>()
+  let budget = MAX_INPUTS * 4 // values looked at, whatever the shape of the arguments
+  const visit = (v: unknown, depth: number): void => {
+    if (budget-- <= 0 || found.size >= MAX_INPUTS) return
+    const id = producer(v)
+    if (id !== undefined) {
+      found.add(id)
+      return
+    }
+    if (depth >= 2 || v === null || typeof v !== 'object') return
+    const items = Array.isArray(v) ? v : Object.getPrototypeOf(v) === Object.prototype ? Object.values(v) : []
+    for (const item of items) {
+      if (budget <= 0) break
+      visit(item, depth + 1)
+    }
+  }
+  for (const arg of args) visit(arg, 0)
+  return [...found]
+}
 
 export function task<A extends unknown[], R>(nameOrOptions: string | TaskOptions, fn: (...args: A) => R | Promise<R>): TaskFn<A, R> {
   const raw: TaskOptions = typeof nameOrOptions === 'string' ? { name: nameOrOptions } : nameOrOptions
@@ -88,13 +137,16 @@ export function task<A extends unknown[], R>(nameOrOptions: string | TaskOptions
     timeoutSeconds: raw.timeoutSeconds === undefined ? undefined : nonNegative(raw.timeoutSeconds, 'timeoutSeconds', raw.name),
     pool: raw.pool === undefined ? undefined : poolName(raw.pool, raw.name),
   }
-  const invoke = async (args: A, mapIndex: number | undefined): Promise<R> => {
+  const invoke = (args: A, mapIndex: number | undefined): Promise<R> => {
     const scope = currentScope()
     // Outside a flow run a task is a plain function: easy to unit test.
-    if (!scope) return await fn(...args)
-    return runTask(scope.runScope, options, fn, args, mapIndex)
+    if (!scope) return (async () => fn(...args))()
+    const taskRunId = randomUUID()
+    const promise = runTask(scope.runScope, options, fn, args, taskRunId, mapIndex)
+    producedBy.set(promise, taskRunId) // passing the promise itself to another task is data flow too
+    return promise
   }
-  const call = async (...args: A): Promise<R> => invoke(args, undefined)
+  const call = (...args: A): Promise<R> => invoke(args, undefined)
   const map = ((items: Iterable<A[0]>, mapOptions: MapOptions = {}) => {
     const scope = currentScope()
     return mapItems(items, mapOptions, (item, index) => invoke([item] as unknown as A, index), {
@@ -106,7 +158,7 @@ export function task<A extends unknown[], R>(nameOrOptions: string | TaskOptions
     })
   }) as TaskMap<A, R>
   const definition = Object.assign(call, { options, map })
-  taskRegistry.push(definition)
+  TASKS.add(definition)
   return definition
 }
 
@@ -119,6 +171,7 @@ function poolName(pool: unknown, task: string): string {
 function reportNotStarted(run: RunScope, name: string, mapIndex: number, reason: string): void {
   const count = (run.taskCalls.get(name) ?? 0) + 1
   run.taskCalls.set(name, count)
+  run.seenTasks.add(name)
   run.reporter.taskState({
     taskRunId: randomUUID(),
     taskKey: count === 1 ? name : `${name}#${count}`,
@@ -142,21 +195,46 @@ async function runTask<A extends unknown[], R>(
   options: TaskDefinition['options'],
   fn: (...args: A) => R | Promise<R>,
   args: A,
+  taskRunId: string,
   mapIndex: number | undefined,
 ): Promise<R> {
   const count = (run.taskCalls.get(options.name) ?? 0) + 1
   run.taskCalls.set(options.name, count)
   run.seenTasks.add(options.name)
   const taskKey = count === 1 ? options.name : `${options.name}#${count}`
-  const base = { taskRunId: randomUUID(), taskKey, taskName: options.name, position: run.nextPosition++, ...(mapIndex === undefined ? {} : { mapIndex }) }
-  const report = (state: Parameters<RunScope['reporter']['taskState']>[0]['state'], attempts: number, message?: string) =>
-    run.reporter.taskState({ ...base, state, attempts, message, time: new Date() })
+  const base = { taskRunId, taskKey, taskName: options.name, position: run.nextPosition++, ...(mapIndex === undefined ? {} : { mapIndex }) }
+  // The first event says where the inputs came from; messages and stacks pass the run's redaction like its logs.
+  let inputs: string[] | undefined = inputsOf(args)
+  const report = (state: TaskEvent['state'], attempts: number, message?: string, stack?: string) => {
+    run.reporter.taskState({
+      ...base,
+      state,
+      attempts,
+      message: message,
+      stack: stack,
+      inputs,
+      time: new Date(),
+    })
+    inputs = undefined
+  }
+  const produced = <T>(value: T): T => {
+    if ((typeof value === 'object' && value !== null) || typeof value === 'function') {
+      producedBy.set(value as object, taskRunId)
+      // Items of a returned list (or fields of a returned record) feed map fan-outs: `items.map((i) => work(i))`.
+      // An item some other task produced keeps its producer.
+      const items = Array.isArray(value) ? value : Object.getPrototypeOf(value) === Object.prototype ? Object.values(value as object) : []
+      for (const item of items.slice(0, MAX_INPUTS)) {
+        if (((typeof item === 'object' && item !== null) || typeof item === 'function') && !producedBy.has(item as object)) producedBy.set(item as object, taskRunId)
+      }
+    }
+    return value
+  }
 
   const upstream = args.find((a): a is Skipped => a instanceof Skipped)
   if (upstream) {
     const reason = `upstream task "${upstream.taskName}" was skipped`
     report('skipped', 0, reason)
-    return new Skipped(options.name, reason) as R
+    return produced(new Skipped(options.name, reason)) as R
   }
 
   const maxAttempts = options.retries + 1
@@ -185,22 +263,29 @@ async function runTask<A extends unknown[], R>(
       )
       await lease?.release()
       report('success', attempt)
-      return result
+      return produced(result)
     } catch (err) {
       await lease?.release()
       if (err instanceof SkipSignal) {
         report('skipped', attempt, err.message)
-        return new Skipped(options.name, err.message) as R
+        return produced(new Skipped(options.name, err.message)) as R
       }
       const message = describeError(err)
+      const stack = errorStack(err)
       if (attempt < maxAttempts && !run.run.signal.aborted) {
         const factor = options.retryBackoff === 'exponential' ? 2 : 1
         const delayMs = backoffDelay({ baseMs: options.retryDelaySeconds * 1000, maxMs: Infinity, factor }, attempt)
-        report('retrying', attempt, `attempt ${attempt}/${maxAttempts} failed: ${message}; retrying in ${delayMs / 1000}s`)
+        const retrying = `attempt ${attempt}/${maxAttempts} failed: ${message}; retrying in ${delayMs / 1000}s`
+        // The failure that caused the retry, with its stack, in the task's logs: a retried attempt leaves a trace.
+        run.reporter.log('warn', `${retrying}\n${stack ?? message}`, options.name)
+        report('retrying', attempt, retrying, stack)
         await sleep(delayMs, undefined, { signal: run.run.signal }).catch(() => undefined)
         continue
       }
-      report('failed', attempt, message)
+      if (!run.run.signal.aborted) {
+        run.reporter.log('error', `failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${message}\n${stack ?? message}`, options.name)
+      }
+      report('failed', attempt, message, stack)
       throw new TaskFailedError(options.name, `task "${options.name}" failed after ${attempt} attempt${attempt === 1 ? '' : 's'}: ${message}`, { cause: err })
     } finally {
       run.run.signal.removeEventListener('abort', onRunAbort)
@@ -224,4 +309,20 @@ function withTimeout<T>(work: Promise<T>, seconds: number | undefined, controlle
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message || err.name
   return String(err)
+}
+
+/**
+ * The stack of an error and of its causes (`new Error(msg, { cause })`), as Node prints them:
+ * source-mapped to the TypeScript file and line, since tsx turns source maps on
+ * (`process.setSourceMapsEnabled(true)`, bin/rota.js). Undefined for a thrown non-Error.
+ */
+export function errorStack(err: unknown): string | undefined {
+  if (!(err instanceof Error) || typeof err.stack !== 'string') return undefined
+  let text = err.stack
+  let cause: unknown = err.cause
+  for (let depth = 0; depth < 3 && cause !== undefined; depth++) {
+    text += `\nCaused by: ${cause instanceof Error ? (cause.stack ?? `${cause.name}: ${cause.message}`) : String(cause)}`
+    cause = cause instanceof Error ? cause.cause : undefined
+  }
+  return text
 }

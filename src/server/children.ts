@@ -8,7 +8,7 @@
  */
 import type { Db } from './db/index.ts'
 import type { EventBus } from './events.ts'
-import { getFlow } from './store/flows.ts'
+import { flowTasks, getFlow } from './store/flows.ts'
 import { getExecution, getFlowRun, insertFlowRun, lockRun, type FlowRunRow } from './store/runs.ts'
 import { ConflictError, NotFoundError, publishAll, transitionRun } from './orchestration/transition.ts'
 import { resolveParameters, type ParameterSpec } from '../core/parameters.ts'
@@ -20,6 +20,8 @@ export interface ChildExecution {
   entrypoint: string
   specs: ParameterSpec[]
   overrides: Record<string, unknown>
+  /** The child flow's tasks (declared, or learned from its runs): those it never reaches are recorded as skipped. */
+  tasks: string[]
 }
 
 /** Creates (or, for a resent request, finds) the child run `id` of `parentRunId` and starts it: pending, then its parent's process proposes running. */
@@ -62,7 +64,7 @@ export async function startChildRun(db: Db, bus: EventBus, parentRunId: string, 
   publishAll(bus, events)
   const run = (await getFlowRun(db, req.id)) as FlowRunRow
   const exec = (await getExecution(db, req.id)) as NonNullable<Awaited<ReturnType<typeof getExecution>>>
-  return { run, entrypoint: exec.entrypoint, specs: exec.specs, overrides: exec.overrides }
+  return { run, entrypoint: exec.entrypoint, specs: exec.specs, overrides: exec.overrides, tasks: flowTasks(flow) }
 }
 
 /** Answers as soon as the run is no longer in `whileState`, or after `waitMs` (long-poll). */

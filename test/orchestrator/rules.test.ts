@@ -1,8 +1,10 @@
 /** Each orchestration rule, on its own. */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { decideFlowRunTransition, decideTaskRunTransition, FLOW_RUN_RULES, type Proposal, type RunSnapshot } from '../../src/server/orchestration/rules.ts'
-import { STATES, type State } from '../../src/core/states.ts'
+import { closeTaskRunsWith, decideFlowRunTransition, decideTaskRunTransition, FLOW_RUN_RULES, type Proposal, type RunSnapshot } from '../../src/server/orchestration/rules.ts'
+import { isTerminal, STATES, TERMINAL_STATES, type State } from '../../src/core/states.ts'
+import { closeAttempts, recordAttempt, type AttemptRecord } from '../../src/server/orchestration/attempts.ts'
+import { lateReason } from '../../src/server/orchestration/late.ts'
 
 const now = new Date('2026-01-01T12:00:00Z')
 const run = (state: State, extra: Partial<RunSnapshot> = {}): RunSnapshot => ({ state, scheduledStartTime: new Date('2026-01-01T11:59:00Z'), agentId: 'agent-a', attempt: 1, retries: 0, retryDelaySeconds: 10, ...extra })
@@ -231,5 +233,64 @@ describe('task runs waiting for a pool slot', () => {
     assert.equal(decideTaskRunTransition('pending', 'pending').status, 'accept')
     assert.equal(decideTaskRunTransition('pending', 'running').status, 'accept')
     assert.equal(decideTaskRunTransition('retrying', 'pending').status, 'accept')
+  })
+})
+
+describe('task runs end with their flow run (closeTaskRunsWith)', () => {
+  it('every terminal flow state closes open task runs into a terminal state the task table allows, with a reason', () => {
+    for (const flowState of TERMINAL_STATES) {
+      const close = closeTaskRunsWith(flowState)
+      assert.ok(close, flowState)
+      assert.ok(isTerminal(close.state), `${flowState} -> ${close.state}`)
+      assert.ok(close.reason.length > 10)
+      for (const open of STATES.filter((s) => !isTerminal(s))) {
+        assert.equal(decideTaskRunTransition(open, close.state).status, 'accept', `${open} task of a ${flowState} run -> ${close.state}`)
+      }
+    }
+    assert.deepEqual([closeTaskRunsWith('cancelled')?.state, closeTaskRunsWith('crashed')?.state, closeTaskRunsWith('failed')?.state], ['cancelled', 'crashed', 'failed'])
+    assert.equal(closeTaskRunsWith('running'), undefined)
+  })
+  it('once the flow run ended, a task event may record an ended task but never start or reopen one', () => {
+    for (const flowState of TERMINAL_STATES) {
+      for (const to of STATES) {
+        const v = decideTaskRunTransition(undefined, to, flowState)
+        assert.equal(v.status, isTerminal(to) ? 'accept' : 'reject', `${to} after the run ended ${flowState}`)
+      }
+    }
+    assert.equal(decideTaskRunTransition('running', 'running', 'running').status, 'accept')
+  })
+})
+
+describe('task attempts (attempts.ts)', () => {
+  const t = (s: number) => new Date(Date.UTC(2026, 0, 1, 12, 0, s))
+  it('running opens an attempt; retrying closes it as failed; the next running opens the next', () => {
+    let log: AttemptRecord[] = []
+    log = recordAttempt(log, { state: 'running', attempts: 1, time: t(0) })
+    log = recordAttempt(log, { state: 'running', attempts: 1, time: t(1) })
+    log = recordAttempt(log, { state: 'retrying', attempts: 1, time: t(2), message: 'boom' })
+    log = recordAttempt(log, { state: 'running', attempts: 2, time: t(5) })
+    log = recordAttempt(log, { state: 'success', attempts: 2, time: t(6) })
+    assert.deepEqual(log.map((a) => [a.attempt, a.state, (a.startTime as Date).getUTCSeconds(), (a.endTime as Date | null)?.getUTCSeconds(), a.message]), [
+      [1, 'failed', 0, 2, 'boom'],
+      [2, 'success', 5, 6, null],
+    ])
+  })
+  it('a closed run closes the open attempt with the reason; a skipped task without attempts records none', () => {
+    const open = recordAttempt([], { state: 'running', attempts: 1, time: t(0) })
+    assert.deepEqual(closeAttempts(open, 'cancelled', t(9), 'the flow run was cancelled').map((a) => [a.state, a.message]), [['cancelled', 'the flow run was cancelled']])
+    assert.deepEqual(recordAttempt([], { state: 'skipped', attempts: 0, time: t(0) }), [])
+  })
+})
+
+describe('why a late run waits (lateReason)', () => {
+  const agent = (name: string, labels: string[], activeRuns = 0, concurrency = 2) => ({ name, labels, activeRuns, concurrency })
+  it('is null for a run that is not late', () => {
+    assert.equal(lateReason({ late: false, flowLabels: [] }, { agents: [] }), null)
+  })
+  it('names the missing agent, the missing labels, or the busy agents', () => {
+    assert.match(lateReason({ late: true, flowLabels: [] }, { agents: [] }) ?? '', /no agent is running: start one with `rota agent start`/)
+    assert.match(lateReason({ late: true, flowLabels: ['gpu', 'eu'] }, { agents: [agent('a1', ['eu'])] }) ?? '', /no active agent has the labels gpu, eu \(agents: a1 \[eu\]\): start one with `rota agent start --label gpu --label eu`/)
+    assert.match(lateReason({ late: true, flowLabels: ['gpu'] }, { agents: [agent('g1', ['gpu'], 2), agent('g2', ['gpu', 'x'], 3, 3), agent('c1', [])] }) ?? '', /every agent that can run it is busy \(5 of 5 slots in use on g1, g2\)/)
+    assert.match(lateReason({ late: true, flowLabels: [] }, { agents: [agent('a1', [], 1)] }) ?? '', /agent a1 has a free slot/)
   })
 })

@@ -10,9 +10,9 @@ import { presentBackfill, presentExecution, presentPool, presentRun } from './pr
 import {
   BackfillRequestSchema,
   BackfillSchema,
+  ChildExecutionSchema,
   ChildRunRequestSchema,
   ErrorSchema,
-  ExecutionSchema,
   FlowParam,
   FlowRunSchema,
   IdParam,
@@ -24,6 +24,7 @@ import {
   PoolSlotResultSchema,
   PoolUpdateSchema,
   RunResultSchema,
+  RunTokenHeaders,
   RunWaitQuerySchema,
   SlotParam,
 } from '../../core/contract.ts'
@@ -32,8 +33,14 @@ import { createBackfill } from '../backfill.ts'
 import { startChildRun, waitForRun } from '../children.ts'
 import { getFlow } from '../store/flows.ts'
 import { getRunResult } from '../store/runs.ts'
+import { runCredentials } from '../store/run-tokens.ts'
+import { requireRunToken } from './middleware/run-token.ts'
+import { issueChildRunToken, runRedactor } from '../run-access.ts'
+import { RUN_TOKEN_HEADER } from '../../core/auth.ts'
 
 const conflict = { 409: json(ErrorSchema, 'Not possible in the current state') }
+/** Answers of the routes that act for a run (its token is checked), as on the run routes (runs.ts). */
+const runTokenErrors = { 401: json(ErrorSchema, 'No run token'), 403: json(ErrorSchema, 'Not the run token of this run') }
 
 export function controlRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof OpenAPIHono>[0]) {
   const app = new OpenAPIHono(hook)
@@ -68,11 +75,12 @@ export function controlRoutes(ctx: ServerContext, hook: ConstructorParameters<ty
       method: 'post',
       path: '/flow-runs/{id}/pool-slots',
       tags: ['internal'],
-      summary: "A task of the run asks for a pool slot; answers when it holds one or after waitMs (long-poll: ask again)",
-      request: { params: IdParam, body: body(PoolSlotRequestSchema) },
-      responses: { 200: json(PoolSlotResultSchema, 'Held, or still waiting'), ...errors, ...conflict },
+      summary: "A task of the run asks for a pool slot (the run's process, with the run token); answers when it holds one or after waitMs (long-poll: ask again)",
+      request: { params: IdParam, headers: RunTokenHeaders, body: body(PoolSlotRequestSchema) },
+      responses: { 200: json(PoolSlotResultSchema, 'Held, or still waiting'), ...errors, ...conflict, ...runTokenErrors },
     }),
     async (c) => {
+      await requireRunToken(db, c.req.valid('param').id, c.req.valid('header')[RUN_TOKEN_HEADER])
       const answer = await acquireSlot(db, bus, c.req.valid('param').id, c.req.valid('json'), AbortSignal.any([ctx.shutdown, c.req.raw.signal]))
       return c.json(answer, 200)
     },
@@ -83,12 +91,13 @@ export function controlRoutes(ctx: ServerContext, hook: ConstructorParameters<ty
       method: 'post',
       path: '/flow-runs/{id}/pool-slots/{slotId}/release',
       tags: ['internal'],
-      summary: 'A task gives its pool slot back (or withdraws its request)',
-      request: { params: SlotParam },
-      responses: { 200: json(OkSchema, 'Released'), ...errors },
+      summary: "A task gives its pool slot back, or withdraws its request (the run's process, with the run token)",
+      request: { params: SlotParam, headers: RunTokenHeaders },
+      responses: { 200: json(OkSchema, 'Released'), ...errors, ...runTokenErrors },
     }),
     async (c) => {
       const { id, slotId } = c.req.valid('param')
+      await requireRunToken(db, id, c.req.valid('header')[RUN_TOKEN_HEADER])
       await releaseSlot(db, bus, id, slotId)
       return c.json({ ok: true }, 200)
     },
@@ -129,14 +138,19 @@ export function controlRoutes(ctx: ServerContext, hook: ConstructorParameters<ty
       method: 'post',
       path: '/flow-runs/{id}/children',
       tags: ['internal'],
-      summary: "The run's body calls another flow: its child run, started inside the run's process; answers what the process needs to execute it",
-      request: { params: IdParam, body: body(ChildRunRequestSchema) },
-      responses: { 201: json(ExecutionSchema, 'The child run'), ...errors, ...conflict },
+      summary:
+        "The run's body calls another flow (the run's process, with the run token): its child run, started inside the run's process; answers what the process needs to execute it, with the child's own run token",
+      request: { params: IdParam, headers: RunTokenHeaders, body: body(ChildRunRequestSchema) },
+      responses: { 201: json(ChildExecutionSchema, 'The child run'), ...errors, ...conflict, ...runTokenErrors },
     }),
     async (c) => {
+      const parentRunId = c.req.valid('param').id
+      await requireRunToken(db, parentRunId, c.req.valid('header')[RUN_TOKEN_HEADER])
       const req = c.req.valid('json')
-      const child = await startChildRun(db, bus, c.req.valid('param').id, { id: req.id, flow: req.flow, parameters: req.parameters })
-      return c.json(presentExecution(child.run, child.entrypoint, child.specs, child.overrides), 201)
+      const child = await startChildRun(db, bus, parentRunId, { id: req.id, flow: req.flow, parameters: req.parameters })
+      const token = await issueChildRunToken(db, parentRunId, child.run.id)
+      if (token === undefined) throw new HttpError(409, `child run ${child.run.id} has already ended (${child.run.state}): it takes no more reports`)
+      return c.json({ ...presentExecution(child.run, child.entrypoint, child.specs, child.overrides, child.tasks), token }, 201)
     },
   )
 
@@ -169,7 +183,11 @@ export function controlRoutes(ctx: ServerContext, hook: ConstructorParameters<ty
       const id = c.req.valid('param').id
       const found = await getRunResult(db, id)
       if (!found) throw new HttpError(404, `flow run ${id} does not exist`)
-      return c.json({ state: found.state, result: found.result ?? null }, 200)
+      // Redacted when it was reported (runs.ts); hidden again here with the run's secrets as they are now.
+      const credentials = await runCredentials(db, id)
+      const secrets = credentials ? runRedactor(id, credentials) : undefined
+      const result = found.result ?? null
+      return c.json({ state: found.state, result: secrets && !secrets.empty ? secrets.value(result) : result }, 200)
     },
   )
 

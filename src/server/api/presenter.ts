@@ -8,15 +8,19 @@ import type { PoolView } from '../pools.ts'
 import type { BackfillOutcome } from '../backfill.ts'
 import type { HolderRow } from '../store/pools.ts'
 import type { Verdict as PolicyVerdict } from '../orchestration/rules.ts'
-import { redactParameters, resolveParameters, type ParameterSpec } from '../../core/parameters.ts'
+import { formatBytes, REDACTED, redactParameters, resolveParameters, type ParameterSpec } from '../../core/parameters.ts'
 import { describeSchedule } from '../../core/schedule.ts'
-import type { FlowRow } from '../store/flows.ts'
+import { flowTasks, type FlowRow } from '../store/flows.ts'
 import type { FlowRunRow } from '../store/runs.ts'
 import type { TaskRunRow } from '../store/task-runs.ts'
 import type { LogRow } from '../store/logs.ts'
 import type { ArtifactRow } from '../store/artifacts.ts'
 import type { AgentRow } from '../store/agents.ts'
 import type { ClaimedRunRow } from '../store/queue.ts'
+import type { Automation, AutomationAction, Firing, Storage } from '../../core/contract.ts'
+import type { AutomationRow, FiringRow } from '../store/automations.ts'
+import type { StorageRow } from '../store/retention.ts'
+import type { RetentionPolicy } from '../../config.ts'
 
 const iso = (t: Date | string): string => new Date(t).toISOString()
 const isoOrNull = (t: Date | string | null): string | null => (t === null ? null : iso(t))
@@ -30,7 +34,38 @@ function effectiveParameters(specs: readonly ParameterSpec[], overrides: Record<
   }
 }
 
-export function presentRun(r: FlowRunRow): FlowRun {
+/** In lists, a parameter value whose JSON is longer than this is replaced by a summary. */
+export const SUMMARY_CHARS = 256
+
+/** A value's kind and size, instead of the value (lists: a page of 50 runs is never 50 x 256 KiB). */
+function summarize(value: unknown): { value: unknown; summarized: boolean } {
+  const json = JSON.stringify(value) ?? 'null'
+  if (json.length <= SUMMARY_CHARS) return { value, summarized: false }
+  const kind =
+    typeof value === 'string'
+      ? `text of ${value.length.toLocaleString('en-US')} characters`
+      : Array.isArray(value)
+        ? `list of ${value.length.toLocaleString('en-US')} items`
+        : `object of ${Object.keys(value as object).length.toLocaleString('en-US')} keys`
+  return { value: `[${kind}, ${formatBytes(new TextEncoder().encode(json).length)} of JSON: see the run]`, summarized: true }
+}
+
+/**
+ * A run as the API shows it. `detail` (one run: its page, the answers to actions on it) carries the
+ * parameter values whole; lists carry summaries of the big ones.
+ */
+/** `lateReason`: why a late run waits (orchestration/late.ts), when the caller worked it out. */
+export function presentRun(r: FlowRunRow, view: 'detail' | 'list' = 'detail', lateReason: string | null = null): FlowRun {
+  let parameters = redactParameters(r.specs, effectiveParameters(r.specs, r.overrides))
+  let parametersSummarized = false
+  if (view === 'list') {
+    const entries = Object.entries(parameters).map(([k, v]) => {
+      const s = summarize(v)
+      parametersSummarized ||= s.summarized
+      return [k, s.value] as const
+    })
+    if (parametersSummarized) parameters = Object.fromEntries(entries)
+  }
   return {
     id: r.id,
     name: r.name,
@@ -38,7 +73,8 @@ export function presentRun(r: FlowRunRow): FlowRun {
     flowName: r.flowName,
     state: r.state,
     stateMessage: r.stateMessage,
-    parameters: redactParameters(r.specs, effectiveParameters(r.specs, r.overrides)),
+    parameters,
+    parametersSummarized,
     scheduledStartTime: iso(r.scheduledStartTime),
     startTime: isoOrNull(r.startTime),
     endTime: isoOrNull(r.endTime),
@@ -53,15 +89,16 @@ export function presentRun(r: FlowRunRow): FlowRun {
     priority: r.priority,
     parentRunId: r.parentRunId,
     backfillId: r.backfillId,
+    lateReason: r.late ? lateReason : null,
   }
 }
 
 /** What the run's own process gets: the effective parameters with their secrets (it needs them to run). */
-export function presentExecution(r: FlowRunRow, entrypoint: string, specs: readonly ParameterSpec[], overrides: Record<string, unknown>): Execution {
-  return { run: presentRun(r), entrypoint, flowName: r.flowName, parameters: resolveParameters(specs, overrides) }
+export function presentExecution(r: FlowRunRow, entrypoint: string, specs: readonly ParameterSpec[], overrides: Record<string, unknown>, tasks: readonly string[]): Execution {
+  return { run: presentRun(r), entrypoint, flowName: r.flowName, parameters: resolveParameters(specs, overrides), secretParameters: specs.filter((s) => s.secret).map((s) => s.name), tasks: [...tasks] }
 }
 
-export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null): Flow {
+export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null, lastRunLateReason: string | null = null): Flow {
   return {
     id: f.id,
     name: f.name,
@@ -71,8 +108,9 @@ export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null): Flow {
     schedule: f.schedule,
     scheduleText: describeSchedule(f.schedule),
     scheduleActive: f.scheduleActive,
-    parameters: f.parameters.map((p) => ({ name: p.name, type: p.type, default: p.default, secret: p.secret })),
-    tasks: f.tasks,
+    // A secret's default is kept for the runs that use it, and never shown.
+    parameters: f.parameters.map((p) => ({ name: p.name, type: p.type, default: p.secret ? REDACTED : p.default, secret: p.secret })),
+    tasks: flowTasks(f),
     labels: f.labels,
     catchUp: f.catchUp,
     retries: f.retries,
@@ -80,7 +118,8 @@ export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null): Flow {
     overlap: f.overlap,
     pool: f.pool,
     taskPools: f.taskPools,
-    lastRun: lastRun ? presentRun(lastRun) : null,
+    retention: f.retention,
+    lastRun: lastRun ? presentRun(lastRun, 'list', lastRunLateReason) : null,
     createdAt: iso(f.createdAt),
     updatedAt: iso(f.updatedAt),
   }
@@ -99,6 +138,9 @@ export function presentTaskRun(t: TaskRunRow): TaskRun {
     startTime: isoOrNull(t.startTime),
     endTime: isoOrNull(t.endTime),
     mapIndex: t.mapIndex,
+    stack: t.stack,
+    inputs: t.inputs,
+    attemptLog: t.attemptLog.map((a) => ({ attempt: a.attempt, state: a.state, startTime: iso(a.startTime), endTime: isoOrNull(a.endTime), message: a.message })),
   }
 }
 
@@ -124,8 +166,8 @@ export function presentAgent(a: AgentRow): Agent {
   }
 }
 
-export function presentClaimedRun(r: ClaimedRunRow): ClaimedRunBody {
-  return { id: r.id, name: r.name, flowName: r.flowName, entrypoint: r.entrypoint, scheduledStartTime: iso(r.scheduledStartTime) }
+export function presentClaimedRun(r: ClaimedRunRow & { token: string }): ClaimedRunBody {
+  return { id: r.id, name: r.name, flowName: r.flowName, entrypoint: r.entrypoint, scheduledStartTime: iso(r.scheduledStartTime), token: r.token }
 }
 
 export function presentHistory(rows: readonly { fromState: string | null; toState: string; message: string | null; time: Date }[]): StateHistory {
@@ -181,4 +223,65 @@ export function presentBackfill(b: BackfillOutcome): Backfill {
     runIds: b.runIds,
     createdAt: iso(b.createdAt),
   }
+}
+
+// --- automations and storage -------------------------------------------------------------------
+
+/**
+ * A webhook URL as answers show it: scheme, host and first path segment (a Slack or Discord webhook
+ * URL carries its secret in the rest of the path, other services in the query or the user info).
+ */
+export function redactUrl(raw: string): string {
+  try {
+    const url = new URL(raw)
+    const segments = url.pathname.split('/').filter(Boolean)
+    const path = segments.length > 1 ? `/${segments[0]}/…` : url.pathname
+    return `${url.protocol}//${url.host}${path}${url.search ? '?…' : ''}`
+  } catch {
+    return '…'
+  }
+}
+
+/** An action as answers show it: header values and the secret part of a webhook URL hidden. */
+export function presentAction(a: AutomationAction): AutomationAction {
+  if (a.type !== 'webhook') return a
+  const headers = a.headers ? { headers: Object.fromEntries(Object.keys(a.headers).map((k) => [k, REDACTED])) } : {}
+  return { type: 'webhook', url: redactUrl(a.url), ...headers }
+}
+
+export function presentFiring(f: FiringRow): Firing {
+  return {
+    id: Number(f.id),
+    automationId: f.automationId,
+    kind: f.kind,
+    flowName: f.flowName,
+    flowRunId: f.flowRunId,
+    flowRunName: f.flowRunName,
+    state: f.state,
+    message: f.message,
+    status: f.status,
+    attempts: f.attempts,
+    statusCode: f.statusCode,
+    error: f.error,
+    createdAt: iso(f.createdAt),
+    finishedAt: isoOrNull(f.finishedAt),
+  }
+}
+
+export function presentAutomation(a: AutomationRow, lastFiring: FiringRow | null): Automation {
+  return {
+    id: a.id,
+    name: a.name,
+    enabled: a.enabled,
+    trigger: a.trigger,
+    action: presentAction(a.action),
+    minGapSeconds: a.minGapSeconds,
+    lastFiring: lastFiring ? presentFiring(lastFiring) : null,
+    createdAt: iso(a.createdAt),
+    updatedAt: iso(a.updatedAt),
+  }
+}
+
+export function presentStorage(s: StorageRow, retention: RetentionPolicy): Storage {
+  return { databaseBytes: s.databaseBytes, oldestRun: isoOrNull(s.oldestRun), runs: s.runs, retention: { maxAgeSeconds: retention.maxAgeSeconds, keepLast: retention.keepLast } }
 }

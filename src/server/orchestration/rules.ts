@@ -295,12 +295,12 @@ export function decideFlowRunTransition(run: RunSnapshot, proposal: Proposal, no
 
 /** Task runs follow a simpler table: they live inside one process, which reports them in order. */
 export const TASK_RUN_TRANSITIONS: Readonly<Record<State, readonly State[]>> = {
-  scheduled: ['pending', 'running', 'skipped', 'cancelled'],
+  scheduled: ['pending', 'running', 'skipped', 'cancelled', 'failed', 'crashed'],
   // pending: a task waiting for a pool slot (pending -> pending updates who holds the slots)
   pending: ['pending', 'running', 'skipped', 'cancelled', 'crashed', 'failed'],
   running: ['success', 'failed', 'skipped', 'retrying', 'cancelled', 'crashed'],
-  retrying: ['pending', 'running', 'failed', 'cancelled', 'crashed'],
-  cancelling: ['cancelled', 'crashed'],
+  retrying: ['pending', 'running', 'failed', 'skipped', 'cancelled', 'crashed'],
+  cancelling: ['cancelled', 'failed', 'skipped', 'crashed'],
   success: [],
   failed: [],
   skipped: [],
@@ -308,10 +308,41 @@ export const TASK_RUN_TRANSITIONS: Readonly<Record<State, readonly State[]>> = {
   crashed: [],
 }
 
-export function decideTaskRunTransition(from: State | undefined, to: State): Verdict {
+/**
+ * A task event from a run's process. Once the flow run has ended (`flowState` terminal), its task
+ * runs were closed with it (`closeTaskRunsWith`): a late report may still record a task that ended
+ * (a skipped one), never reopen or start one, or a cancelled run would show a task running for ever.
+ */
+export function decideTaskRunTransition(from: State | undefined, to: State, flowState?: State): Verdict {
+  if (flowState !== undefined && isTerminal(flowState) && !isTerminal(to)) {
+    return { status: 'reject', reason: `the flow run already ended as ${flowState}; its task runs cannot become ${to}` }
+  }
   if (from === undefined) return { status: 'accept', state: to }
   if (from === to && to === 'running') return { status: 'accept', state: to } // attempt counter moves
   return TASK_RUN_TRANSITIONS[from].includes(to)
     ? { status: 'accept', state: to }
     : { status: 'reject', reason: `a ${from} task run cannot become ${to}` }
+}
+
+/**
+ * When a flow run ends, the state its unfinished task runs end in, and why, in the transaction that
+ * ends the run (transition.ts). A crash or a cancel stops tasks mid-way; a failed run's other tasks
+ * fail with it; a run that succeeded while a task still ran (a task never awaited) leaves it
+ * cancelled, since nobody will report how it ended.
+ */
+export function closeTaskRunsWith(flowState: State): { state: State; reason: string } | undefined {
+  switch (flowState) {
+    case 'cancelled':
+      return { state: 'cancelled', reason: 'the flow run was cancelled before this task finished' }
+    case 'crashed':
+      return { state: 'crashed', reason: 'the flow run crashed before this task finished' }
+    case 'failed':
+      return { state: 'failed', reason: 'the flow run failed before this task finished' }
+    case 'skipped':
+      return { state: 'skipped', reason: 'the flow run was skipped' }
+    case 'success':
+      return { state: 'cancelled', reason: 'the flow run ended before this task finished (was it awaited?)' }
+    default:
+      return undefined
+  }
 }

@@ -5,12 +5,25 @@
  * the first state of a run.
  */
 import type { Db, Queryable } from '../db/index.ts'
-import type { EventBus, RotaEvent } from '../events.ts'
-import { getFlowRun, insertFlowRun, insertStateHistory, listOpenChildren, lockRun, runExists, writeRunResult, writeRunState, type FlowRunRow, type LockedRun } from '../store/runs.ts'
+import type { EventBus, RotaEvent, RunFacts } from '../events.ts'
+import {
+  getFlowRun,
+  insertFlowRun,
+  insertStateHistory,
+  listOpenChildren,
+  lockRun,
+  lockRunForTaskEvents,
+  recordSeenTasks,
+  writeRunResult,
+  writeRunState,
+  type FlowRunRow,
+  type LockedRun,
+} from '../store/runs.ts'
 import { lockClaimableRuns, markClaimed, noteWaiting, type ClaimedRunRow } from '../store/queue.ts'
 import { releaseRunSlots } from '../store/pools.ts'
-import { lockTaskRuns, upsertTaskRuns, type TaskRunRow } from '../store/task-runs.ts'
-import { decideFlowRunTransition, decideTaskRunTransition, type Effect, type Proposal, type Verdict } from './rules.ts'
+import { lockOpenTaskRuns, lockTaskRuns, upsertTaskRuns, type TaskRunRow } from '../store/task-runs.ts'
+import { closeTaskRunsWith, decideFlowRunTransition, decideTaskRunTransition, type Effect, type Proposal, type Verdict } from './rules.ts'
+import { closeAttempts, recordAttempt } from './attempts.ts'
 import { ClaimLimitBook } from './limits.ts'
 import { ACTIVE_STATES, isTerminal, type State } from '../../core/states.ts'
 import { runName } from '../../core/names.ts'
@@ -50,7 +63,8 @@ export async function setFlowRunState(db: Db, bus: EventBus, flowRunId: string, 
 
 /**
  * One state change inside a transaction: lock the run, ask the policy, write the state and its
- * history, free what the run held, do the effects. Returns the events to publish after commit.
+ * history, close its task runs when it ends, free what the run held, do the effects. Returns the
+ * events to publish after commit.
  */
 export async function transitionRun(
   tx: Queryable,
@@ -64,13 +78,42 @@ export async function transitionRun(
   const events: RotaEvent[] = []
   if (verdict.status === 'accept') {
     const history = verdict.message ?? (proposal.by.kind === 'agent' ? 'by agent' : `by ${proposal.by.kind}`)
-    await writeRunState(tx, locked, verdict.state, verdict.message ?? null, history, isTerminal(verdict.state))
+    const times = await writeRunState(tx, locked, verdict.state, verdict.message ?? null, history, isTerminal(verdict.state))
     if (extras.resultJson !== undefined && verdict.state === 'success') await writeRunResult(tx, locked.id, extras.resultJson)
-    events.push({ type: 'flow-run', flowRunId, flowId: locked.flowId, state: verdict.state })
+    if (isTerminal(verdict.state)) {
+      const closed = await closeTaskRuns(tx, flowRunId, verdict.state, times.endTime ? new Date(times.endTime) : new Date())
+      for (const t of closed) events.push({ type: 'task-run', flowRunId, taskRun: t })
+      await recordSeenTasks(tx, locked.flowId, flowRunId, verdict.state === 'success')
+    }
+    events.push({ type: 'flow-run', flowRunId, flowId: locked.flowId, state: verdict.state, facts: runFacts(locked, times) })
     events.push(...(await freeSlots(tx, locked, verdict.state)))
     events.push(...(await runEffects(tx, locked, verdict.effects ?? [])))
   }
   return { verdict, events }
+}
+
+/**
+ * A run that ends takes its unfinished task runs with it, in its transaction: whoever ends it (its
+ * process, its agent, the reaper, a user), no task is left running for ever.
+ */
+async function closeTaskRuns(tx: Queryable, flowRunId: string, flowState: State, now: Date): Promise<TaskRunRow[]> {
+  const close = closeTaskRunsWith(flowState)
+  if (!close) return []
+  const open = await lockOpenTaskRuns(tx, flowRunId)
+  if (open.length === 0) return []
+  const closed = open
+    .filter((t) => decideTaskRunTransition(t.state, close.state).status === 'accept')
+    .map((t) => ({ ...t, state: close.state, message: close.reason, endTime: now, attemptLog: closeAttempts(t.attemptLog, close.state, now, close.reason) }))
+  await upsertTaskRuns(tx, flowRunId, closed)
+  return closed
+}
+
+function publishTaskRuns(bus: EventBus, flowRunId: string, rows: readonly TaskRunRow[]): void {
+  if (rows.length === 0) return
+  bus.publishBatch(
+    rows.map((t) => ({ type: 'task-run' as const, flowRunId, taskRun: t })),
+    { type: 'task-run', flowRunId, taskRun: undefined },
+  )
 }
 
 /**
@@ -119,10 +162,29 @@ function createRetry(tx: Queryable, run: LockedRun, delayMs: number): Promise<st
   })
 }
 
-/** Publishes events made in a committed transaction, each once (a claim may wake agents twice). */
+/** What metrics and automations need of a run that changed state (events.ts RunFacts). */
+function runFacts(run: { flowName: string; scheduledStartTime: Date | string }, times: { startTime: Date | string | null; endTime: Date | string | null }): RunFacts {
+  const iso = (t: Date | string | null) => (t === null ? null : new Date(t).toISOString())
+  return { flowName: run.flowName, scheduledStartTime: new Date(run.scheduledStartTime).toISOString(), startTime: iso(times.startTime), endTime: iso(times.endTime) }
+}
+
+/**
+ * Publishes events made in a committed transaction: wake-ups once each (a claim may wake agents
+ * twice), and a run's task runs as one batch (one notice to the other replicas).
+ */
 export function publishAll(bus: EventBus, events: readonly RotaEvent[]): void {
   const seen = new Set<string>()
+  const taskRuns = new Map<string, TaskRunRow[]>()
   for (const e of events) {
+    if (e.type === 'task-run' && e.taskRun) {
+      const list = taskRuns.get(e.flowRunId) ?? []
+      list.push(e.taskRun as TaskRunRow)
+      taskRuns.set(e.flowRunId, list)
+    }
+  }
+  for (const [flowRunId, rows] of taskRuns) publishTaskRuns(bus, flowRunId, rows)
+  for (const e of events) {
+    if (e.type === 'task-run' && e.taskRun) continue
     const key = e.type === 'runs-available' ? e.type : e.type === 'pool' ? `pool:${e.pool}` : undefined
     if (key !== undefined) {
       if (seen.has(key)) continue
@@ -196,8 +258,8 @@ export async function claimRuns(db: Db, bus: EventBus, agent: { id: string; labe
         events.push(...(await runEffects(tx, run, verdict.effects ?? [])))
       } else if (verdict.status === 'accept') {
         // another state instead of the claim (overlap 'skip'): written like any accepted state
-        await writeRunState(tx, run, verdict.state, verdict.message ?? null, verdict.message ?? 'by agent', isTerminal(verdict.state))
-        events.push({ type: 'flow-run', flowRunId: run.id, flowId: run.flowId, state: verdict.state })
+        const times = await writeRunState(tx, run, verdict.state, verdict.message ?? null, verdict.message ?? 'by agent', isTerminal(verdict.state))
+        events.push({ type: 'flow-run', flowRunId: run.id, flowId: run.flowId, state: verdict.state, facts: runFacts(run, times) })
       } else if (verdict.status === 'wait') {
         waiting.push({ id: run.id, message: verdict.reason })
         for (const effect of verdict.effects ?? []) if (effect.kind === 'cancel-runs') book.cancelled(run.flowId, effect.runIds)
@@ -211,7 +273,10 @@ export async function claimRuns(db: Db, bus: EventBus, agent: { id: string; labe
     rows.sort((a, b) => accepted.indexOf(a.id) - accepted.indexOf(b.id))
     return { claimed: rows, events }
   })
-  for (const r of claimed) bus.publish({ type: 'flow-run', flowRunId: r.id, flowId: r.flowId, state: 'pending' })
+  for (const r of claimed) {
+    const facts = { flowName: r.flowName, scheduledStartTime: new Date(r.scheduledStartTime).toISOString(), startTime: null, endTime: null }
+    bus.publish({ type: 'flow-run', flowRunId: r.id, flowId: r.flowId, state: 'pending', facts })
+  }
   publishAll(bus, events)
   return claimed.map(({ flowId: _flowId, ...r }) => r)
 }
@@ -225,6 +290,8 @@ export interface TaskEventInput {
   position: number
   state: State
   message?: string | null | undefined
+  stack?: string | null | undefined
+  inputs?: readonly string[] | undefined
   attempts: number
   time: Date
   mapIndex?: number | null | undefined
@@ -243,13 +310,15 @@ export async function applyTaskEvents(
 ): Promise<{ applied: number; rejected: { index: number; reason: string }[] }> {
   const rejected: { index: number; reason: string }[] = []
   const rows = await db.transaction(async (tx) => {
-    if (!(await runExists(tx, flowRunId))) throw new NotFoundError(`flow run ${flowRunId} does not exist`)
+    // Locked against the run ending meanwhile: its end closes its task runs, and none may start after.
+    const flowState = await lockRunForTaskEvents(tx, flowRunId)
+    if (!flowState) throw new NotFoundError(`flow run ${flowRunId} does not exist`)
     const current = await lockTaskRuns(tx, flowRunId, [...new Set(events.map((e) => e.taskKey))])
     const byKey = new Map<string, TaskRunRow>(current.map((t) => [t.taskKey, t]))
     const touched = new Set<string>()
     events.forEach((e, index) => {
       const prev = byKey.get(e.taskKey)
-      const verdict = decideTaskRunTransition(prev?.state, e.state)
+      const verdict = decideTaskRunTransition(prev?.state, e.state, flowState)
       if (verdict.status !== 'accept') {
         rejected.push({ index, reason: verdict.status === 'reject' ? verdict.reason : 'rejected' })
         return
@@ -266,6 +335,10 @@ export async function applyTaskEvents(
         startTime: prev?.startTime ?? (e.state === 'running' ? e.time : null),
         endTime: isTerminal(e.state) ? e.time : null,
         mapIndex: prev?.mapIndex ?? e.mapIndex ?? null,
+        // The stack of the failure that ended or is retrying the task; a new attempt clears it.
+        stack: e.state === 'running' ? null : (e.stack ?? (e.state === 'success' ? null : (prev?.stack ?? null))),
+        inputs: e.inputs ? [...e.inputs] : (prev?.inputs ?? []),
+        attemptLog: recordAttempt(prev?.attemptLog ?? [], e),
       })
       touched.add(e.taskKey)
     })
@@ -273,9 +346,6 @@ export async function applyTaskEvents(
     await upsertTaskRuns(tx, flowRunId, changed)
     return changed
   })
-  bus.publishBatch(
-    rows.map((t) => ({ type: 'task-run' as const, flowRunId, taskRun: t })),
-    { type: 'task-run', flowRunId, taskRun: undefined },
-  )
+  publishTaskRuns(bus, flowRunId, rows)
   return { applied: events.length - rejected.length, rejected }
 }

@@ -4,6 +4,7 @@ import type { Schedule } from '../../core/schedule.ts'
 import type { ParameterSpec } from '../../core/parameters.ts'
 import { isUuid } from '../../core/ids.ts'
 import type { Overlap } from '../../core/flow-control.ts'
+import type { Retention } from '../../core/contract.ts'
 
 export interface FlowRow {
   id: string
@@ -14,7 +15,10 @@ export interface FlowRow {
   schedule: Schedule | null
   scheduleActive: boolean
   parameters: ParameterSpec[]
+  /** The tasks the flow declares (`defineFlow({ tasks })`); often none. */
   tasks: string[]
+  /** The tasks its runs called, learned as they end (recordSeenTasks in store/runs.ts). */
+  seenTasks: string[]
   labels: string[]
   catchUp: 'latest' | 'all'
   retries: number
@@ -23,13 +27,15 @@ export interface FlowRow {
   overlap: Overlap
   pool: string | null
   taskPools: Record<string, string>
+  /** The flow's own retention; null: the server's. */
+  retention: Retention | null
   scheduledUntil: Date | null
   createdAt: Date
   updatedAt: Date
 }
 
-const COLUMNS = `id, name, description, version, entrypoint, schedule, schedule_active as "scheduleActive", parameters, tasks, labels,
-  catch_up as "catchUp", retries, retry_delay_seconds as "retryDelaySeconds", scheduled_until as "scheduledUntil",
+const COLUMNS = `id, name, description, version, entrypoint, schedule, schedule_active as "scheduleActive", parameters, tasks, seen_tasks as "seenTasks", labels,
+  catch_up as "catchUp", retries, retry_delay_seconds as "retryDelaySeconds", retention, scheduled_until as "scheduledUntil",
   max_active_runs as "maxActiveRuns", overlap, pool, task_pools as "taskPools",
   created_at as "createdAt", updated_at as "updatedAt"`
 
@@ -49,12 +55,27 @@ export interface FlowRegistration {
   overlap: Overlap
   pool: string | null
   taskPools: Record<string, string>
+  /** Absent or null: the server's retention. */
+  retention?: Retention | null | undefined
 }
 
 export async function getFlow(db: Queryable, idOrName: string): Promise<FlowRow | undefined> {
   const byId = isUuid(idOrName)
   const rows = await db.query<FlowRow>(`select ${COLUMNS} from rota_flows where ${byId ? 'id = $1::uuid' : 'name = $1'}`, [idOrName])
   return rows[0]
+}
+
+/** Flows by names or ids; the names not found are returned too. */
+export async function getFlows(db: Queryable, idsOrNames: readonly string[]): Promise<{ found: FlowRow[]; missing: string[] }> {
+  const ids = idsOrNames.filter(isUuid)
+  const rows = await db.query<FlowRow>(`select ${COLUMNS} from rota_flows where name = any($1::text[]) or id = any($2::uuid[])`, [idsOrNames, ids])
+  const missing = idsOrNames.filter((n) => !rows.some((r) => r.name === n || r.id === n))
+  return { found: rows, missing }
+}
+
+/** A flow's task list: the declared one, or else the one learned from its runs. */
+export function flowTasks(flow: Pick<FlowRow, 'tasks' | 'seenTasks'>): string[] {
+  return flow.tasks.length ? flow.tasks : flow.seenTasks
 }
 
 export async function getFlowForUpdate(db: Queryable, name: string): Promise<FlowRow | undefined> {
@@ -72,8 +93,8 @@ export async function listScheduledFlows(db: Queryable): Promise<FlowRow[]> {
 export async function insertFlow(db: Queryable, f: FlowRegistration): Promise<FlowRow> {
   const rows = await db.query<FlowRow>(
     `insert into rota_flows (name, description, version, entrypoint, schedule, parameters, tasks, labels, catch_up, retries, retry_delay_seconds,
-       max_active_runs, overlap, pool, task_pools)
-     values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11, $12, $13, $14, $15::jsonb)
+       max_active_runs, overlap, pool, task_pools, retention)
+     values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11, $12, $13, $14, $15::jsonb, $16::jsonb)
      on conflict (name) do nothing
      returning ${COLUMNS}`,
     registrationValues(f),
@@ -85,8 +106,8 @@ export async function updateFlowDefinition(db: Queryable, f: FlowRegistration, s
   const rows = await db.query<FlowRow>(
     `update rota_flows set description = $2, version = $3, entrypoint = $4, schedule = $5::jsonb, parameters = $6::jsonb, tasks = $7::jsonb,
        labels = $8::jsonb, catch_up = $9, retries = $10, retry_delay_seconds = $11, updated_at = now(),
-       max_active_runs = $12, overlap = $13, pool = $14, task_pools = $15::jsonb,
-       scheduled_until = case when $16 then null else scheduled_until end
+       max_active_runs = $12, overlap = $13, pool = $14, task_pools = $15::jsonb, retention = $16::jsonb,
+       scheduled_until = case when $17 then null else scheduled_until end
      where name = $1 returning ${COLUMNS}`,
     [...registrationValues(f), scheduleChanged],
   )
@@ -110,6 +131,7 @@ function registrationValues(f: FlowRegistration): unknown[] {
     f.overlap,
     f.pool,
     JSON.stringify(f.taskPools),
+    f.retention ? JSON.stringify(f.retention) : null,
   ]
 }
 

@@ -5,7 +5,7 @@
  */
 import type { Queryable } from '../db/index.ts'
 import type { State } from '../../core/states.ts'
-import { isUuid } from '../../core/ids.ts'
+import { isUuid, UUID } from '../../core/ids.ts'
 import type { ParameterSpec } from '../../core/parameters.ts'
 
 /** A scheduled run this long past its time without starting is flagged late. */
@@ -23,6 +23,8 @@ export interface FlowRunRow {
   overrides: Record<string, unknown>
   /** The flow's parameters: types, defaults, which are secret. */
   specs: ParameterSpec[]
+  /** The flow's labels: only agents with all of them run it (why a late run waits). */
+  flowLabels: string[]
   scheduledStartTime: Date
   startTime: Date | null
   endTime: Date | null
@@ -40,7 +42,7 @@ export interface FlowRunRow {
 }
 
 const RUN_COLUMNS = `r.id, r.name, r.flow_id as "flowId", f.name as "flowName", r.state, r.state_message as "stateMessage",
-  r.parameters as overrides, f.parameters as specs, r.scheduled_start_time as "scheduledStartTime", r.start_time as "startTime",
+  r.parameters as overrides, f.parameters as specs, f.labels as "flowLabels", r.scheduled_start_time as "scheduledStartTime", r.start_time as "startTime",
   r.end_time as "endTime", (r.state = 'scheduled' and r.scheduled_start_time < now() - make_interval(secs => ${LATE_AFTER_MS / 1000})) as late,
   (extract(epoch from (coalesce(r.end_time, case when r.start_time is not null then now() end) - r.start_time)) * 1000)::float8 as "durationMs",
   r.agent_id as "agentId", r.attempt, r.retry_of as "retryOf", r.auto_scheduled as "autoScheduled", r.created_at as "createdAt", r.updated_at as "updatedAt",
@@ -58,9 +60,13 @@ export async function getFlowRuns(db: Queryable, ids: readonly string[]): Promis
 }
 
 export interface RunFilter {
-  flowId?: string | undefined
+  flowIds?: readonly string[] | undefined
   states?: readonly State[] | undefined
   late?: boolean | undefined
+  /** Runs whose name contains this text (case-insensitive); a run id finds that run. */
+  search?: string | undefined
+  /** upcoming: scheduled and not yet due; past: every other run. */
+  when?: 'past' | 'upcoming' | undefined
   /** Only runs scheduled before / after this instant. */
   before?: Date | undefined
   after?: Date | undefined
@@ -80,9 +86,17 @@ export async function listFlowRuns(db: Queryable, filter: RunFilter): Promise<{ 
     where.push(clause(`$${values.length}`))
   }
   const desc = (filter.order ?? 'desc') === 'desc'
-  if (filter.flowId) add((n) => `r.flow_id = ${n}`, filter.flowId)
+  if (filter.flowIds?.length) add((n) => `r.flow_id = any(${n}::uuid[])`, filter.flowIds)
   if (filter.parentRunId) add((n) => `r.parent_run_id = ${n}`, filter.parentRunId)
   if (filter.states?.length) add((n) => `r.state = any(${n}::text[])`, filter.states)
+  if (filter.search) {
+    const text = filter.search.trim()
+    if (UUID.test(text)) add((n) => `r.id = ${n}::uuid`, text)
+    else add((n) => `r.name ilike ${n}`, `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)
+  }
+  // Upcoming runs are the due-index's (partial on state = 'scheduled'); past runs walk the list index from the newest.
+  if (filter.when === 'upcoming') where.push(`(r.state = 'scheduled' and r.scheduled_start_time > now())`)
+  if (filter.when === 'past') where.push(`(r.state <> 'scheduled' or r.scheduled_start_time <= now())`)
   if (filter.before) add((n) => `r.scheduled_start_time < ${n}`, filter.before)
   if (filter.after) add((n) => `r.scheduled_start_time > ${n}`, filter.after)
   if (filter.late !== undefined) {
@@ -217,12 +231,13 @@ export async function insertScheduledRuns(tx: Queryable, flow: { id: string; ver
   return ids
 }
 
-/** Removes the scheduler's upcoming runs of a flow that nobody claimed (pause; a new schedule). */
-export async function deleteScheduledRuns(tx: Queryable, flowId: string, options: { futureOnly: boolean }): Promise<void> {
-  await tx.query(
-    `delete from rota_flow_runs where flow_id = $1 and auto_scheduled and state = 'scheduled'${options.futureOnly ? ' and scheduled_start_time > now()' : ''}`,
+/** Removes the scheduler's upcoming runs of a flow that nobody claimed (pause; a new schedule); returns their ids. */
+export async function deleteScheduledRuns(tx: Queryable, flowId: string, options: { futureOnly: boolean }): Promise<string[]> {
+  const rows = await tx.query<{ id: string }>(
+    `delete from rota_flow_runs where flow_id = $1 and auto_scheduled and state = 'scheduled'${options.futureOnly ? ' and scheduled_start_time > now()' : ''} returning id`,
     [flowId],
   )
+  return rows.map((r) => r.id)
 }
 
 // --- state changes ---------------------------------------------------------------------------
@@ -263,11 +278,12 @@ export interface LockedRun {
   limited: boolean
   /** Child runs that have not ended. */
   openChildren: number
+  flowName: string
 }
 
 export const LOCKED_COLUMNS = `r.id, r.flow_id as "flowId", r.state, r.scheduled_start_time as "scheduledStartTime", r.agent_id as "agentId", r.attempt,
   r.parameters, f.retries, f.retry_delay_seconds as "retryDelaySeconds", f.version, r.name, r.priority, r.parent_run_id as "parentRunId",
-  r.backfill_id as "backfillId", r.pool, (f.max_active_runs is not null) as limited`
+  r.backfill_id as "backfillId", r.pool, (f.max_active_runs is not null) as limited, f.name as "flowName"`
 
 const OPEN_CHILDREN = `(select count(*)::int from rota_flow_runs c where c.parent_run_id = r.id
   and c.state not in ('success', 'failed', 'skipped', 'cancelled', 'crashed')) as "openChildren"`
@@ -277,18 +293,28 @@ export async function lockRun(tx: Queryable, id: string): Promise<LockedRun | un
   return (await tx.query<LockedRun>(`select ${LOCKED_COLUMNS}, ${OPEN_CHILDREN} from ${FROM_RUNS} where r.id = $1 for update of r`, [id]))[0]
 }
 
-/** Writes a state the policy accepted, with its history line. Times and the agent follow the state. */
-export async function writeRunState(tx: Queryable, run: { id: string; state: State }, to: State, message: string | null, historyMessage: string, terminal: boolean): Promise<void> {
-  await tx.query(
+/** Writes a state the policy accepted, with its history line. Times and the agent follow the state; returns the run's times after it. */
+export async function writeRunState(
+  tx: Queryable,
+  run: { id: string; state: State },
+  to: State,
+  message: string | null,
+  historyMessage: string,
+  terminal: boolean,
+): Promise<{ startTime: Date | null; endTime: Date | null }> {
+  const rows = await tx.query<{ startTime: Date | null; endTime: Date | null }>(
     `update rota_flow_runs set state = $2, state_message = $3, updated_at = now(),
        start_time = case when $2 = 'running' and start_time is null then now() else start_time end,
        end_time = case when $4 then now() else end_time end,
        heartbeat_at = case when $2 in ('pending', 'running') then now() else heartbeat_at end,
-       agent_id = case when $2 = 'scheduled' then null else agent_id end
-     where id = $1`,
+       agent_id = case when $2 = 'scheduled' then null else agent_id end,
+       -- a run back in the queue is no one's: the token of the agent that held it no longer acts for it
+       token_hash = case when $2 = 'scheduled' then null else token_hash end
+     where id = $1 returning start_time as "startTime", end_time as "endTime"`,
     [run.id, to, message, terminal],
   )
   await insertStateHistory(tx, [run.id], run.state, to, historyMessage)
+  return { startTime: rows[0]?.startTime ?? null, endTime: rows[0]?.endTime ?? null }
 }
 
 /** The child runs of a run that have not ended. */
@@ -311,4 +337,29 @@ export async function getRunResult(db: Queryable, id: string): Promise<{ state: 
 
 export async function runExists(db: Queryable, id: string): Promise<boolean> {
   return (await db.query(`select 1 from rota_flow_runs where id = $1`, [id])).length > 0
+}
+
+/**
+ * The state of a run whose task runs are about to change, locked against the run ending meanwhile
+ * (FOR KEY SHARE waits for the FOR UPDATE of a state change, not for heartbeats); undefined if none.
+ */
+export async function lockRunForTaskEvents(tx: Queryable, id: string): Promise<State | undefined> {
+  return (await tx.query<{ state: State }>(`select state from rota_flow_runs where id = $1 for key share`, [id]))[0]?.state
+}
+
+/**
+ * Learns a flow's tasks from a run that ended: the task names it called, in the order it called
+ * them. A successful run's list replaces the flow's; another run's adds the names not yet known.
+ */
+export async function recordSeenTasks(tx: Queryable, flowId: string, flowRunId: string, replace: boolean): Promise<void> {
+  const called = `select task_name as name, min(position) as pos from rota_task_runs where flow_run_id = $2 group by task_name`
+  await tx.query(
+    replace
+      ? `update rota_flows f set seen_tasks = (select coalesce(jsonb_agg(t.name order by t.pos), '[]'::jsonb) from (${called}) t)
+         where f.id = $1 and exists (select 1 from rota_task_runs where flow_run_id = $2)`
+      : `update rota_flows f set seen_tasks = f.seen_tasks || (select coalesce(jsonb_agg(t.name order by t.pos), '[]'::jsonb) from (${called}) t
+           where not (f.seen_tasks @> jsonb_build_array(t.name)))
+         where f.id = $1`,
+    [flowId, flowRunId],
+  )
 }
