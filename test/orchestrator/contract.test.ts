@@ -117,6 +117,7 @@ describe('one contract', () => {
       // flow control (issue 12)
       c.backfill('f', { from: '2026-01-01T00:00:00Z', to: '2026-01-01T01:00:00Z' }), c.listPools(), c.getPool('p'), c.setPool('p', 1), c.runResult(id),
       c.acquireSlot(id, { pool: 'p', taskRunId: id, taskKey: 't', taskName: 't' }), c.releaseSlot(id, 1), c.startChildRun(id, { id, flow: 'f' }), c.waitRun(id, 'running'),
+      c.bulk('cancel', [id]),
       c.listAutomations(), c.getAutomation('a'), c.createAutomation({} as never), c.updateAutomation('a', {}), c.deleteAutomation('a'), c.firings('a'),
     ])
     // forRun makes a client, it calls nothing.
