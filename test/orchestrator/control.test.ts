@@ -447,8 +447,10 @@ describe('the reaper path', () => {
       const agent = await g.client.registerAgent({ name: 'ghost', type: 'local', labels: ['ghost'], concurrency: 2 })
       const { runs } = await g.client.poll(agent.id, { slots: 2, waitMs: 0, prefetchMs: 0 })
       assert.deepEqual(runs.map((r) => r.id), [first.id], 'maxActiveRuns 1: one run claimed of two')
-      await g.client.proposeState(first.id, 'running', undefined, agent.id)
-      const slot = await g.client.acquireSlot(first.id, { pool: 'ghost-task', taskRunId: randomUUID(), taskKey: 'noop', taskName: 'noop', waitMs: 0 })
+      // the run's process acts for it with its token
+      const proc = g.client.forRun((runs[0] as { token: string }).token)
+      await proc.proposeState(first.id, 'running', undefined, agent.id)
+      const slot = await proc.acquireSlot(first.id, { pool: 'ghost-task', taskRunId: randomUUID(), taskKey: 'noop', taskName: 'noop', waitMs: 0 })
       assert.equal(slot.status, 'held')
       assert.deepEqual([(await g.client.getPool('ghost-run')).held, (await g.client.getPool('ghost-task')).held], [1, 1])
       // silence: no more polls
@@ -459,8 +461,9 @@ describe('the reaper path', () => {
       const again = await g.client.registerAgent({ name: 'ghost-2', type: 'local', labels: ['ghost'], concurrency: 2 })
       const next = await g.client.poll(again.id, { slots: 2, waitMs: 0, prefetchMs: 0 })
       assert.deepEqual(next.runs.map((r) => r.id), [second.id], 'the waiting run is claimed now')
-      await g.client.proposeState(second.id, 'running', undefined, again.id)
-      await g.client.proposeState(second.id, 'success', undefined, again.id)
+      const proc2 = g.client.forRun((next.runs[0] as { token: string }).token)
+      await proc2.proposeState(second.id, 'running', undefined, again.id)
+      await proc2.proposeState(second.id, 'success', undefined, again.id)
     } finally {
       await g.close()
     }
@@ -520,8 +523,9 @@ describe('user input (properties)', () => {
           const { runs } = await h.client.poll(agent.id, { slots: 1, waitMs: 0, prefetchMs: 0 })
           assert.equal(runs.length, 1)
           claimed.push((runs[0] as { id: string }).id)
-          await h.client.proposeState(claimed.at(-1) as string, 'running', undefined, agent.id)
-          await h.client.proposeState(claimed.at(-1) as string, 'success', undefined, agent.id)
+          const proc = h.client.forRun((runs[0] as { token: string }).token)
+          await proc.proposeState(claimed.at(-1) as string, 'running', undefined, agent.id)
+          await proc.proposeState(claimed.at(-1) as string, 'success', undefined, agent.id)
         }
         // a stable sort by priority, highest first, keeps creation order among equals
         const expected = ids.map((id, i) => ({ id, p: priorities[i] as number })).sort((a, b) => b.p - a.p).map((x) => x.id)
