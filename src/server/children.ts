@@ -10,7 +10,9 @@ import type { Db } from './db/index.ts'
 import type { EventBus } from './events.ts'
 import { flowTasks, getFlow } from './store/flows.ts'
 import { getExecution, getFlowRun, insertFlowRun, lockRun, type FlowRunRow } from './store/runs.ts'
-import { ConflictError, NotFoundError, publishAll, transitionRun } from './orchestration/transition.ts'
+import { ConflictError, InvalidRequestError, NotFoundError, publishAll, transitionRun } from './orchestration/transition.ts'
+import { runCredentials } from './store/run-tokens.ts'
+import { runRedactor } from './run-access.ts'
 import { resolveParameters, type ParameterSpec } from '../core/parameters.ts'
 import { runName } from '../core/names.ts'
 import type { State } from '../core/states.ts'
@@ -31,6 +33,7 @@ export async function startChildRun(db: Db, bus: EventBus, parentRunId: string, 
     throw new NotFoundError(`flow "${req.flow}" is not registered: a child flow run needs its flow on the server; export it from a registered file (rota register <file>, or package.json "rota.flows")`)
   }
   resolveParameters(flow.parameters, req.parameters) // names and types: a ParameterError is a 400
+  await refuseParentSecrets(db, parentRunId, flow, req.parameters)
   // A child runs at once, inside its parent's process: it could not wait for its flow's limits
   // (waiting inside a parent that holds the same slot would never end), and running past them would break them.
   if (flow.maxActiveRuns !== null || flow.pool !== null) {
@@ -65,6 +68,27 @@ export async function startChildRun(db: Db, bus: EventBus, parentRunId: string, 
   const run = (await getFlowRun(db, req.id)) as FlowRunRow
   const exec = (await getExecution(db, req.id)) as NonNullable<Awaited<ReturnType<typeof getExecution>>>
   return { run, entrypoint: exec.entrypoint, specs: exec.specs, overrides: exec.overrides, tasks: flowTasks(flow) }
+}
+
+/**
+ * A parent's secret passed to its child as a parameter the child does not declare secret would be
+ * shown on the child's page and in the API (its reports are redacted with the parent's secrets, the
+ * parameters are not): refused (400), saying how to pass it.
+ */
+async function refuseParentSecrets(db: Db, parentRunId: string, flow: { name: string; parameters: ParameterSpec[] }, parameters: Record<string, unknown>): Promise<void> {
+  const credentials = await runCredentials(db, parentRunId)
+  if (!credentials) return
+  const secrets = runRedactor(parentRunId, credentials)
+  if (secrets.empty) return
+  for (const spec of flow.parameters) {
+    if (spec.secret || !(spec.name in parameters)) continue
+    const value = parameters[spec.name]
+    if (JSON.stringify(secrets.value(value)) !== JSON.stringify(value)) {
+      throw new InvalidRequestError(
+        `parameter "${spec.name}" of child flow ${flow.name} carries a secret value of its parent run, and the child run would show it: declare "${spec.name}" in ${flow.name}'s secretParameters`,
+      )
+    }
+  }
 }
 
 /** Answers as soon as the run is no longer in `whileState`, or after `waitMs` (long-poll). */

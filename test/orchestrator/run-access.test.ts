@@ -147,6 +147,11 @@ describe('the run token', () => {
     const childId = crypto.randomUUID()
     const request = { id: childId, flow: 'secretive', parameters: { token: 'tok-for-child-789' } }
     const children = `/api/flow-runs/${a.id}/children`
+    // a parent's secret as a parameter the child does not keep secret would show on the child's page: refused
+    const leaky = await call('POST', children, ta, { id: crypto.randomUUID(), flow: 'marker', parameters: { file: '/tmp/tok-for-run-a-123' } })
+    assert.equal(leaky.status, 400)
+    assert.match(message(leaky), /parameter "file" of child flow marker carries a secret value of its parent run.*secretParameters/)
+    assert.ok(!leaky.text.includes('tok-for'))
     assert.equal((await call('POST', children, undefined, request)).status, 401)
     const foreign = await call('POST', children, tb, request)
     assert.equal(foreign.status, 403)
