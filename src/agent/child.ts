@@ -12,6 +12,8 @@ import { loadEntrypoint } from '../sdk/loader.ts'
 import { runFlow } from '../sdk/runtime.ts'
 import { MAX_LINE, ServerReporter } from './reporter.ts'
 import { cutText } from '../core/text.ts'
+import { storableResult } from '../core/flow-control.ts'
+import { ServerRunControl } from './run-control.ts'
 import { RUN_TOKEN_ENV } from '../core/auth.ts'
 
 /** A warm spare waits here for the agent to hand it a run; it exits if the agent goes away. */
@@ -82,13 +84,13 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
   })
   let finishing: Promise<number> | undefined
   /** Reports the final state (once) and gives the exit code; a task that ignores the signal is left behind. */
-  const finish = (state: State, message: string): Promise<number> =>
+  const finish = (state: State, message: string, result?: unknown): Promise<number> =>
     (finishing ??= (async () => {
       await reporter.flush()
       // The final state must land even if the server restarts right now; without a signal, so a stop does not cut it short.
       // A flow's error can be longer than the server takes (64 KiB): cut it rather than have it refused.
       const text = cutText(message, MAX_LINE, '… [cut]')
-      await retryUntilDelivered(() => client.proposeState(flowRunId, state, text), { giveUpMs, onRetry: (err) => note(`${err.message}; retrying`) }).catch((err: Error) =>
+      await retryUntilDelivered(() => client.proposeState(flowRunId, state, text, undefined, result), { giveUpMs, onRetry: (err) => note(`${err.message}; retrying`) }).catch((err: Error) =>
         note(`could not report the final state ${state}: ${err.message}`),
       )
       clearInterval(watchdog)
@@ -151,9 +153,16 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
     signal: controller.signal,
     reporter,
     secrets,
+    control: new ServerRunControl(client, { giveUpMs, note }),
     expectedTasks: exec.tasks,
   })
   if (reporter.failure) return finish('failed', reporter.failure)
-  return finish(outcome.state, outcome.message)
+  // What the flow returned is kept with the run (JSON, bounded); what cannot be kept is said in its logs.
+  const kept = outcome.state === 'success' ? storableResult(outcome.reportedResult) : {}
+  if (kept.problem) {
+    reporter.log('warn', kept.problem, undefined)
+    await reporter.flush()
+  }
+  return finish(outcome.state, outcome.message, kept.result)
 }
 

@@ -10,6 +10,7 @@ import { clean, indentLines, localTime, paint, state, table, when } from './outp
 import { registerFile } from './register.ts'
 import type { DevServiceSwitch } from './up.ts'
 import { loadPlugins, pluginEnvNames, type LoadedPlugin } from '../plugin.ts'
+import { addControlCommands, signedInt } from './control.ts'
 import { addAutomationCommands } from './automations.ts'
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
@@ -129,7 +130,8 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
     .option('--local <file>', 'run the flow in-process, without a server (like Prefect flow.run())')
     .option('--param <name=value>', 'parameter (repeatable)', collect, [])
     .option('--wait', 'follow the run and exit 0 only if it succeeds')
-    .action(async (flowName: string | undefined, opts: { local?: string; param: string[]; wait?: boolean }) => {
+    .option('--priority <n>', 'claimed before due runs of lower priority (higher first; default 0)', signedInt('--priority'))
+    .action(async (flowName: string | undefined, opts: { local?: string; param: string[]; wait?: boolean; priority?: number }) => {
       const params = parseParams(opts.param)
       if (opts.local) {
         const { runLocal } = await import('./run-local.ts')
@@ -142,7 +144,7 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
       const { resolveParameters } = await import('../core/parameters.ts')
       const coerced = resolveParameters(flow.parameters as never, params, { coerce: true })
       const overrides = Object.fromEntries(Object.keys(params).map((k) => [k, coerced[k]]))
-      const run = await api.createRun(flowName, overrides)
+      const run = await api.createRun(flowName, overrides, opts.priority === undefined ? {} : { priority: opts.priority })
       console.log(clean(`created run ${run.name} (${run.id}) of ${run.flowName}`))
       if (opts.wait) process.exitCode = (await follow(api, run.id, true)).state === 'success' ? 0 : 1
     })
@@ -213,6 +215,7 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
       })
   }
 
+  addControlCommands(program, () => client(resolveConfig()), parseParams)
   addAutomationCommands(program, () => client(resolveConfig()))
 
   const internal = program.command('internal', { hidden: true })

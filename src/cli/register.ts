@@ -46,6 +46,10 @@ export async function registerFile(client: RotaClient, file: string, projectRoot
       catchUp: flow.catchUp,
       retries: flow.retries,
       retryDelaySeconds: flow.retryDelaySeconds,
+      maxActiveRuns: flow.maxActiveRuns,
+      overlap: flow.overlap,
+      pool: flow.pool,
+      taskPools: flow.taskPools,
       retention: flow.retention,
     })
     out.push({ name: flow.name, status, scheduleText: row.scheduleText })

@@ -20,12 +20,21 @@ import { RUN_TOKEN_HEADER } from '../core/auth.ts'
 import type {
   Agent,
   AgentList,
+  Backfill,
+  BackfillRequest,
+  ChildRunRequest,
+  Pool,
+  PoolList,
+  PoolSlotRequest,
+  PoolSlotResult,
+  RunResult,
   Artifact,
   AgentRegistration,
   ArtifactInput,
   BulkAction,
   BulkResult,
   ClaimedRunBody,
+  ChildExecution,
   Execution,
   Flow,
   FlowList,
@@ -53,7 +62,7 @@ import type {
   FiringList,
 } from '../core/contract.ts'
 
-export type { Agent, Artifact, ArtifactInput, Flow, FlowRun, LogLine, State, TaskRun, Verdict } from '../core/contract.ts'
+export type { Agent, Artifact, ArtifactInput, Backfill, Flow, FlowRun, LogLine, Pool, PoolSlotResult, State, TaskRun, Verdict } from '../core/contract.ts'
 /** A claimed run as it travels (times are ISO strings). */
 export type ClaimedRunWire = ClaimedRunBody
 export type TaskEventWire = TaskEvent
@@ -125,10 +134,10 @@ export class RotaClient {
   setSchedule(flow: string, active: boolean) {
     return this.request<Flow>('POST', `/api/flows/${encodeURIComponent(flow)}/schedule`, { active })
   }
-  createRun(flow: string, parameters: Record<string, unknown>) {
-    return this.request<FlowRun>('POST', `/api/flows/${encodeURIComponent(flow)}/runs`, { parameters })
+  createRun(flow: string, parameters: Record<string, unknown>, options: { priority?: number } = {}) {
+    return this.request<FlowRun>('POST', `/api/flows/${encodeURIComponent(flow)}/runs`, { parameters, ...options })
   }
-  listRuns(q: Pick<RunListQuery, 'flow' | 'state' | 'limit' | 'cursor' | 'q' | 'when' | 'order' | 'before' | 'after'> = {}) {
+  listRuns(q: Pick<RunListQuery, 'flow' | 'state' | 'limit' | 'cursor' | 'parent' | 'q' | 'when' | 'order' | 'before' | 'after'> = {}) {
     const params = new URLSearchParams()
     for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v))
     return this.request<RunPage>('GET', `/api/flow-runs?${params}`)
@@ -153,6 +162,21 @@ export class RotaClient {
   }
   listAgents() {
     return this.request<AgentList>('GET', '/api/agents')
+  }
+  backfill(flow: string, request: BackfillRequest) {
+    return this.request<Backfill>('POST', `/api/flows/${encodeURIComponent(flow)}/backfills`, request)
+  }
+  listPools() {
+    return this.request<PoolList>('GET', '/api/pools')
+  }
+  getPool(name: string) {
+    return this.request<Pool>('GET', `/api/pools/${encodeURIComponent(name)}`)
+  }
+  setPool(name: string, slots: number) {
+    return this.request<Pool>('PUT', `/api/pools/${encodeURIComponent(name)}`, { slots })
+  }
+  runResult(id: string) {
+    return this.request<RunResult>('GET', `/api/flow-runs/${encodeURIComponent(id)}/result`)
   }
 
   // --- automations ---
@@ -188,8 +212,8 @@ export class RotaClient {
   stopAgent(agentId: string) {
     return this.request<Ok>('POST', `/api/agents/${agentId}/stop`, {}, { timeoutMs: 3000 })
   }
-  proposeState(flowRunId: string, state: State, message?: string, agentId?: string) {
-    return this.request<StateResult>('POST', `/api/flow-runs/${flowRunId}/state`, { state, message, agentId })
+  proposeState(flowRunId: string, state: State, message?: string, agentId?: string, result?: unknown) {
+    return this.request<StateResult>('POST', `/api/flow-runs/${flowRunId}/state`, { state, message, agentId, result })
   }
   execution(flowRunId: string) {
     return this.request<Execution>('GET', `/api/flow-runs/${flowRunId}/execution`)
@@ -202,5 +226,25 @@ export class RotaClient {
   }
   postArtifact(flowRunId: string, artifact: ArtifactInput) {
     return this.request<Artifact>('POST', `/api/flow-runs/${flowRunId}/artifacts`, artifact)
+  }
+  /** Long-polls up to `request.waitMs` (default 20 s) for a pool slot. */
+  acquireSlot(flowRunId: string, request: PoolSlotRequest, signal?: AbortSignal) {
+    return this.request<PoolSlotResult>('POST', `/api/flow-runs/${flowRunId}/pool-slots`, request, {
+      timeoutMs: (request.waitMs ?? 20_000) + 15_000,
+      ...(signal ? { signal } : {}),
+    })
+  }
+  releaseSlot(flowRunId: string, slotId: number) {
+    return this.request<Ok>('POST', `/api/flow-runs/${flowRunId}/pool-slots/${slotId}/release`)
+  }
+  startChildRun(parentRunId: string, request: ChildRunRequest) {
+    return this.request<ChildExecution>('POST', `/api/flow-runs/${parentRunId}/children`, request)
+  }
+  /** Long-polls up to `waitMs` for the run to leave `whileState`. */
+  waitRun(flowRunId: string, whileState: State, waitMs = 20_000, signal?: AbortSignal) {
+    return this.request<FlowRun>('GET', `/api/flow-runs/${flowRunId}/wait?whileState=${whileState}&waitMs=${waitMs}`, undefined, {
+      timeoutMs: waitMs + 15_000,
+      ...(signal ? { signal } : {}),
+    })
   }
 }

@@ -11,6 +11,7 @@
 import { z } from 'zod'
 import { STATES } from './states.ts'
 import { ARTIFACT_KINDS } from './artifacts.ts'
+import { OVERLAPS, POOL_NAME } from './flow-control.ts'
 import { RUN_TOKEN_HEADER } from './auth.ts'
 import { MAX_DURATION_SECONDS } from './duration.ts'
 
@@ -146,12 +147,19 @@ export const FlowRunSchema = z
     autoScheduled: z.boolean(),
     createdAt: Time,
     updatedAt: Time,
+    // flow control (issue 12)
+    priority: z.number().int().meta({ description: 'higher first: orders claims among due runs' }),
+    parentRunId: z.uuid().nullable().meta({ description: 'the run whose body started this one (a child flow run)' }),
+    backfillId: z.uuid().nullable().meta({ description: 'the backfill that made this run' }),
     lateReason: z.string().nullable().meta({ description: 'why a late run is still waiting (no agent with its labels, agents busy); null when not late' }),
   })
   .meta({ id: 'FlowRun' })
 export type FlowRun = z.infer<typeof FlowRunSchema>
 
 export const CatchUpSchema = z.enum(['latest', 'all'])
+/** What a run of a flow at its maxActiveRuns does: wait for a slot, end skipped, or cancel the running one. */
+export const OverlapSchema = z.enum(OVERLAPS)
+const PoolName = z.string().regex(POOL_NAME, 'a pool name is 1 to 100 letters, digits, "-", "_" or "." (starting with a letter or digit)')
 
 export const FlowSchema = z
   .object({
@@ -168,6 +176,10 @@ export const FlowSchema = z
     labels: z.array(z.string()),
     catchUp: CatchUpSchema,
     retries: z.number().int(),
+    maxActiveRuns: z.number().int().nullable(),
+    overlap: OverlapSchema,
+    pool: z.string().nullable(),
+    taskPools: z.record(z.string(), z.string()).meta({ description: 'task name -> the pool it takes a slot of' }),
     retention: orNull(RetentionSchema),
     lastRun: orNull(FlowRunSchema),
     createdAt: Time,
@@ -192,6 +204,10 @@ export const FlowRegistrationSchema = z
     catchUp: CatchUpSchema,
     retries: z.number().int().min(0).max(100).default(0),
     retryDelaySeconds: z.number().int().min(0).max(86_400).default(10),
+    maxActiveRuns: z.number().int().min(1).max(10_000).nullable().default(null),
+    overlap: OverlapSchema.default('queue'),
+    pool: PoolName.nullable().default(null),
+    taskPools: z.record(z.string().max(200), PoolName).default({}),
     retention: orNull(RetentionSchema).default(null),
   })
   .meta({ id: 'FlowRegistration' })
@@ -205,7 +221,11 @@ export const ScheduleSwitchSchema = z.object({ active: z.boolean() }).meta({ id:
 export type ScheduleSwitch = z.infer<typeof ScheduleSwitchSchema>
 
 export const QuickRunSchema = z
-  .object({ parameters: z.record(z.string(), z.unknown()).optional(), scheduledStartTime: TimeInput.optional() })
+  .object({
+    parameters: z.record(z.string(), z.unknown()).optional(),
+    scheduledStartTime: TimeInput.optional(),
+    priority: z.number().int().min(-INT32_MAX).max(INT32_MAX).optional().meta({ description: 'higher first (default 0)' }),
+  })
   .meta({ id: 'QuickRun' })
 export type QuickRun = z.infer<typeof QuickRunSchema>
 
@@ -222,6 +242,7 @@ export const RunListQuerySchema = z.object({
   before: TimeInput.optional(),
   after: TimeInput.optional(),
   order: z.enum(['asc', 'desc']).default('desc'),
+  parent: z.uuid({ message: 'must be a run id (a UUID)' }).optional().meta({ description: "only the child runs of this run" }),
 })
 export type RunListQuery = z.input<typeof RunListQuerySchema>
 
@@ -249,7 +270,12 @@ export const BulkResultSchema = z
 export type BulkResult = z.infer<typeof BulkResultSchema>
 
 export const StateProposalSchema = z
-  .object({ state: StateSchema, message: z.string().max(MAX_MESSAGE).optional(), agentId: z.uuid().optional() })
+  .object({
+    state: StateSchema,
+    message: z.string().max(MAX_MESSAGE).optional(),
+    agentId: z.uuid().optional(),
+    result: z.unknown().optional().meta({ description: "with success: what the flow function returned (JSON, at most 1 MiB), kept with the run" }),
+  })
   .meta({ id: 'StateProposal' })
 export type StateProposal = z.infer<typeof StateProposalSchema>
 
@@ -303,6 +329,7 @@ export const TaskRunSchema = z
     attempts: z.number().int(),
     startTime: Time.nullable(),
     endTime: Time.nullable(),
+    mapIndex: z.number().int().nullable().meta({ description: "the item's index when the task run is one of a map()" }),
     stack: z.string().nullable().meta({ description: "the stack of the error that failed (or is retrying) the task, source-mapped to the flow's TypeScript" }),
     inputs: z.array(z.uuid()).meta({ description: 'the task runs whose results this one was called with (data flow)' }),
     attemptLog: z.array(TaskAttemptSchema),
@@ -325,6 +352,7 @@ export const TaskEventSchema = z
     inputs: z.array(z.uuid()).max(1000).optional(),
     attempts: z.number().int().min(0).max(INT32_MAX),
     time: TimeInput,
+    mapIndex: z.number().int().min(0).max(INT32_MAX).nullish(),
   })
   .meta({ id: 'TaskEvent' })
 export type TaskEvent = z.infer<typeof TaskEventSchema>
@@ -497,6 +525,124 @@ export type PollResult = z.infer<typeof PollResultSchema>
 export const OkSchema = z.object({ ok: z.boolean() }).meta({ id: 'Ok' })
 export type Ok = z.infer<typeof OkSchema>
 
+// --- flow control: pools, backfills, child runs, results (issue 12) -----------------------------
+
+export const PoolParam = z.object({ name: PoolName.meta({ param: { name: 'name', in: 'path' } }) })
+
+/** Who holds a slot of a pool: a whole flow run (its flow's pool) or one task run. */
+export const PoolHolderSchema = z
+  .object({
+    flowRunId: z.uuid(),
+    flowRunName: z.string(),
+    flowName: z.string(),
+    taskName: z.string().nullable().meta({ description: 'null: the whole run holds the slot (defineFlow({ pool }))' }),
+    since: Time.nullable(),
+  })
+  .meta({ id: 'PoolHolder' })
+export type PoolHolder = z.infer<typeof PoolHolderSchema>
+
+export const PoolSchema = z
+  .object({
+    name: z.string(),
+    slots: z.number().int(),
+    held: z.number().int(),
+    holders: z.array(PoolHolderSchema),
+    waiting: z.array(PoolHolderSchema).meta({ description: 'task runs asking for a slot, and due runs of flows using the pool that wait to be claimed' }),
+    createdAt: Time,
+    updatedAt: Time,
+  })
+  .meta({ id: 'Pool' })
+export type Pool = z.infer<typeof PoolSchema>
+
+export const PoolListSchema = z.object({ items: z.array(PoolSchema) }).meta({ id: 'PoolList' })
+export type PoolList = z.infer<typeof PoolListSchema>
+
+export const PoolUpdateSchema = z.object({ slots: z.number().int().min(0).max(10_000).meta({ description: '0 closes the pool: nothing new takes a slot' }) }).meta({ id: 'PoolUpdate' })
+export type PoolUpdate = z.infer<typeof PoolUpdateSchema>
+
+/** A task of a run asks for a slot; the answer comes when it holds one or after waitMs (long-poll). */
+export const PoolSlotRequestSchema = z
+  .object({
+    pool: PoolName,
+    taskRunId: z.uuid(),
+    taskKey: z.string().min(1).max(300),
+    taskName: z.string().min(1).max(200),
+    waitMs: z.number().int().min(0).max(30_000).default(20_000),
+    told: z.string().max(MAX_MESSAGE).optional().meta({ description: 'the waiting message the task already has: the answer comes when the slot is held or the message changes' }),
+  })
+  .meta({ id: 'PoolSlotRequest' })
+export type PoolSlotRequest = z.input<typeof PoolSlotRequestSchema>
+
+export const PoolSlotResultSchema = z
+  .object({
+    status: z.enum(['held', 'waiting']),
+    slotId: z.number().int().nullable().meta({ description: 'release it when done; null when the run already holds a slot of this pool for itself' }),
+    pool: z.string(),
+    message: z.string().meta({ example: 'waiting for a slot in pool warehouse (2/2 held by run calm-otter, task dbt of run brave-fox)' }),
+  })
+  .meta({ id: 'PoolSlotResult' })
+export type PoolSlotResult = z.infer<typeof PoolSlotResultSchema>
+
+export const SlotParam = z.object({
+  id: z.uuid({ message: 'must be a run id (a UUID)' }).meta({ param: { name: 'id', in: 'path' } }),
+  slotId: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).meta({ param: { name: 'slotId', in: 'path' } }),
+})
+
+export const BackfillRequestSchema = z
+  .object({
+    from: TimeInput,
+    to: TimeInput,
+    missingOnly: z.boolean().default(false).meta({ description: 'only schedule times with no run at all; by default also times whose runs all failed, crashed, were cancelled or skipped' }),
+    maxActive: z.number().int().min(1).max(10_000).nullable().default(null).meta({ description: "at most this many of the backfill's runs active at once" }),
+    priority: z.number().int().min(-INT32_MAX).max(INT32_MAX).default(0),
+    parameters: z.record(z.string(), z.unknown()).default({}),
+  })
+  .meta({ id: 'BackfillRequest' })
+export type BackfillRequest = z.input<typeof BackfillRequestSchema>
+
+export const BackfillSchema = z
+  .object({
+    id: z.uuid(),
+    flowName: z.string(),
+    from: Time,
+    to: Time,
+    missingOnly: z.boolean(),
+    maxActive: z.number().int().nullable(),
+    times: z.number().int().meta({ description: 'schedule times in the range (inclusive)' }),
+    created: z.number().int().meta({ description: 'runs created' }),
+    existing: z.number().int().meta({ description: 'times left alone: they have a run (missingOnly), or a successful or unfinished one' }),
+    runIds: z.array(z.uuid()),
+    createdAt: Time,
+  })
+  .meta({ id: 'Backfill' })
+export type Backfill = z.infer<typeof BackfillSchema>
+
+/** A flow's body calls another flow: its child run, created and started inside the parent's process. */
+export const ChildRunRequestSchema = z
+  .object({
+    id: z.uuid().meta({ description: 'chosen by the caller: a resent request finds the run it created' }),
+    flow: z.string().min(1).max(200),
+    parameters: z.record(z.string(), z.unknown()).default({}),
+  })
+  .meta({ id: 'ChildRunRequest' })
+export type ChildRunRequest = z.input<typeof ChildRunRequestSchema>
+
+/** What the parent's process needs to execute its child run, with the child's own run token (its reports need it). */
+export const ChildExecutionSchema = ExecutionSchema.extend({
+  token: z.string().meta({ description: "the child run's token, for the reports the parent's process makes for it; issued anew on each (resent) request" }),
+}).meta({ id: 'ChildExecution' })
+export type ChildExecution = z.infer<typeof ChildExecutionSchema>
+
+export const RunWaitQuerySchema = z.object({
+  whileState: StateSchema.meta({ description: 'answer as soon as the run is in another state' }),
+  waitMs: z.coerce.number().int().min(0).max(30_000).default(20_000),
+})
+
+export const RunResultSchema = z
+  .object({ state: StateSchema, result: z.unknown().meta({ description: 'what the flow function returned (JSON); null when it returned nothing or the run did not succeed' }) })
+  .meta({ id: 'RunResult' })
+export type RunResult = z.infer<typeof RunResultSchema>
+
 // --- server-sent events (GET /api/events) ----------------------------------------------------
 
 /**
@@ -509,6 +655,7 @@ export interface EventData {
   'task-run': TaskRun | { flowRunId: string; refresh: true; items: TaskRun[] }
   log: LogLine | { flowRunId: string; refresh: true }
   agent: { agentId: string }
+  pool: { pool: string }
   /** Runs deleted without ending (a paused schedule's upcoming runs); no ids: refetch the lists. */
   'runs-removed': { flowId: string; ids: string[] }
   ping: Record<string, never>

@@ -4,6 +4,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { ArtifactKind } from '../core/artifacts.ts'
+import type { RunControl } from './control.ts'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
@@ -12,7 +13,8 @@ export interface TaskEvent {
   taskKey: string
   taskName: string
   position: number
-  state: 'running' | 'retrying' | 'success' | 'failed' | 'skipped' | 'cancelled' | 'crashed'
+  /** pending: waiting for a pool slot (the message says which, and who holds them). */
+  state: 'pending' | 'running' | 'retrying' | 'success' | 'failed' | 'skipped' | 'cancelled' | 'crashed'
   message?: string | undefined
   /** The stack of the error that failed the attempt (retrying, failed). */
   stack?: string | undefined
@@ -20,6 +22,8 @@ export interface TaskEvent {
   inputs?: string[] | undefined
   attempts: number
   time: Date
+  /** The item's index when the task run is one of a map(). */
+  mapIndex?: number | undefined
 }
 
 /** An artifact as a flow keeps it: its data has the shape of its kind (src/core/artifacts.ts). */
@@ -55,6 +59,10 @@ export interface RunScope {
   taskCalls: Map<string, number>
   nextPosition: number
   seenTasks: Set<string>
+  /** Strings that must never reach the logs (secret parameter values, secret env). */
+  secrets: string[]
+  /** Pool slots and child runs, from the server; absent in `rota run --local` (no pools, children inline). */
+  control?: RunControl | undefined
 }
 
 export interface TaskScope {

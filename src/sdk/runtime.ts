@@ -2,6 +2,7 @@
 import { captureConsole, storage, type Reporter, type RunScope } from './context.ts'
 import type { FlowDefinition } from './flow.ts'
 import { describeError, TaskFailedError } from './task.ts'
+import type { RunControl } from './control.ts'
 import { redactor, type Redactor } from '../core/redact.ts'
 import { secretValues } from '../core/parameters.ts'
 
@@ -14,6 +15,8 @@ export interface RunFlowOptions {
   reporter: Reporter
   /** Extra strings to keep out of everything the run reports (secret environment values, the API key, the run token). */
   secrets?: string[]
+  /** Pool slots and child runs (the agent's run process gives one; none for `rota run --local`). */
+  control?: RunControl | undefined
   /**
    * The flow's tasks as the server knows them (declared, or learned from its runs): those this run
    * never reaches are recorded as skipped. Default: the tasks the flow declares.
@@ -24,6 +27,10 @@ export interface RunFlowOptions {
 export interface FlowOutcome {
   state: 'success' | 'failed' | 'cancelled'
   message: string
+  /** What the flow function returned, with success (for a caller in this process: a parent flow). */
+  result?: unknown
+  /** `result` with the run's secrets hidden: what is sent to the server and kept with the run. */
+  reportedResult?: unknown
 }
 
 export async function runFlow<P extends Record<string, unknown>>(flow: FlowDefinition<P>, options: RunFlowOptions): Promise<FlowOutcome> {
@@ -31,7 +38,9 @@ export async function runFlow<P extends Record<string, unknown>>(flow: FlowDefin
   const signal = options.signal ?? new AbortController().signal
   // Everything the run reports goes through one redacting reporter: logs, captured console output,
   // task and retry messages, stack traces, artifacts, the final message.
-  const secrets = redactor([...secretValues(flow.parameters, options.parameters), ...(options.secrets ?? [])])
+  // A child run inherits its parent's secrets (scope.secrets), so they stay hidden in its reports too.
+  const secretList = [...secretValues(flow.parameters, options.parameters), ...(options.secrets ?? [])]
+  const secrets = redactor(secretList)
   const reporter = redactingReporter(options.reporter, secrets)
   const scope: RunScope = {
     run: {
@@ -46,11 +55,15 @@ export async function runFlow<P extends Record<string, unknown>>(flow: FlowDefin
     taskCalls: new Map(),
     nextPosition: 0,
     seenTasks: new Set(),
+    secrets: secretList,
+    control: options.control,
   }
   let outcome: FlowOutcome
   try {
-    await storage.run({ runScope: scope }, () => flow.fn(options.parameters as P))
-    outcome = signal.aborted ? { state: 'cancelled', message: 'cancelled' } : { state: 'success', message: 'all tasks finished' }
+    const result = await storage.run({ runScope: scope }, () => flow.fn(options.parameters as P))
+    outcome = signal.aborted
+      ? { state: 'cancelled', message: 'cancelled' }
+      : { state: 'success', message: 'all tasks finished', result, reportedResult: secrets.value(result) }
   } catch (err) {
     if (signal.aborted) outcome = { state: 'cancelled', message: 'cancelled' }
     else {

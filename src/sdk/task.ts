@@ -15,6 +15,9 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { currentScope, storage, type RunScope, type TaskEvent } from './context.ts'
 import { backoffDelay } from '../core/backoff.ts'
+import { POOL_NAME } from '../core/flow-control.ts'
+import { takeSlot } from './pools.ts'
+import { mapItems, type MapOptions } from './map.ts'
 
 export interface TaskOptions {
   name: string
@@ -24,6 +27,11 @@ export interface TaskOptions {
   /** 'fixed' waits retryDelaySeconds each time; 'exponential' doubles it per attempt. */
   retryBackoff?: 'fixed' | 'exponential'
   timeoutSeconds?: number
+  /**
+   * A slot pool (`rota pool set NAME --slots N`): each attempt runs only while it holds one of the
+   * pool's slots, and waits for one (the task run shows `pending` and why) when they are all taken.
+   */
+  pool?: string
 }
 
 /** What a skipped task returns; a task called with it as an argument is skipped too. */
@@ -61,10 +69,21 @@ export function skip(reason = 'skipped'): never {
 }
 
 export interface TaskDefinition {
-  readonly options: Required<Omit<TaskOptions, 'timeoutSeconds'>> & { timeoutSeconds: number | undefined }
+  readonly options: Required<Omit<TaskOptions, 'timeoutSeconds' | 'pool'>> & { timeoutSeconds: number | undefined; pool: string | undefined }
 }
 
-export type TaskFn<A extends unknown[], R> = ((...args: A) => Promise<R>) & TaskDefinition
+/**
+ * `someTask.map(items, { concurrency: 4 })`: one task run per item (passed as the task's first
+ * argument), at most `concurrency` at once, results in item order. A failure fails the map once the
+ * items in flight have ended (the items not started are recorded as skipped); with
+ * `returnErrors: true` every item runs and a failed item's place holds its error.
+ */
+export interface TaskMap<A extends unknown[], R> {
+  (items: Iterable<A[0]>, options?: MapOptions & { returnErrors?: false }): Promise<R[]>
+  (items: Iterable<A[0]>, options: MapOptions & { returnErrors: true }): Promise<(R | TaskFailedError)[]>
+}
+
+export type TaskFn<A extends unknown[], R> = ((...args: A) => Promise<R>) & TaskDefinition & { readonly map: TaskMap<A, R> }
 
 const TASKS = new WeakSet<object>()
 
@@ -116,19 +135,54 @@ export function task<A extends unknown[], R>(nameOrOptions: string | TaskOptions
     retryDelaySeconds: nonNegative(raw.retryDelaySeconds ?? 0, 'retryDelaySeconds', raw.name),
     retryBackoff: raw.retryBackoff ?? 'fixed',
     timeoutSeconds: raw.timeoutSeconds === undefined ? undefined : nonNegative(raw.timeoutSeconds, 'timeoutSeconds', raw.name),
+    pool: raw.pool === undefined ? undefined : poolName(raw.pool, raw.name),
   }
-  const call = (...args: A): Promise<R> => {
+  const invoke = (args: A, mapIndex: number | undefined): Promise<R> => {
     const scope = currentScope()
     // Outside a flow run a task is a plain function: easy to unit test.
     if (!scope) return (async () => fn(...args))()
     const taskRunId = randomUUID()
-    const promise = runTask(scope.runScope, options, fn, args, taskRunId)
+    const promise = runTask(scope.runScope, options, fn, args, taskRunId, mapIndex)
     producedBy.set(promise, taskRunId) // passing the promise itself to another task is data flow too
     return promise
   }
-  const definition = Object.assign(call, { options })
+  const call = (...args: A): Promise<R> => invoke(args, undefined)
+  const map = ((items: Iterable<A[0]>, mapOptions: MapOptions = {}) => {
+    const scope = currentScope()
+    return mapItems(items, mapOptions, (item, index) => invoke([item] as unknown as A, index), {
+      taskName: options.name,
+      signal: scope?.runScope.run.signal,
+      notStarted: scope ? (index, reason) => reportNotStarted(scope.runScope, options.name, index, reason) : undefined,
+      failed: (error, index, total) =>
+        error instanceof TaskFailedError ? new TaskFailedError(options.name, `${error.message} (item ${index} of ${total} of ${options.name}.map)`, { cause: error }) : error,
+    })
+  }) as TaskMap<A, R>
+  const definition = Object.assign(call, { options, map })
   TASKS.add(definition)
   return definition
+}
+
+function poolName(pool: unknown, task: string): string {
+  if (typeof pool !== 'string' || !POOL_NAME.test(pool)) throw new TypeError(`task "${task}": pool must be a name of letters, digits, '-', '_' or '.', got ${JSON.stringify(pool)}`)
+  return pool
+}
+
+/** A map item that never started (the map stopped at a failure, or the run was cancelled): a skipped task run with its index. */
+function reportNotStarted(run: RunScope, name: string, mapIndex: number, reason: string): void {
+  const count = (run.taskCalls.get(name) ?? 0) + 1
+  run.taskCalls.set(name, count)
+  run.seenTasks.add(name)
+  run.reporter.taskState({
+    taskRunId: randomUUID(),
+    taskKey: count === 1 ? name : `${name}#${count}`,
+    taskName: name,
+    position: run.nextPosition++,
+    state: 'skipped',
+    attempts: 0,
+    message: reason,
+    time: new Date(),
+    mapIndex,
+  })
 }
 
 function nonNegative(n: number, what: string, name: string): number {
@@ -136,12 +190,19 @@ function nonNegative(n: number, what: string, name: string): number {
   return n
 }
 
-async function runTask<A extends unknown[], R>(run: RunScope, options: TaskDefinition['options'], fn: (...args: A) => R | Promise<R>, args: A, taskRunId: string): Promise<R> {
+async function runTask<A extends unknown[], R>(
+  run: RunScope,
+  options: TaskDefinition['options'],
+  fn: (...args: A) => R | Promise<R>,
+  args: A,
+  taskRunId: string,
+  mapIndex: number | undefined,
+): Promise<R> {
   const count = (run.taskCalls.get(options.name) ?? 0) + 1
   run.taskCalls.set(options.name, count)
   run.seenTasks.add(options.name)
   const taskKey = count === 1 ? options.name : `${options.name}#${count}`
-  const base = { taskRunId, taskKey, taskName: options.name, position: run.nextPosition++ }
+  const base = { taskRunId, taskKey, taskName: options.name, position: run.nextPosition++, ...(mapIndex === undefined ? {} : { mapIndex }) }
   // The first event says where the inputs came from; messages and stacks pass the run's redaction like its logs.
   let inputs: string[] | undefined = inputsOf(args)
   const report = (state: TaskEvent['state'], attempts: number, message?: string, stack?: string) => {
@@ -182,6 +243,16 @@ async function runTask<A extends unknown[], R>(run: RunScope, options: TaskDefin
       report('cancelled', attempt - 1, 'flow run was cancelled')
       throw new TaskFailedError(options.name, 'flow run was cancelled')
     }
+    // Each attempt holds a slot of the task's pool while it runs (not while it waits to retry).
+    let lease: Awaited<ReturnType<typeof takeSlot>>
+    try {
+      lease = await takeSlot(run, options.pool, base, (message) => report('pending', attempt - 1, message))
+    } catch (err) {
+      const cancelled = run.run.signal.aborted
+      const message = cancelled ? 'flow run was cancelled' : `could not take a slot of pool ${options.pool}: ${describeError(err)}`
+      report(cancelled ? 'cancelled' : 'failed', attempt - 1, message)
+      throw new TaskFailedError(options.name, cancelled ? message : `task "${options.name}" ${message}`, { cause: err })
+    }
     report('running', attempt)
     const controller = new AbortController()
     const onRunAbort = () => controller.abort(run.run.signal.reason)
@@ -190,9 +261,11 @@ async function runTask<A extends unknown[], R>(run: RunScope, options: TaskDefin
       const result = await storage.run({ runScope: run, task: { taskRunId: base.taskRunId, taskName: options.name, attempt, signal: controller.signal } }, () =>
         withTimeout(Promise.resolve().then(() => fn(...args)), options.timeoutSeconds, controller),
       )
+      await lease?.release()
       report('success', attempt)
       return produced(result)
     } catch (err) {
+      await lease?.release()
       if (err instanceof SkipSignal) {
         report('skipped', attempt, err.message)
         return produced(new Skipped(options.name, err.message)) as R

@@ -24,6 +24,8 @@ export type RotaEvent =
   | { type: 'log'; flowRunId: string; log: LogRow | undefined }
   | { type: 'runs-available' }
   | { type: 'agent'; agentId: string }
+  /** A pool's slots changed hands or number: tasks waiting for it ask again. */
+  | { type: 'pool'; pool: string }
   /** Runs deleted without ending (a paused schedule's upcoming runs): lists drop them at once. */
   | { type: 'runs-removed'; flowId: string; ids: string[] }
 

@@ -12,7 +12,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Queryable } from './db/index.ts'
-import { storeRunTokens, type RunCredentials } from './store/run-tokens.ts'
+import { storeChildRunToken, storeRunTokens, type RunCredentials } from './store/run-tokens.ts'
 import { redactor, type Redactor } from '../core/redact.ts'
 import { resolveParameters, secretValues } from '../core/parameters.ts'
 
@@ -31,6 +31,15 @@ export async function issueRunTokens<R extends { id: string }>(db: Queryable, ag
   const issued = runs.map((run) => ({ run, token: randomBytes(32).toString('base64url') }))
   const stored = await storeRunTokens(db, agentId, issued.map(({ run, token }) => ({ id: run.id, hash: hashRunToken(token) })))
   return issued.filter(({ run }) => stored.has(run.id)).map(({ run, token }) => ({ ...run, token }))
+}
+
+/**
+ * A child run's token, for its parent's process (the child runs there, and reports with it). The
+ * parent's process asked with the parent's token; a child that has ended takes none (undefined).
+ */
+export async function issueChildRunToken(db: Queryable, parentRunId: string, childRunId: string): Promise<string | undefined> {
+  const token = randomBytes(32).toString('base64url')
+  return (await storeChildRunToken(db, parentRunId, childRunId, hashRunToken(token))) ? token : undefined
 }
 
 /** The run's effective parameters, as the presenter computes them (a flow changed since keeps what it can). */

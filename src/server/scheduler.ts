@@ -8,6 +8,7 @@ import type { EventBus } from './events.ts'
 import { fireTimes, type Schedule } from '../core/schedule.ts'
 import { advanceScheduleCursor, getFlowForUpdate, insertFlow, listScheduledFlows, setScheduleActive, updateFlowDefinition, type FlowRegistration, type FlowRow } from './store/flows.ts'
 import { deleteScheduledRuns, insertScheduledRuns } from './store/runs.ts'
+import { ensurePools } from './store/pools.ts'
 import { runName } from '../core/names.ts'
 
 /** How far ahead runs are created (the dashboard shows them as upcoming). */
@@ -82,6 +83,8 @@ export async function registerFlow(db: Db, bus: EventBus, reg: FlowRegistration)
     const flow = await updateFlowDefinition(tx, reg, scheduleChanged)
     return { flow, status: 'updated' as const, removed }
   })
+  // The pools the flow and its tasks name exist from now on (1 slot unless `rota pool set` says otherwise).
+  await ensurePools(db, [...(reg.pool ? [reg.pool] : []), ...Object.values(reg.taskPools)])
   if (result.removed.length) bus.publish({ type: 'runs-removed', flowId: result.flow.id, ids: result.removed })
   if (result.status !== 'unchanged') await scheduleFlow(db, result.flow)
   bus.publish({ type: 'runs-available' })
@@ -107,6 +110,10 @@ function sameDefinition(row: FlowRow, reg: FlowRegistration): boolean {
     row.catchUp === reg.catchUp &&
     row.retries === reg.retries &&
     row.retryDelaySeconds === reg.retryDelaySeconds &&
+    row.maxActiveRuns === reg.maxActiveRuns &&
+    row.overlap === reg.overlap &&
+    row.pool === reg.pool &&
+    canonical(row.taskPools) === canonical(reg.taskPools) &&
     canonical(row.retention) === canonical(reg.retention ?? null)
   )
 }

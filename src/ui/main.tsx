@@ -18,6 +18,7 @@ import { FlowPage } from './pages/Flow.tsx'
 import { FlowRunPage } from './pages/FlowRun.tsx'
 import { RunsPage } from './pages/Runs.tsx'
 import { AgentsPage } from './pages/Agents.tsx'
+import { PoolsPage } from './pages/Pools.tsx'
 import { AutomationsPage } from './pages/Automations.tsx'
 
 /** Rota's own pages; plugins' pages follow them in the navigation. */
@@ -26,6 +27,7 @@ const CORE_PAGES: readonly DashboardPage[] = [
   { path: 'flows', label: 'Flows', icon: '⇶', render: (route) => (route.path[1] ? <FlowPage key={route.path[1]} name={route.path[1]} /> : <FlowsPage />) },
   { path: 'runs', label: 'Runs', icon: '▶', render: (route) => (route.path[1] ? <FlowRunPage key={route.path[1]} id={route.path[1]} /> : <RunsPage route={route} />) },
   { path: 'agents', label: 'Agents', icon: '⚙', render: () => <AgentsPage /> },
+  { path: 'pools', label: 'Pools', icon: '▦', render: () => <PoolsPage /> },
   { path: 'automations', label: 'Automations', icon: '⚡', render: (route) => <AutomationsPage route={route} /> },
 ]
 

@@ -114,6 +114,10 @@ describe('one contract', () => {
       c.getRun(id), c.cancelRun(id), c.retryRun(id), c.taskRuns(id), c.logs(id), c.listAgents(), c.registerAgent({ name: 'a', type: 'local' }),
       c.poll(id, { slots: 1, waitMs: 0 }), c.stopAgent(id), c.proposeState(id, 'running'), c.execution(id), c.postTaskEvents(id, []), c.postLogs(id, 's', []),
       c.postArtifact(id, { key: 'k', data: 1 }),
+      // flow control (issue 12)
+      c.backfill('f', { from: '2026-01-01T00:00:00Z', to: '2026-01-01T01:00:00Z' }), c.listPools(), c.getPool('p'), c.setPool('p', 1), c.runResult(id),
+      c.acquireSlot(id, { pool: 'p', taskRunId: id, taskKey: 't', taskName: 't' }), c.releaseSlot(id, 1), c.startChildRun(id, { id, flow: 'f' }), c.waitRun(id, 'running'),
+      c.bulk('cancel', [id]),
       c.listAutomations(), c.getAutomation('a'), c.createAutomation({} as never), c.updateAutomation('a', {}), c.deleteAutomation('a'), c.firings('a'),
       c.bulk('cancel', [id]),
     ])

@@ -119,6 +119,73 @@ describe('the run token', () => {
     assert.equal((await call('GET', execution, again.token)).status, 403, 'a run back in the queue is no one’s')
   })
 
+  it("the flow-control routes a run's process calls take its token too; a child run gets a token of its own; a result keeps no secret", async () => {
+    const a = await h.client.createRun('secretive', { token: 'tok-for-run-a-123' })
+    const b = await h.client.createRun('secretive', {})
+    const { tokens } = await claimAll()
+    const ta = tokens.get(a.id) as string
+    const tb = tokens.get(b.id) as string
+    assert.equal((await call('POST', `/api/flow-runs/${a.id}/state`, ta, { state: 'running' })).status, 200)
+
+    // a task's pool slot: asked for and given back with the run's token only
+    const slot = { pool: 'access-pool', taskRunId: crypto.randomUUID(), taskKey: 'k', taskName: 'k', waitMs: 0 }
+    const slots = `/api/flow-runs/${a.id}/pool-slots`
+    assert.equal((await call('POST', slots, undefined, slot)).status, 401)
+    assert.equal((await call('POST', slots, tb, slot)).status, 403)
+    assert.equal((await h.client.getPool('access-pool').catch(() => ({ held: 0 }))).held, 0, 'a refused request takes no slot')
+    const held = await call('POST', slots, ta, slot)
+    assert.equal(held.status, 200, held.text)
+    assert.equal(held.json?.status, 'held')
+    const release = `${slots}/${String(held.json?.slotId)}/release`
+    assert.equal((await call('POST', release, undefined)).status, 401)
+    assert.equal((await call('POST', release, tb)).status, 403)
+    assert.equal((await h.client.getPool('access-pool')).held, 1, 'a refused release gives nothing back')
+    assert.equal((await call('POST', release, ta)).status, 200)
+    assert.equal((await h.client.getPool('access-pool')).held, 0)
+
+    // a child run: started with the parent's token, and reported with its own
+    const childId = crypto.randomUUID()
+    const request = { id: childId, flow: 'secretive', parameters: { token: 'tok-for-child-789' } }
+    const children = `/api/flow-runs/${a.id}/children`
+    // a parent's secret as a parameter the child does not keep secret would show on the child's page: refused
+    const leaky = await call('POST', children, ta, { id: crypto.randomUUID(), flow: 'marker', parameters: { file: '/tmp/tok-for-run-a-123' } })
+    assert.equal(leaky.status, 400)
+    assert.match(message(leaky), /parameter "file" of child flow marker carries a secret value of its parent run.*secretParameters/)
+    assert.ok(!leaky.text.includes('tok-for'))
+    assert.equal((await call('POST', children, undefined, request)).status, 401)
+    const foreign = await call('POST', children, tb, request)
+    assert.equal(foreign.status, 403)
+    assert.ok(!foreign.text.includes('tok-for'), 'a refusal shows no secret')
+    const started = await call('POST', children, ta, request)
+    assert.equal(started.status, 201, started.text)
+    const tc = String(started.json?.token)
+    assert.ok(tc.length >= 40 && tc !== ta)
+    assert.equal((started.json?.parameters as Record<string, unknown>).token, 'tok-for-child-789', 'the parent process gets what it runs the child with')
+    const childState = `/api/flow-runs/${childId}/state`
+    assert.equal((await call('POST', childState, undefined, { state: 'running' })).status, 401)
+    assert.equal((await call('POST', childState, ta, { state: 'running' })).status, 403, "the parent's token does not act for the child")
+    assert.equal((await call('POST', childState, tc, { state: 'running' })).status, 200)
+    // resent (the answer was lost): the same child, a new token, the old one no longer acts for it
+    const resent = await call('POST', children, ta, request)
+    assert.equal(resent.status, 201)
+    const tc2 = String(resent.json?.token)
+    assert.notEqual(tc2, tc)
+    assert.equal((await call('POST', `/api/flow-runs/${childId}/logs`, tc, { source: 's', logs: [] })).status, 403)
+
+    // results: the secrets of the run are hidden in what is kept and shown
+    const childResult = { echo: 'tok-for-child-789', nested: ['x tok-for-child-789 y'] }
+    assert.equal((await call('POST', childState, tc2, { state: 'success', result: childResult })).status, 200)
+    assert.equal((await call('POST', `/api/flow-runs/${a.id}/state`, ta, { state: 'success', result: { used: 'tok-for-run-a-123' } })).status, 200)
+    const results = JSON.stringify([await h.client.runResult(childId), await h.client.runResult(a.id)])
+    assert.ok(!results.includes('tok-for'), results)
+    assert.deepEqual((await h.client.runResult(childId)).result, { echo: '********', nested: ['x ******** y'] })
+    // an ended child takes no new token
+    const ended = await call('POST', children, ta, request)
+    assert.equal(ended.status, 409)
+    assert.match(message(ended), /has already ended \(success\)/)
+    await h.client.cancelRun(b.id)
+  })
+
   it("the dashboard's and the CLI's own actions need no run token", async () => {
     const run = await h.client.createRun('secretive', {})
     assert.equal((await h.client.cancelRun(run.id)).state, 'cancelled')
@@ -158,7 +225,7 @@ describe('entrypoints stay inside the project', () => {
 
   it('an entrypoint stored anyway is refused by the agent before it starts a process, and by the run process before it imports', async () => {
     // As if an older server had stored it, or the file became a link after registration.
-    await registerFlow(h.server.db, h.server.bus, { ...registration('sneaky', 'flows/link.ts:default'), description: '', labels: [], retries: 0, retryDelaySeconds: 0, catchUp: 'all' })
+    await registerFlow(h.server.db, h.server.bus, { ...registration('sneaky', 'flows/link.ts:default'), description: '', labels: [], retries: 0, retryDelaySeconds: 0, catchUp: 'all', maxActiveRuns: null, overlap: 'queue', pool: null, taskPools: {} })
     const agent = await h.startAgent({ concurrency: 1 })
     const first = await waitForRunState(h.client, (await h.client.createRun('sneaky', {})).id)
     assert.equal(first.state, 'crashed')

@@ -129,6 +129,24 @@ describe('tasks in a flow run', () => {
     assert.ok(r.lines.includes('info|chatty|token is ********'), r.lines.join('\n'))
   })
 
+  it("reports a flow's result with its secrets hidden (a caller in the process gets it whole); a child run inherits its parent's secrets", async () => {
+    const child = defineFlow({ name: 'echo-child', parameters: { text: '' } }, async ({ text }) => {
+      console.log(`child got ${text}`)
+      return text
+    })
+    const parent = defineFlow({ name: 'secret-parent', parameters: { token: 'open-sesame-4321' }, secretParameters: ['token'] }, async ({ token }) => {
+      const echoed = await child({ text: token }) // no server: the child runs inline
+      return { token, echoed }
+    })
+    const r = recorder()
+    const outcome = await runFlow(parent, { flowRunId: randomUUID(), flowRunName: 'x', parameters: { token: 'open-sesame-4321' }, reporter: r })
+    assert.equal(outcome.state, 'success', outcome.message)
+    assert.deepEqual(outcome.result, { token: 'open-sesame-4321', echoed: 'open-sesame-4321' })
+    assert.deepEqual(outcome.reportedResult, { token: '********', echoed: '********' })
+    assert.ok(r.lines.some((l) => l.endsWith('child got ********')), r.lines.join('\n'))
+    assert.ok(!r.lines.join('\n').includes('open-sesame'))
+  })
+
   it('rejects bad flow and task definitions with clear errors', () => {
     assert.throws(() => defineFlow({ name: 'has space' }, async () => undefined), /name of letters/)
     assert.throws(() => task({ name: 'x', retries: -1 }, async () => undefined), /retries must be a number >= 0/)

@@ -15,6 +15,7 @@ import { flowRoutes } from './flows.ts'
 import { runRoutes } from './runs.ts'
 import { agentRoutes } from './agents.ts'
 import { eventRoutes, type EventQueueLimits } from './events.ts'
+import { controlRoutes } from './control.ts'
 import { automationRoutes } from './automations.ts'
 import { presentStorage } from './presenter.ts'
 import { createOps } from '../ops.ts'
@@ -75,6 +76,7 @@ export async function createApp(ctx: ServerContext, options: AppOptions = {}): P
   app.route('/api', runRoutes(ctx, hook))
   app.route('/api', agentRoutes(ctx, hook))
   app.route('/api', eventRoutes(ctx, options.eventQueue))
+  app.route('/api', controlRoutes(ctx, hook))
   app.route('/api', automationRoutes(ctx, hook))
   // Prometheus text format, beside the API (scrapers expect /metrics); behind the key like /api.
   app.get('/metrics', async (c) => {

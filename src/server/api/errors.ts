@@ -2,7 +2,7 @@
 import type { Context } from 'hono'
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { ZodError } from 'zod'
-import { NotFoundError } from '../orchestration/transition.ts'
+import { ConflictError, InvalidRequestError, NotFoundError } from '../orchestration/transition.ts'
 import { ParameterError, ParametersTooLargeError } from '../../core/parameters.ts'
 import { ScheduleError } from '../../core/schedule.ts'
 import { EntrypointError } from '../../entrypoint.ts'
@@ -20,6 +20,8 @@ export class HttpError extends Error {
 export function onError(err: Error, c: Context): Response {
   if (err instanceof HttpError) return c.json({ error: { message: err.message } }, err.status)
   if (err instanceof NotFoundError) return c.json({ error: { message: err.message } }, 404)
+  if (err instanceof ConflictError) return c.json({ error: { message: err.message } }, 409)
+  if (err instanceof InvalidRequestError) return c.json({ error: { message: err.message } }, 400)
   if (err instanceof ParametersTooLargeError) return c.json({ error: { message: err.message } }, 413)
   if (err instanceof ParameterError || err instanceof ScheduleError || err instanceof EntrypointError) return c.json({ error: { message: err.message } }, 400)
   if (err instanceof ZodError) return c.json({ error: { message: formatZodError(err) } }, 400)

@@ -58,7 +58,7 @@ export function eventRoutes(ctx: ServerContext, limits: EventQueueLimits = EVENT
       const off = ctx.bus.subscribe((e) => {
         const relevant = flowRunId
           ? ('flowRunId' in e && e.flowRunId === flowRunId) || (e.type === 'runs-removed' && (e.ids.length === 0 || e.ids.includes(flowRunId)))
-          : e.type === 'flow-run' || e.type === 'agent' || e.type === 'runs-removed'
+          : e.type === 'flow-run' || e.type === 'agent' || e.type === 'pool' || e.type === 'runs-removed'
         if (!relevant || dropped) return
         queue.push(e)
         queuedBytes += eventBytes(e)
@@ -112,6 +112,8 @@ async function eventData(ctx: ServerContext, e: RotaEvent, view: 'detail' | 'lis
       return e.log ? presentLog(e.log) : { flowRunId: e.flowRunId, refresh: true }
     case 'agent':
       return { agentId: e.agentId }
+    case 'pool':
+      return { pool: e.pool }
     case 'runs-removed':
       return { flowId: e.flowId, ids: e.ids }
     default:

@@ -108,7 +108,11 @@ export function flowRoutes(ctx: ServerContext, hook: ConstructorParameters<typeo
       const input = c.req.valid('json') ?? {}
       const parameters = input.parameters ?? {}
       checkParametersSize(resolveParameters(flow.parameters, parameters)) // validates names and types (400) and size (413)
-      const run = await createFlowRun(db, bus, flow, { parameters, scheduledStartTime: input.scheduledStartTime ? new Date(input.scheduledStartTime) : undefined })
+      const run = await createFlowRun(db, bus, flow, {
+        parameters,
+        scheduledStartTime: input.scheduledStartTime ? new Date(input.scheduledStartTime) : undefined,
+        priority: input.priority,
+      })
       return c.json(presentRun(run), 201)
     },
   )

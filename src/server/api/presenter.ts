@@ -3,7 +3,10 @@
  * Times become ISO strings, and a run's parameters become its effective values with the secret ones
  * redacted: no route, event or list can show a secret by forgetting to.
  */
-import type { Agent, Artifact, ClaimedRunBody, Execution, Flow, FlowRun, LogLine, RunStats, StateHistory, TaskRun, Verdict } from '../../core/contract.ts'
+import type { Agent, Artifact, Backfill, ClaimedRunBody, Execution, Flow, FlowRun, LogLine, Pool, PoolHolder, RunStats, StateHistory, TaskRun, Verdict } from '../../core/contract.ts'
+import type { PoolView } from '../pools.ts'
+import type { BackfillOutcome } from '../backfill.ts'
+import type { HolderRow } from '../store/pools.ts'
 import type { Verdict as PolicyVerdict } from '../orchestration/rules.ts'
 import { formatBytes, REDACTED, redactParameters, resolveParameters, type ParameterSpec } from '../../core/parameters.ts'
 import { describeSchedule } from '../../core/schedule.ts'
@@ -83,6 +86,9 @@ export function presentRun(r: FlowRunRow, view: 'detail' | 'list' = 'detail', la
     autoScheduled: r.autoScheduled,
     createdAt: iso(r.createdAt),
     updatedAt: iso(r.updatedAt),
+    priority: r.priority,
+    parentRunId: r.parentRunId,
+    backfillId: r.backfillId,
     lateReason: r.late ? lateReason : null,
   }
 }
@@ -108,6 +114,10 @@ export function presentFlow(f: FlowRow, lastRun: FlowRunRow | null, lastRunLateR
     labels: f.labels,
     catchUp: f.catchUp,
     retries: f.retries,
+    maxActiveRuns: f.maxActiveRuns,
+    overlap: f.overlap,
+    pool: f.pool,
+    taskPools: f.taskPools,
     retention: f.retention,
     lastRun: lastRun ? presentRun(lastRun, 'list', lastRunLateReason) : null,
     createdAt: iso(f.createdAt),
@@ -127,6 +137,7 @@ export function presentTaskRun(t: TaskRunRow): TaskRun {
     attempts: t.attempts,
     startTime: isoOrNull(t.startTime),
     endTime: isoOrNull(t.endTime),
+    mapIndex: t.mapIndex,
     stack: t.stack,
     inputs: t.inputs,
     attemptLog: t.attemptLog.map((a) => ({ attempt: a.attempt, state: a.state, startTime: iso(a.startTime), endTime: isoOrNull(a.endTime), message: a.message })),
@@ -177,6 +188,40 @@ export function presentVerdict(v: PolicyVerdict & { rule?: string | undefined })
       return { status: 'wait', reason: v.reason, retryAfterMs: v.retryAfterMs, ...rule }
     default:
       return { status: v.status, reason: v.reason, ...rule }
+  }
+}
+
+// --- flow control (issue 12) -----------------------------------------------------------------
+
+function presentHolder(h: HolderRow): PoolHolder {
+  return { flowRunId: h.flowRunId, flowRunName: h.flowRunName, flowName: h.flowName, taskName: h.taskName, since: isoOrNull(h.since) }
+}
+
+export function presentPool(p: PoolView): Pool {
+  return {
+    name: p.name,
+    slots: p.slots,
+    held: p.holders.length,
+    holders: p.holders.map(presentHolder),
+    waiting: p.waiting.map(presentHolder),
+    createdAt: iso(p.createdAt),
+    updatedAt: iso(p.updatedAt),
+  }
+}
+
+export function presentBackfill(b: BackfillOutcome): Backfill {
+  return {
+    id: b.id,
+    flowName: b.flowName,
+    from: iso(b.from),
+    to: iso(b.to),
+    missingOnly: b.missingOnly,
+    maxActive: b.maxActive,
+    times: b.times,
+    created: b.created,
+    existing: b.existing,
+    runIds: b.runIds,
+    createdAt: iso(b.createdAt),
   }
 }
 

@@ -33,6 +33,7 @@ import {
   TaskRunListSchema,
 } from '../../core/contract.ts'
 import { STATES, type State } from '../../core/states.ts'
+import { MAX_RESULT_BYTES } from '../../core/flow-control.ts'
 import { NotFoundError, retryFlowRun, setFlowRunState } from '../orchestration/transition.ts'
 import { appendLogs, keepArtifact, reportTaskEvents } from '../reports.ts'
 import { requireRunToken } from './middleware/run-token.ts'
@@ -58,6 +59,13 @@ const RETRYABLE: ReadonlySet<string> = new Set(['failed', 'crashed', 'cancelled'
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error']
 /** Answers of the routes that act for a run (its token is checked). */
 const runTokenErrors = { 401: json(ErrorSchema, 'No run token'), 403: json(ErrorSchema, 'Not the run token of this run') }
+
+/** A flow's return value as stored: JSON up to MAX_RESULT_BYTES; a larger one is not kept (the run process says so in its logs). */
+function resultJson(result: unknown): string | undefined {
+  if (result === undefined) return undefined
+  const text = JSON.stringify(result)
+  return Buffer.byteLength(text) <= MAX_RESULT_BYTES ? text : undefined
+}
 
 export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof OpenAPIHono>[0]) {
   const app = new OpenAPIHono(hook)
@@ -103,6 +111,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
         before: q.before ? new Date(q.before) : undefined,
         after: q.after ? new Date(q.after) : undefined,
         order: q.order,
+        parentRunId: q.parent,
       })
       return c.json({ items: await presentRuns(db, page.items), nextCursor: page.nextCursor }, 200)
     },
@@ -198,11 +207,14 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       const p = c.req.valid('json')
       const id = c.req.valid('param').id
       const secrets = await requireRunToken(db, id, c.req.valid('header')[RUN_TOKEN_HEADER])
-      const { verdict, run } = await setFlowRunState(db, bus, id, {
-        state: p.state,
-        message: p.message === undefined ? undefined : secrets.text(p.message),
-        by: p.agentId ? { kind: 'agent', agentId: p.agentId } : { kind: 'child' },
-      })
+      // The result is kept with the run and read back by its parent and the API: secrets hidden like in the logs.
+      const { verdict, run } = await setFlowRunState(
+        db,
+        bus,
+        id,
+        { state: p.state, message: p.message === undefined ? undefined : secrets.text(p.message), by: p.agentId ? { kind: 'agent', agentId: p.agentId } : { kind: 'child' } },
+        { resultJson: resultJson(p.result === undefined ? undefined : secrets.value(p.result)) },
+      )
       return c.json({ verdict: presentVerdict(verdict), run: presentRun(run) }, 200)
     },
   )

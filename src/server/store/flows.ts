@@ -3,6 +3,7 @@ import type { Queryable } from '../db/index.ts'
 import type { Schedule } from '../../core/schedule.ts'
 import type { ParameterSpec } from '../../core/parameters.ts'
 import { isUuid } from '../../core/ids.ts'
+import type { Overlap } from '../../core/flow-control.ts'
 import type { Retention } from '../../core/contract.ts'
 
 export interface FlowRow {
@@ -22,6 +23,10 @@ export interface FlowRow {
   catchUp: 'latest' | 'all'
   retries: number
   retryDelaySeconds: number
+  maxActiveRuns: number | null
+  overlap: Overlap
+  pool: string | null
+  taskPools: Record<string, string>
   /** The flow's own retention; null: the server's. */
   retention: Retention | null
   scheduledUntil: Date | null
@@ -31,6 +36,7 @@ export interface FlowRow {
 
 const COLUMNS = `id, name, description, version, entrypoint, schedule, schedule_active as "scheduleActive", parameters, tasks, seen_tasks as "seenTasks", labels,
   catch_up as "catchUp", retries, retry_delay_seconds as "retryDelaySeconds", retention, scheduled_until as "scheduledUntil",
+  max_active_runs as "maxActiveRuns", overlap, pool, task_pools as "taskPools",
   created_at as "createdAt", updated_at as "updatedAt"`
 
 export interface FlowRegistration {
@@ -45,6 +51,10 @@ export interface FlowRegistration {
   catchUp: 'latest' | 'all'
   retries: number
   retryDelaySeconds: number
+  maxActiveRuns: number | null
+  overlap: Overlap
+  pool: string | null
+  taskPools: Record<string, string>
   /** Absent or null: the server's retention. */
   retention?: Retention | null | undefined
 }
@@ -82,8 +92,9 @@ export async function listScheduledFlows(db: Queryable): Promise<FlowRow[]> {
 
 export async function insertFlow(db: Queryable, f: FlowRegistration): Promise<FlowRow> {
   const rows = await db.query<FlowRow>(
-    `insert into rota_flows (name, description, version, entrypoint, schedule, parameters, tasks, labels, catch_up, retries, retry_delay_seconds, retention)
-     values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb)
+    `insert into rota_flows (name, description, version, entrypoint, schedule, parameters, tasks, labels, catch_up, retries, retry_delay_seconds,
+       max_active_runs, overlap, pool, task_pools, retention)
+     values ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11, $12, $13, $14, $15::jsonb, $16::jsonb)
      on conflict (name) do nothing
      returning ${COLUMNS}`,
     registrationValues(f),
@@ -94,8 +105,9 @@ export async function insertFlow(db: Queryable, f: FlowRegistration): Promise<Fl
 export async function updateFlowDefinition(db: Queryable, f: FlowRegistration, scheduleChanged: boolean): Promise<FlowRow> {
   const rows = await db.query<FlowRow>(
     `update rota_flows set description = $2, version = $3, entrypoint = $4, schedule = $5::jsonb, parameters = $6::jsonb, tasks = $7::jsonb,
-       labels = $8::jsonb, catch_up = $9, retries = $10, retry_delay_seconds = $11, retention = $12::jsonb, updated_at = now(),
-       scheduled_until = case when $13 then null else scheduled_until end
+       labels = $8::jsonb, catch_up = $9, retries = $10, retry_delay_seconds = $11, updated_at = now(),
+       max_active_runs = $12, overlap = $13, pool = $14, task_pools = $15::jsonb, retention = $16::jsonb,
+       scheduled_until = case when $17 then null else scheduled_until end
      where name = $1 returning ${COLUMNS}`,
     [...registrationValues(f), scheduleChanged],
   )
@@ -115,6 +127,10 @@ function registrationValues(f: FlowRegistration): unknown[] {
     f.catchUp,
     f.retries,
     f.retryDelaySeconds,
+    f.maxActiveRuns,
+    f.overlap,
+    f.pool,
+    JSON.stringify(f.taskPools),
     f.retention ? JSON.stringify(f.retention) : null,
   ]
 }

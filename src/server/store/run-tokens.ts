@@ -18,6 +18,20 @@ export async function storeRunTokens(db: Queryable, agentId: string, tokens: rea
   return new Set(rows.map((r) => r.id))
 }
 
+/**
+ * Stores the token hash of a child run for its parent's process, guarded: only a child run of
+ * `parentRunId` that has not ended takes one. True when it did.
+ */
+export async function storeChildRunToken(db: Queryable, parentRunId: string, childRunId: string, hash: string): Promise<boolean> {
+  const rows = await db.query<{ id: string }>(
+    `update rota_flow_runs set token_hash = $3
+     where id = $2 and parent_run_id = $1 and state not in ('success', 'failed', 'skipped', 'cancelled', 'crashed')
+     returning id`,
+    [parentRunId, childRunId, hash],
+  )
+  return rows.length > 0
+}
+
 /** What a request made for a run is judged by: its token's hash, and its parameters (their secrets are hidden in what it reports). */
 export interface RunCredentials {
   tokenHash: string | null

@@ -36,13 +36,17 @@ export interface FlowRunRow {
   autoScheduled: boolean
   createdAt: Date
   updatedAt: Date
+  priority: number
+  parentRunId: string | null
+  backfillId: string | null
 }
 
 const RUN_COLUMNS = `r.id, r.name, r.flow_id as "flowId", f.name as "flowName", r.state, r.state_message as "stateMessage",
   r.parameters as overrides, f.parameters as specs, f.labels as "flowLabels", r.scheduled_start_time as "scheduledStartTime", r.start_time as "startTime",
   r.end_time as "endTime", (r.state = 'scheduled' and r.scheduled_start_time < now() - make_interval(secs => ${LATE_AFTER_MS / 1000})) as late,
   (extract(epoch from (coalesce(r.end_time, case when r.start_time is not null then now() end) - r.start_time)) * 1000)::float8 as "durationMs",
-  r.agent_id as "agentId", r.attempt, r.retry_of as "retryOf", r.auto_scheduled as "autoScheduled", r.created_at as "createdAt", r.updated_at as "updatedAt"`
+  r.agent_id as "agentId", r.attempt, r.retry_of as "retryOf", r.auto_scheduled as "autoScheduled", r.created_at as "createdAt", r.updated_at as "updatedAt",
+  r.priority, r.parent_run_id as "parentRunId", r.backfill_id as "backfillId"`
 
 const FROM_RUNS = `rota_flow_runs r join rota_flows f on f.id = r.flow_id`
 
@@ -69,6 +73,8 @@ export interface RunFilter {
   limit: number
   cursor?: { time: Date; id: string } | undefined
   order?: 'desc' | 'asc'
+  /** Only the child runs of this run. */
+  parentRunId?: string | undefined
 }
 
 /** Keyset paging on (scheduled_start_time, id): constant time per page at any depth. */
@@ -81,6 +87,7 @@ export async function listFlowRuns(db: Queryable, filter: RunFilter): Promise<{ 
   }
   const desc = (filter.order ?? 'desc') === 'desc'
   if (filter.flowIds?.length) add((n) => `r.flow_id = any(${n}::uuid[])`, filter.flowIds)
+  if (filter.parentRunId) add((n) => `r.parent_run_id = ${n}`, filter.parentRunId)
   if (filter.states?.length) add((n) => `r.state = any(${n}::text[])`, filter.states)
   if (filter.search) {
     const text = filter.search.trim()
@@ -174,14 +181,31 @@ export interface NewFlowRun {
   retryOf?: string | null
   /** The first line of its history. */
   message: string
+  priority?: number
+  backfillId?: string | null
+  parentRunId?: string | null
+  /** Chosen by the caller (a child run: a resent request finds it); default a new one. */
+  id?: string
 }
 
 /** One run, in state scheduled, with the first line of its history. */
 export async function insertFlowRun(tx: Queryable, run: NewFlowRun): Promise<string> {
   const rows = await tx.query<{ id: string }>(
-    `insert into rota_flow_runs (flow_id, name, state, parameters, scheduled_start_time, flow_version, attempt, retry_of)
-     values ($1, $2, 'scheduled', $3::jsonb, $4, $5, $6, $7) returning id`,
-    [run.flowId, run.name, JSON.stringify(run.parameters), run.scheduledStartTime, run.flowVersion, run.attempt ?? 1, run.retryOf ?? null],
+    `insert into rota_flow_runs (id, flow_id, name, state, parameters, scheduled_start_time, flow_version, attempt, retry_of, priority, backfill_id, parent_run_id)
+     values (coalesce($1::uuid, gen_random_uuid()), $2, $3, 'scheduled', $4::jsonb, $5, $6, $7, $8, $9, $10, $11) returning id`,
+    [
+      run.id ?? null,
+      run.flowId,
+      run.name,
+      JSON.stringify(run.parameters),
+      run.scheduledStartTime,
+      run.flowVersion,
+      run.attempt ?? 1,
+      run.retryOf ?? null,
+      run.priority ?? 0,
+      run.backfillId ?? null,
+      run.parentRunId ?? null,
+    ],
   )
   const id = (rows[0] as { id: string }).id
   await insertStateHistory(tx, [id], null, 'scheduled', run.message)
@@ -244,19 +268,41 @@ export interface LockedRun {
   retries: number
   retryDelaySeconds: number
   version: string
+  name: string
+  priority: number
+  parentRunId: string | null
+  backfillId: string | null
+  /** The pool whose slot the run holds while active (its flow's, when it was claimed). */
+  pool: string | null
+  /** Its flow has a maxActiveRuns: its end may let a waiting run start. */
+  limited: boolean
+  /** Child runs that have not ended. */
+  openChildren: number
+  flowName: string
 }
 
-const LOCKED_COLUMNS = `r.id, r.flow_id as "flowId", r.state, r.scheduled_start_time as "scheduledStartTime", r.agent_id as "agentId", r.attempt,
-  r.parameters, f.retries, f.retry_delay_seconds as "retryDelaySeconds", f.version`
+export const LOCKED_COLUMNS = `r.id, r.flow_id as "flowId", r.state, r.scheduled_start_time as "scheduledStartTime", r.agent_id as "agentId", r.attempt,
+  r.parameters, f.retries, f.retry_delay_seconds as "retryDelaySeconds", f.version, r.name, r.priority, r.parent_run_id as "parentRunId",
+  r.backfill_id as "backfillId", r.pool, (f.max_active_runs is not null) as limited, f.name as "flowName"`
+
+const OPEN_CHILDREN = `(select count(*)::int from rota_flow_runs c where c.parent_run_id = r.id
+  and c.state not in ('success', 'failed', 'skipped', 'cancelled', 'crashed')) as "openChildren"`
 
 /** Locks one run (FOR UPDATE) until the transaction ends. */
 export async function lockRun(tx: Queryable, id: string): Promise<LockedRun | undefined> {
-  return (await tx.query<LockedRun>(`select ${LOCKED_COLUMNS} from ${FROM_RUNS} where r.id = $1 for update of r`, [id]))[0]
+  return (await tx.query<LockedRun>(`select ${LOCKED_COLUMNS}, ${OPEN_CHILDREN} from ${FROM_RUNS} where r.id = $1 for update of r`, [id]))[0]
 }
 
-/** Writes a state the policy accepted, with its history line. Times and the agent follow the state; returns the run's end time. */
-export async function writeRunState(tx: Queryable, run: { id: string; state: State }, to: State, message: string | null, historyMessage: string, terminal: boolean): Promise<Date | null> {
-  const rows = await tx.query<{ endTime: Date | null }>(
+/** Writes a state the policy accepted, with its history line. Times and the agent follow the state; returns the run's times after it. */
+export async function writeRunState(
+  tx: Queryable,
+  run: { id: string; state: State },
+  to: State,
+  message: string | null,
+  historyMessage: string,
+  terminal: boolean,
+): Promise<{ startTime: Date | null; endTime: Date | null }> {
+  const rows = await tx.query<{ startTime: Date | null; endTime: Date | null }>(
     `update rota_flow_runs set state = $2, state_message = $3, updated_at = now(),
        start_time = case when $2 = 'running' and start_time is null then now() else start_time end,
        end_time = case when $4 then now() else end_time end,
@@ -264,11 +310,29 @@ export async function writeRunState(tx: Queryable, run: { id: string; state: Sta
        agent_id = case when $2 = 'scheduled' then null else agent_id end,
        -- a run back in the queue is no one's: the token of the agent that held it no longer acts for it
        token_hash = case when $2 = 'scheduled' then null else token_hash end
-     where id = $1 returning end_time as "endTime"`,
+     where id = $1 returning start_time as "startTime", end_time as "endTime"`,
     [run.id, to, message, terminal],
   )
   await insertStateHistory(tx, [run.id], run.state, to, historyMessage)
-  return rows[0]?.endTime ?? null
+  return { startTime: rows[0]?.startTime ?? null, endTime: rows[0]?.endTime ?? null }
+}
+
+/** The child runs of a run that have not ended. */
+export async function listOpenChildren(tx: Queryable, parentRunId: string): Promise<string[]> {
+  const rows = await tx.query<{ id: string }>(
+    `select id from rota_flow_runs where parent_run_id = $1 and state not in ('success', 'failed', 'skipped', 'cancelled', 'crashed') order by created_at, id`,
+    [parentRunId],
+  )
+  return rows.map((r) => r.id)
+}
+
+/** Keeps what the flow function returned (JSON text, already checked for size). */
+export async function writeRunResult(tx: Queryable, id: string, json: string): Promise<void> {
+  await tx.query(`update rota_flow_runs set result = $2::jsonb where id = $1`, [id, json])
+}
+
+export async function getRunResult(db: Queryable, id: string): Promise<{ state: State; result: unknown } | undefined> {
+  return (await db.query<{ state: State; result: unknown }>(`select state, result from rota_flow_runs where id = $1`, [id]))[0]
 }
 
 export async function runExists(db: Queryable, id: string): Promise<boolean> {

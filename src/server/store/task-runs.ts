@@ -14,13 +14,15 @@ export interface TaskRunRow {
   attempts: number
   startTime: Date | null
   endTime: Date | null
+  /** The item's index when the task run is one of a map(). */
+  mapIndex: number | null
   stack: string | null
   inputs: string[]
   attemptLog: AttemptRecord[]
 }
 
 const TASK_COLUMNS = `id, flow_run_id as "flowRunId", task_key as "taskKey", task_name as "taskName", position, state, message, attempts,
-  start_time as "startTime", end_time as "endTime", stack, inputs, attempt_log as "attemptLog"`
+  start_time as "startTime", end_time as "endTime", map_index as "mapIndex", stack, inputs, attempt_log as "attemptLog"`
 
 const TERMINAL = `('success', 'failed', 'skipped', 'cancelled', 'crashed')`
 
@@ -42,11 +44,11 @@ export async function lockOpenTaskRuns(tx: Queryable, flowRunId: string): Promis
 export async function upsertTaskRuns(tx: Queryable, flowRunId: string, taskRuns: readonly TaskRunRow[]): Promise<void> {
   if (taskRuns.length === 0) return
   await tx.query(
-    `insert into rota_task_runs (id, flow_run_id, task_key, task_name, position, state, message, attempts, start_time, end_time, stack, inputs, attempt_log, updated_at)
+    `insert into rota_task_runs (id, flow_run_id, task_key, task_name, position, state, message, attempts, start_time, end_time, stack, inputs, attempt_log, updated_at, map_index)
      select x.id, $1, x.task_key, x.task_name, x.position, x.state, x.message, x.attempts, x.start_time, x.end_time, x.stack,
-       coalesce(x.inputs, '[]'), coalesce(x.attempt_log, '[]'), now()
+       coalesce(x.inputs, '[]'), coalesce(x.attempt_log, '[]'), now(), x.map_index
      from jsonb_to_recordset($2::jsonb) as x(id uuid, task_key text, task_name text, position int, state text, message text, attempts int,
-       start_time timestamptz, end_time timestamptz, stack text, inputs jsonb, attempt_log jsonb)
+       start_time timestamptz, end_time timestamptz, stack text, inputs jsonb, attempt_log jsonb, map_index int)
      on conflict (flow_run_id, task_key) do update set state = excluded.state, message = excluded.message, attempts = excluded.attempts,
        start_time = excluded.start_time, end_time = excluded.end_time, stack = excluded.stack, inputs = excluded.inputs,
        attempt_log = excluded.attempt_log, updated_at = now()`,
@@ -63,6 +65,7 @@ export async function upsertTaskRuns(tx: Queryable, flowRunId: string, taskRuns:
           attempts: t.attempts,
           start_time: t.startTime,
           end_time: t.endTime,
+          map_index: t.mapIndex,
           stack: t.stack,
           inputs: t.inputs,
           attempt_log: t.attemptLog,

@@ -195,22 +195,37 @@ export function readParameters(params: FlowParameter[], text: Record<string, str
   return { values, errors }
 }
 
+const INT32_MAX = 2 ** 31 - 1
+
+/** A priority typed in a form: a whole number (empty is 0); a message otherwise. */
+export function readPriority(text: string): { value: number } | { error: string } {
+  const t = text.trim()
+  if (t === '') return { value: 0 }
+  const n = Number(t)
+  if (!/^[+-]?\d+$/.test(t) || Math.abs(n) > INT32_MAX) return { error: `a whole number from -${INT32_MAX} to ${INT32_MAX} (higher runs first)` }
+  return { value: n }
+}
+
 export function QuickRunDialog({ flow, onClose, onStarted }: { flow: Flow; onClose: () => void; onStarted: (run: FlowRun) => void }) {
   const [text, setText] = useState<Record<string, string>>(() => Object.fromEntries(flow.parameters.map((p) => [p.name, initialText(p)])))
   const [bools, setBools] = useState<Record<string, boolean>>(() => Object.fromEntries(flow.parameters.filter((p) => p.type === 'boolean').map((p) => [p.name, p.default === true])))
   const [errors, setErrors] = useState<Record<string, string>>({})
   const [formError, setFormError] = useState<string | null>(null)
   const [busy, setBusy] = useState(false)
+  const [priorityText, setPriorityText] = useState('0')
 
   const submit = async (e: Event) => {
     e.preventDefault()
     const { values, errors: errs } = readParameters(flow.parameters, text, bools)
+    const priority = readPriority(priorityText)
+    if ('error' in priority) errs['(priority)'] = priority.error
     setErrors(errs)
     if (Object.keys(errs).length) return
     setBusy(true)
     setFormError(null)
     try {
-      const run = await api<FlowRun>(`/flows/${encodeURIComponent(flow.name)}/runs`, { method: 'POST', body: { parameters: values } })
+      const body = { parameters: values, ...('value' in priority && priority.value ? { priority: priority.value } : {}) }
+      const run = await api<FlowRun>(`/flows/${encodeURIComponent(flow.name)}/runs`, { method: 'POST', body })
       onStarted(run)
     } catch (err) {
       setFormError((err as Error).message)
@@ -255,6 +270,15 @@ export function QuickRunDialog({ flow, onClose, onStarted }: { flow: Flow; onClo
             {errors[p.name] ? <small class="form-error">{errors[p.name]}</small> : null}
           </div>
         ))}
+        <div class="field">
+          <label>
+            <span>
+              priority <code class="type">integer</code>
+            </span>
+            <input name="(priority)" inputMode="numeric" autocomplete="off" value={priorityText} onInput={(e) => setPriorityText(e.currentTarget.value)} />
+          </label>
+          {errors['(priority)'] ? <small class="form-error">{errors['(priority)']}</small> : null}
+        </div>
         {formError ? (
           <p class="form-error" role="alert">
             {formError}

@@ -5,6 +5,7 @@ import { Card, Empty, ErrorBox, Legend, Loading, NotFound, StateBadge, Time } fr
 import { RunHistoryChart, STATE_LEGEND } from '../components/charts.tsx'
 import { TaskDag } from '../components/TaskDag.tsx'
 import { QuickRunDialog } from '../components/dialogs.tsx'
+import { BackfillDialog } from '../components/control.tsx'
 import { RunsList } from '../components/RunsList.tsx'
 import { ScheduleToggle } from '../components/ScheduleToggle.tsx'
 import { useApi, useDebounced, useNow, useTitle } from '../hooks.ts'
@@ -20,6 +21,7 @@ export function FlowPage({ name }: { name: string }) {
   const lastRunId = flow.data?.lastRun?.id ?? null
   const tasks = useApi<{ items: TaskRun[] }>(lastRunId ? `/flow-runs/${encodeURIComponent(lastRunId)}/task-runs` : null)
   const [quickRun, setQuickRun] = useState(false)
+  const [backfill, setBackfill] = useState(false)
   const now = useNow(2000)
   const reloadFlow = useDebounced(flow.reload, 1000)
   const refresh = useDebounced(() => {
@@ -64,6 +66,11 @@ export function FlowPage({ name }: { name: string }) {
           {f.description ? <p class="lead">{f.description}</p> : null}
         </div>
         <div class="head-actions">
+          {f.schedule ? (
+            <button type="button" class="btn" onClick={() => setBackfill(true)} data-testid="backfill">
+              Backfill
+            </button>
+          ) : null}
           <button type="button" class="btn primary" onClick={() => setQuickRun(true)} data-testid="quick-run">
             ▶ Quick Run
           </button>
@@ -100,6 +107,23 @@ export function FlowPage({ name }: { name: string }) {
                 <code>{f.version.slice(0, 12)}</code>
               </dd>
             </div>
+            {f.maxActiveRuns !== null ? (
+              <div>
+                <dt>Max active runs</dt>
+                <dd data-testid="flow-max-active">
+                  {f.maxActiveRuns} <span class="muted">({f.overlap})</span>
+                </dd>
+              </div>
+            ) : null}
+            {f.pool || Object.keys(f.taskPools).length ? (
+              <div>
+                <dt>Pools</dt>
+                <dd data-testid="flow-pools">
+                  {[...(f.pool ? [`${f.pool} (whole run)`] : []), ...Object.entries(f.taskPools).map(([t, p]) => `${p} (task ${t})`)].join(', ')}{' '}
+                  <a href={href('pools')}>see</a>
+                </dd>
+              </div>
+            ) : null}
             {f.schedule && 'cron' in f.schedule ? (
               <div>
                 <dt>Timezone</dt>
@@ -170,6 +194,7 @@ export function FlowPage({ name }: { name: string }) {
           <RunsList filter={{ flows: [f.name], when: 'past' }} showFlow={false} pageSize={15} />
         </Card>
       </div>
+      {backfill ? <BackfillDialog flow={f} onClose={() => setBackfill(false)} /> : null}
       {quickRun ? <QuickRunDialog flow={f} onClose={() => setQuickRun(false)} onStarted={(run) => navigate(href('runs', run.id))} /> : null}
     </div>
   )

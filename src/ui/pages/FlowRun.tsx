@@ -6,6 +6,7 @@ import { TaskDag } from '../components/TaskDag.tsx'
 import { ConfirmDialog } from '../components/dialogs.tsx'
 import { Artifacts } from '../components/Artifacts.tsx'
 import { LogViewer, mergeLogs } from '../components/LogViewer.tsx'
+import { ChildRuns, RunControlFacts } from '../components/control.tsx'
 import { useApi, useDebounced, useInterval, useNow, useTitle } from '../hooks.ts'
 import { toFlowRunEvent, toLogEvent, toRunsRemovedEvent, toTaskRunEvent } from '../live.ts'
 import { href, navigate } from '../router.ts'
@@ -282,6 +283,7 @@ export function FlowRunPage({ id }: { id: string }) {
                 )}
               </dd>
             </div>
+            <RunControlFacts run={r} />
           </dl>
         </Card>
         <Card title="Parameters" class="span-2">
@@ -293,6 +295,7 @@ export function FlowRunPage({ id }: { id: string }) {
         <Card title="Timeline" class="span-3" actions={taskRuns.some((t) => t.attemptLog.length > 1) ? <span class="muted">one bar per attempt</span> : null}>
           {taskRuns.length ? <Gantt taskRuns={taskRuns} runStart={r.startTime} runEnd={r.endTime} now={now} /> : <Empty>{FINAL_STATES.has(r.state) ? 'No task ran.' : 'No task has started yet.'}</Empty>}
         </Card>
+        <ChildRuns runId={r.id} parentState={r.state} />
         <Card title="Task runs" class="span-3">
           {tasks.error ? <ErrorBox error={tasks.error} /> : <TaskRunTable taskRuns={taskRuns} declared={declared} now={now} />}
         </Card>
@@ -329,6 +332,7 @@ function TaskRunTable({ taskRuns, declared, now }: { taskRuns: TaskRun[]; declar
             <tr key={t.id} data-task={t.taskName} data-key={t.taskKey} data-state={t.state}>
               <td>
                 <strong>{t.taskKey}</strong>
+                {t.mapIndex !== null && t.mapIndex !== undefined ? <span class="muted" data-testid="map-index"> [{t.mapIndex}]</span> : null}
                 {t.message ? <div class="sub">{t.message}</div> : null}
                 {t.stack ? <StackTrace stack={t.stack} label={t.state === 'failed' || t.state === 'crashed' ? 'Stack trace' : 'Stack trace of the last failed attempt'} /> : null}
               </td>
