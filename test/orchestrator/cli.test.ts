@@ -98,7 +98,7 @@ describe('rota CLI', () => {
       fs.writeFileSync(path.join(outside, 'flow.ts'), "import { defineFlow } from 'rota'\nexport default defineFlow({ name: 'outside' }, async () => undefined)\n")
       const reg = await cli(['register', path.join(outside, 'flow.ts')], env)
       assert.equal(reg.code, 1)
-      assert.match(reg.stderr, /flow\.ts is outside the project \(.*\): agents load flows by their path inside the project.*Move the file into the project \(for example .*flows\/flow\.ts\) and run `rota register flows\/flow\.ts`/)
+      assert.match(reg.stderr, /flow file .*flow\.ts is refused: it is outside the project \(the project root is .*\); agents import flows only from inside the project; move it into the project, or run it here with `rota run --local .*flow\.ts`/)
       assert.doesNotMatch(reg.stderr, /cycle/)
     } finally {
       fs.rmSync(outside, { recursive: true, force: true })
