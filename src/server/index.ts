@@ -170,6 +170,12 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
         ? [408, 'Request Timeout', 'the request took too long to arrive']
         : [400, 'Bad Request', 'the request is not valid HTTP']
   const body = JSON.stringify({ error: { message } })
+  // Keep reading (and dropping) what the client still sends: closing a socket with unread bytes
+  // makes the kernel answer with a reset, which can reach the client before it has read this answer
+  // (a long request line was still being written when the parser gave up). Closed after 2 s at most.
+  socket.on('error', () => socket.destroy())
+  socket.resume()
+  setTimeout(() => socket.destroy(), 2000).unref()
   socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
 }
 

@@ -324,7 +324,15 @@ function build(r: FuzzRequest): Sent {
   return { method: r.method ?? op.method, url: `${server.url}${path}${query}`, contentType: r.contentType, body, declared: headers }
 }
 
-async function send(s: Sent, headers: [string, string][]): Promise<{ status: number; text: string; timedOut: boolean; error?: string }> {
+/** Requests sent again after a connection closed under them (see send). */
+let resent = 0
+
+/**
+ * Sends one request. A request that finds its kept-alive connection closed by the server (after an
+ * answer that ends the connection, such as a 431) is sent once more on a new connection, as HTTP
+ * clients do: the property is that the server answers every request, and a second failure counts.
+ */
+async function send(s: Sent, headers: [string, string][], again = true): Promise<{ status: number; text: string; timedOut: boolean; error?: string }> {
   const h = new Headers()
   for (const [k, v] of [...s.declared, ...headers]) h.set(k, v)
   if (s.contentType) h.set('content-type', s.contentType)
@@ -335,6 +343,10 @@ async function send(s: Sent, headers: [string, string][]): Promise<{ status: num
   } catch (err) {
     if ((err as Error).name === 'TimeoutError') return { status: 0, text: '', timedOut: true }
     const cause = (err as { cause?: Error }).cause
+    if (again && /other side closed|ECONNRESET|socket hang up/.test(`${cause?.message} ${(cause as NodeJS.ErrnoException | undefined)?.code}`)) {
+      resent++
+      return send(s, headers, false)
+    }
     return { status: 0, text: '', timedOut: false, error: `${(err as Error).message}${cause ? ` (${cause.message})` : ''}` }
   }
 }
@@ -397,7 +409,7 @@ describe('fuzzing every route of the OpenAPI document', () => {
       { numRuns: RUNS, seed: SEED, endOnFailure: true },
     )
     const summary = [...statuses.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => `${k}: ${v}`).join(', ')
-    console.log(`fuzz: ${RUNS} requests over ${operations.length} operations, seed ${SEED}; statuses ${summary}; long polls held ${timeouts}; run routes: ${tokenCases.accepted} accepted with the run token, ${tokenCases.refused} refused without it`)
+    console.log(`fuzz: ${RUNS} requests over ${operations.length} operations, seed ${SEED}; statuses ${summary}; long polls held ${timeouts}; sent again on a new connection ${resent}; run routes: ${tokenCases.accepted} accepted with the run token, ${tokenCases.refused} refused without it`)
     if (RUNS >= 500) assert.ok(tokenCases.accepted > 0 && tokenCases.refused > 0, `the run routes were exercised with and without the token: ${JSON.stringify(tokenCases)}`)
     assert.equal(failures.size, 0, `${failures.size} distinct failures (replay with ROTA_FUZZ_SEED=${SEED}):\n${[...failures].map(([k, v]) => `- ${k}\n    ${v}`).join('\n')}`)
   })
