@@ -8,9 +8,11 @@
  * The entry is generated: it imports every plugin's dashboard module and hands them to
  * `startDashboard`, so a plugin adds pages without touching src/ui. The server serves dist/ui at
  * `/`. index.html references the bundle with a content hash (`app.js?v=...`) so a new build is
- * never hidden by a cached old one.
+ * never hidden by a cached old one; each file gets a Brotli (.br) and a gzip (.gz) copy, which the
+ * server sends to browsers that take them.
  */
 import { createHash } from 'node:crypto'
+import { brotliCompressSync, constants as zlibConstants, gzipSync } from 'node:zlib'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -51,7 +53,15 @@ export async function buildDashboard(options: BuildDashboardOptions = {}): Promi
       readFile(path.join(ROOT, 'src', 'ui', 'index.html'), 'utf8'),
     ])
     const version = createHash('sha256').update(js).update(css).digest('hex').slice(0, 12)
-    await writeFile(path.join(outdir, 'index.html'), template.replaceAll('__VERSION__', version))
+    const html = template.replaceAll('__VERSION__', version)
+    await writeFile(path.join(outdir, 'index.html'), html)
+    // Compressed once here rather than on every request: the server sends the .br or .gz copy the browser takes.
+    if (!watch) {
+      for (const [name, data] of [['app.js', js], ['app.css', css], ['index.html', Buffer.from(html)]] as const) {
+        await writeFile(path.join(outdir, `${name}.br`), brotliCompressSync(data, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 11 } }))
+        await writeFile(path.join(outdir, `${name}.gz`), gzipSync(data, { level: 9 }))
+      }
+    }
   }
 
   const buildOptions: esbuild.BuildOptions = {

@@ -3,6 +3,7 @@
  * Nothing below this module reads process.env for settings: it takes a RotaConfig.
  */
 import path from 'node:path'
+import { DurationError, parseDurationSeconds } from './core/duration.ts'
 
 export interface RotaConfig {
   /** Folder for embedded state: PGlite data (and whatever pipelines keep there, as the BRT lake). */
@@ -16,7 +17,20 @@ export interface RotaConfig {
   readonly apiKey: string | undefined
   /** Where clients (CLI, agents, flow children) find the server. */
   readonly apiUrl: string
+  /** How long finished runs are kept (ROTA_RETENTION, ROTA_RETENTION_KEEP_LAST); flows may override. */
+  readonly retention: RetentionPolicy
+  /** The dashboard's address in links the server sends out (automations): ROTA_PUBLIC_URL, default the address it listens on. */
+  readonly publicUrl: string | undefined
 }
+
+export interface RetentionPolicy {
+  /** Finished runs older than this are deleted; null keeps them (ROTA_RETENTION=off). */
+  readonly maxAgeSeconds: number | null
+  /** This many newest finished runs of each flow are kept whatever their age. */
+  readonly keepLast: number
+}
+
+export const DEFAULT_RETENTION: RetentionPolicy = { maxAgeSeconds: 30 * 86_400, keepLast: 100 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -38,7 +52,45 @@ export function resolveConfig(env: NodeJS.ProcessEnv = process.env, overrides: P
     port,
     apiKey,
     apiUrl: (overrides.apiUrl ?? env.ROTA_API_URL ?? `http://127.0.0.1:${port}`).replace(/\/+$/, ''),
+    retention: overrides.retention ?? resolveRetention(env),
+    publicUrl: 'publicUrl' in overrides ? overrides.publicUrl : resolvePublicUrl(env),
   }
+}
+
+/** ROTA_RETENTION (a duration: 30d by default; `off` keeps every run) and ROTA_RETENTION_KEEP_LAST (default 100). */
+export function resolveRetention(env: NodeJS.ProcessEnv = process.env): RetentionPolicy {
+  const rawAge = emptyToUndefined(env.ROTA_RETENTION)
+  let maxAgeSeconds = DEFAULT_RETENTION.maxAgeSeconds
+  if (rawAge !== undefined) {
+    if (/^\s*(off|never|forever)\s*$/i.test(rawAge)) maxAgeSeconds = null
+    else {
+      try {
+        maxAgeSeconds = parseDurationSeconds(rawAge, 'ROTA_RETENTION')
+      } catch (err) {
+        if (err instanceof DurationError) throw new ConfigError(`${err.message}; or "off" to keep every run`)
+        throw err
+      }
+    }
+  }
+  const rawKeep = emptyToUndefined(env.ROTA_RETENTION_KEEP_LAST)
+  const keepLast = rawKeep === undefined ? DEFAULT_RETENTION.keepLast : Number(rawKeep)
+  if (!Number.isInteger(keepLast) || keepLast < 0 || keepLast > 1_000_000) {
+    throw new ConfigError(`ROTA_RETENTION_KEEP_LAST must be a whole number from 0 to 1000000 (runs kept per flow whatever their age), got "${rawKeep}"`)
+  }
+  return { maxAgeSeconds, keepLast }
+}
+
+function resolvePublicUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = emptyToUndefined(env.ROTA_PUBLIC_URL)
+  if (raw === undefined) return undefined
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new ConfigError(`ROTA_PUBLIC_URL must be the dashboard's address, like https://rota.example.org, got "${raw}"`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`ROTA_PUBLIC_URL must start with http:// or https://, got "${raw}"`)
+  return raw.replace(/\/+$/, '')
 }
 
 /**

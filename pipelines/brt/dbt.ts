@@ -144,6 +144,15 @@ export interface DbtRunOptions {
   readonly signal?: AbortSignal
 }
 
+/**
+ * dbt starts each console line with its own clock (`04:34:25  1 of 9 START ...`), in the zone of its
+ * process (UTC on a server). A log line has its time already, shown in the viewer's zone: a second,
+ * different clock in the message only misleads, so it goes.
+ */
+export function withoutDbtClock(line: string): string {
+  return line.replace(/^\d{2}:\d{2}:\d{2}(?:\.\d+)?\s+/, '')
+}
+
 /** Runs `dbt <command>` (e.g. ['build']) on the project and returns per-node results. */
 export async function runDbt(args: string[], options: DbtRunOptions): Promise<DbtRunSummary> {
   const dbt = await ensureDbtVenv({ target: options.target, onLine: options.onLine })
@@ -168,7 +177,7 @@ export async function runDbt(args: string[], options: DbtRunOptions): Promise<Db
         ROTA_DBT_TARGET: options.target,
         ...options.env,
       },
-      onLine: options.onLine,
+      onLine: options.onLine ? (line) => options.onLine?.(withoutDbtClock(line)) : undefined,
       signal: options.signal,
     },
   )

@@ -124,7 +124,8 @@ const load = task({ name: 'load', retries: 2, retryDelaySeconds: 5 }, async (_fi
   return r
 })
 
-const dbt = task({ name: 'dbt', retries: 1, retryDelaySeconds: 10, timeoutSeconds: 1800 }, async (_loaded: LoadResult): Promise<number> => {
+// The warehouse pool keeps dbt builds apart: another flow building on the same warehouse waits for the slot.
+const dbt = task({ name: 'dbt', retries: 1, retryDelaySeconds: 10, timeoutSeconds: 1800, pool: 'warehouse' }, async (_loaded: LoadResult): Promise<number> => {
   const ctx = await brtContext()
   try {
     const r = await dbtStep(ctx, { onLine: (line) => log.info(line), signal: runContext().signal })
@@ -161,7 +162,11 @@ export default defineFlow(
     name: 'brt-gps',
     description: 'BRT GPS pipeline',
     schedule: { interval: '1m' },
+    // One run at a time: two runs would buffer, write and load the same captures twice.
+    maxActiveRuns: 1,
     parameters: { capturesPerFile: 10, maxBufferMinutes: 15 },
+    // Declared, so the run page lists them before the first run, and the server knows dbt's pool.
+    tasks: [capture, buffer, writeCsv, upload, load, dbt, retention],
   },
   async (params: { capturesPerFile: number; maxBufferMinutes: number }) => {
     const settings = bufferSettings(params)

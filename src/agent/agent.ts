@@ -11,6 +11,7 @@ import { ApiError, type RotaClient } from '../client/index.ts'
 import type { ClaimedRun, ExitInfo, LaunchedRun, Launcher } from './launcher.ts'
 import { RunOutput, type OutputLine } from './output.ts'
 import { backoffDelay, sleep, type BackoffPolicy } from '../core/backoff.ts'
+import { RUN_TOKEN_ENV } from '../core/auth.ts'
 
 /** Waits between polls while the server is unreachable: 0.5 s, 1 s, 2 s ... up to 10 s. */
 const POLL_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 10_000 }
@@ -38,7 +39,8 @@ const TERMINAL = new Set(['success', 'failed', 'skipped', 'cancelled', 'crashed'
 export class Agent {
   readonly name: string
   id: string | undefined
-  private readonly running = new Map<string, { run: ClaimedRun; launched: LaunchedRun; output: RunOutput; stopping?: 'cancel' | 'lost' | 'shutdown' }>()
+  /** Runs this agent holds; `client` acts for the run with its token. */
+  private readonly running = new Map<string, { run: ClaimedRun; client: RotaClient; launched: LaunchedRun; output: RunOutput; stopping?: 'cancel' | 'lost' | 'shutdown' }>()
   private stopped = false
   private poller: AbortController | undefined
   private pollSlots = 0
@@ -61,15 +63,17 @@ export class Agent {
   async start(): Promise<void> {
     await this.register()
     if (this.options.launcher.reconcile) {
+      // The launcher reads each run's token back from what it started (a container's environment).
+      const clientFor = (token: string | undefined) => (token ? this.options.client.forRun(token) : this.options.client)
       const outputs = new Map<string, RunOutput>()
-      const outputFor = (id: string): RunOutput => {
+      const outputFor = (id: string, token: string | undefined): RunOutput => {
         let output = outputs.get(id)
-        if (!output) outputs.set(id, (output = this.outputOf(id)))
+        if (!output) outputs.set(id, (output = new RunOutput(clientFor(token), id, this.outputOptions(id))))
         return output
       }
-      for (const { flowRunId, launched } of await this.options.launcher.reconcile(this.name, outputFor)) {
-        this.log(`agent ${this.name}: re-adopted run ${flowRunId} left by a previous agent process`)
-        this.track({ id: flowRunId, name: flowRunId, flowName: '?', entrypoint: '', scheduledStartTime: new Date() }, launched, outputFor(flowRunId))
+      for (const { flowRunId, launched, token } of await this.options.launcher.reconcile(this.name, outputFor)) {
+        this.log(`agent ${this.name}: re-adopted run ${flowRunId} left by a previous agent process${token ? '' : ' (its run token is lost: its output and end cannot be reported)'}`)
+        this.track({ id: flowRunId, name: flowRunId, flowName: '?', entrypoint: '', scheduledStartTime: new Date() }, clientFor(token), launched, outputFor(flowRunId, token))
       }
     }
     this.loopDone = this.loop()
@@ -106,7 +110,7 @@ export class Agent {
         failures = 0
         for (const id of work.cancel) this.stopRun(id, 'cancel')
         for (const id of work.lost) this.stopRun(id, 'lost')
-        for (const wire of work.runs) await this.launch({ ...wire, scheduledStartTime: new Date(wire.scheduledStartTime) })
+        for (const { token, ...wire } of work.runs) await this.launch({ ...wire, scheduledStartTime: new Date(wire.scheduledStartTime) }, token)
       } catch (err) {
         if (this.stopped) break
         if (this.poller.signal.aborted) continue // woken on purpose: a slot freed up
@@ -122,48 +126,51 @@ export class Agent {
     }
   }
 
-  private async launch(run: ClaimedRun): Promise<void> {
+  private async launch(run: ClaimedRun, token: string): Promise<void> {
     this.log(`agent ${this.name}: submitting run ${run.name} (${run.id}) of flow ${run.flowName}`)
     const env: Record<string, string> = {
       ...this.options.env,
       ROTA_API_URL: this.options.client.baseUrl,
       ROTA_FLOW_RUN_ID: run.id,
       ROTA_AGENT_ID: this.id as string,
+      [RUN_TOKEN_ENV]: token,
     }
     // the run loads its flow while it waits for its start, before it asks for its parameters
     if (run.entrypoint) env.ROTA_FLOW_ENTRYPOINT = run.entrypoint
     if (this.options.apiKey) env.ROTA_API_KEY = this.options.apiKey
-    const output = this.outputOf(run.id)
+    // The agent's own calls for this run (its output, settling it) carry the run's token too.
+    const client = this.options.client.forRun(token)
+    const output = new RunOutput(client, run.id, this.outputOptions(run.id))
     try {
-      this.track(run, await this.options.launcher.launch(run, env, output), output)
+      this.track(run, client, await this.options.launcher.launch(run, env, output), output)
     } catch (err) {
       const message = `the agent could not start the run: ${(err as Error).message}`
       this.log(`agent ${this.name}: run ${run.name} failed to start: ${(err as Error).message}`)
       await output.close()
-      await this.options.client.proposeState(run.id, 'crashed', message, this.id).catch(() => undefined)
+      await client.proposeState(run.id, 'crashed', message, this.id).catch(() => undefined)
     }
   }
 
-  /** One per run: its process's lines go to its logs until it settles. */
-  private outputOf(flowRunId: string): RunOutput {
-    return new RunOutput(this.options.client, flowRunId, {
+  /** How a run's output is echoed and its delivery problems told (one RunOutput per run: its process's lines go to its logs until it settles). */
+  private outputOptions(flowRunId: string) {
+    return {
       echo: this.options.onOutput,
-      onDeliveryError: (message) => this.log(`agent ${this.name}: output of run ${flowRunId}: ${message}`),
-    })
+      onDeliveryError: (message: string) => this.log(`agent ${this.name}: output of run ${flowRunId}: ${message}`),
+    }
   }
 
-  private track(run: ClaimedRun, launched: LaunchedRun, output: RunOutput): void {
-    this.running.set(run.id, { run, launched, output })
+  private track(run: ClaimedRun, client: RotaClient, launched: LaunchedRun, output: RunOutput): void {
+    this.running.set(run.id, { run, client, launched, output })
     void launched.exited.then(async (exit) => {
       const entry = this.running.get(run.id)
       this.running.delete(run.id)
       if (this.pollSlots === 0) this.poller?.abort() // the poll in flight claims nothing: poll again now
-      await this.settle(run, exit, entry?.stopping, output)
+      await this.settle(run, client, exit, entry?.stopping, output)
     })
   }
 
   /** After a run's process exits: its last lines land in its logs, then the run gets a final state. */
-  private async settle(run: ClaimedRun, exit: ExitInfo, stopping: string | undefined, output: RunOutput): Promise<void> {
+  private async settle(run: ClaimedRun, client: RotaClient, exit: ExitInfo, stopping: string | undefined, output: RunOutput): Promise<void> {
     const how = exit.signal ? `signal ${exit.signal}` : `code ${exit.exitCode}`
     await output.close()
     if (exit.state && TERMINAL.has(exit.state)) {
@@ -172,7 +179,7 @@ export class Agent {
       return
     }
     try {
-      let current = await this.options.client.getRun(run.id)
+      let current = await client.getRun(run.id)
       if (!TERMINAL.has(current.state)) {
         const cancelled = current.state === 'cancelling' || stopping === 'cancel'
         const state = cancelled ? 'cancelled' : 'crashed'
@@ -181,7 +188,7 @@ export class Agent {
           : exit.reason
             ? `crashed: ${exit.reason}`
             : `crashed: its process exited with ${how} before reporting a final state`
-        current = (await this.options.client.proposeState(run.id, state, message, this.id)).run
+        current = (await client.proposeState(run.id, state, message, this.id)).run
       }
       this.log(`agent ${this.name}: run ${current.name} (${run.id}) finished with state ${current.state}`)
     } catch (err) {

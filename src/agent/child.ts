@@ -1,12 +1,14 @@
 /**
  * The process that executes one flow run (`rota internal run-child`, the `process` isolation),
- * started by a launcher with ROTA_API_URL, ROTA_API_KEY, ROTA_FLOW_RUN_ID. The run itself is
- * run.ts's; this file adds what a process of its own does: SIGTERM stops the run, an orphaned
- * process stops it too, and the exit code says how it ended: 0 for success, 1 for failure, 2 when
- * it could not start the flow, 143 when stopped.
+ * started by a launcher with ROTA_API_URL, ROTA_API_KEY, ROTA_FLOW_RUN_ID and ROTA_RUN_TOKEN (the
+ * run's token, without which the server neither hands out the run's parameters nor takes its
+ * reports). The run itself is run.ts's; this file adds what a process of its own does: SIGTERM
+ * stops the run, an orphaned process stops it too, and the exit code says how it ended: 0 for
+ * success, 1 for failure, 2 when it could not start the flow, 143 when stopped.
  */
 import { loadEntrypoint } from '../sdk/loader.ts'
 import { executeRun, runConfigFromEnv } from './run.ts'
+import { RUN_TOKEN_ENV } from '../core/auth.ts'
 
 /** A warm spare waits here for the agent to hand it a run; it exits if the agent goes away. */
 export async function waitForRun(): Promise<NodeJS.ProcessEnv> {
@@ -45,6 +47,10 @@ export async function runChild(env: NodeJS.ProcessEnv, projectRoot: string): Pro
   } catch (err) {
     process.stderr.write(`rota internal run-child: ${(err as Error).message}\n`)
     return 2
+  } finally {
+    // The run's token is in `config` now; it leaves the environment before the flow runs, so the
+    // programs a flow starts (dbt, a shell) do not inherit it.
+    delete env[RUN_TOKEN_ENV]
   }
   const stop = new AbortController()
   const onSignal = () => stop.abort()

@@ -21,6 +21,8 @@ import Docker from 'dockerode'
 import type { ClaimedRun, ExitInfo, LaunchedRun, Launcher } from './launcher.ts'
 import { readLines, type OutputStream, type RunOutputSink } from './output.ts'
 import { retry } from '../core/backoff.ts'
+import { RUN_TOKEN_ENV } from '../core/auth.ts'
+import { parseEntrypoint } from '../entrypoint.ts'
 
 export const LABEL_MANAGED = 'rota.managed'
 export const LABEL_FLOW_RUN_ID = 'rota.flow-run-id'
@@ -133,6 +135,9 @@ export class DockerLauncher implements Launcher {
   }
 
   async launch(run: ClaimedRun, env: Record<string, string>, output: RunOutputSink): Promise<LaunchedRun> {
+    // The image's files are out of sight here: the entrypoint's text is checked, and the run process
+    // checks its real path against its own project root (/app) before it imports.
+    parseEntrypoint(run.entrypoint)
     await this.checkEngine()
     const apiUrl = env.ROTA_API_URL
     if (apiUrl) checkApiUrlReachableFromContainer(apiUrl, this.options.network)
@@ -195,27 +200,29 @@ export class DockerLauncher implements Launcher {
    * (or never started) are removed, and their runs come back with `exited` already settled, so the
    * agent records their end like any other (non-zero or null exit: crashed).
    */
-  async reconcile(agentName: string, outputFor: (flowRunId: string) => RunOutputSink): Promise<Array<{ flowRunId: string; launched: LaunchedRun }>> {
+  async reconcile(agentName: string, outputFor: (flowRunId: string, token: string | undefined) => RunOutputSink): Promise<Array<{ flowRunId: string; launched: LaunchedRun; token: string | undefined }>> {
     await this.checkEngine()
     const found = await this.docker.listContainers({
       all: true,
       filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_AGENT}=${agentName}`] },
     })
-    const result: Array<{ flowRunId: string; launched: LaunchedRun }> = []
+    const result: Array<{ flowRunId: string; launched: LaunchedRun; token: string | undefined }> = []
     for (const info of found) {
       const flowRunId = info.Labels?.[LABEL_FLOW_RUN_ID]
       // Engines differ on combining label filters; check both labels again rather than trust the filter.
       if (!flowRunId || info.Labels?.[LABEL_MANAGED] !== 'true' || info.Labels?.[LABEL_AGENT] !== agentName) continue
       const container = this.docker.getContainer(info.Id)
+      // The run's token is in the container's environment: the agent needs it to settle the run.
+      const token = await this.runTokenOf(container)
       if (info.State === 'running' || info.State === 'paused') {
         if (info.State === 'paused') await container.unpause().catch(() => undefined)
         // Lines printed while no agent watched were reported by the child itself; take new lines only.
-        result.push({ flowRunId, launched: this.watch(container, flowRunId, outputFor(flowRunId), { followLogsSince: Math.floor(Date.now() / 1000) }) })
+        result.push({ flowRunId, token, launched: this.watch(container, flowRunId, outputFor(flowRunId, token), { followLogsSince: Math.floor(Date.now() / 1000) }) })
         continue
       }
       const exit = info.State === 'created' ? { exitCode: null, signal: null } : await this.exitOf(container)
       await this.removeContainer(container, flowRunId)
-      result.push({ flowRunId, launched: { exited: Promise.resolve(exit), stop: async () => undefined } })
+      result.push({ flowRunId, token, launched: { exited: Promise.resolve(exit), stop: async () => undefined } })
     }
     return result
   }
@@ -309,6 +316,12 @@ export class DockerLauncher implements Launcher {
    * SIGKILL). An out-of-memory kill is reported as a signal, with the reason, since that is what
    * the user must act on. Unknown (engine lost it, never started): both null, which agents treat as a crash.
    */
+  private async runTokenOf(container: Docker.Container): Promise<string | undefined> {
+    const env = (await container.inspect().catch(() => undefined))?.Config?.Env ?? []
+    const prefix = `${RUN_TOKEN_ENV}=`
+    return env.find((e) => e.startsWith(prefix))?.slice(prefix.length)
+  }
+
   private async exitOf(container: Docker.Container, statusCode?: number): Promise<ExitInfo> {
     let info: Docker.ContainerInspectInfo | undefined
     try {

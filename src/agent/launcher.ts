@@ -35,10 +35,14 @@ export interface LaunchedRun {
 
 export interface Launcher {
   readonly type: 'local' | 'docker'
-  /** `env` holds ROTA_API_URL, ROTA_API_KEY (if any), ROTA_FLOW_RUN_ID and ROTA_AGENT_ID; the run's lines go to `output`. */
+  /** `env` holds ROTA_API_URL, ROTA_API_KEY (if any), ROTA_FLOW_RUN_ID, ROTA_RUN_TOKEN and ROTA_AGENT_ID; the run's lines go to `output`. */
   launch(run: ClaimedRun, env: Record<string, string>, output: RunOutputSink): Promise<LaunchedRun>
-  /** Called once at agent start: adopt or clean up what a previous agent process left; adopted runs' lines go to `outputFor(id)`. */
-  reconcile?(agentName: string, outputFor: (flowRunId: string) => RunOutputSink): Promise<Array<{ flowRunId: string; launched: LaunchedRun }>>
+  /**
+   * Called once at agent start: adopt or clean up what a previous agent process left; adopted runs'
+   * lines go to `outputFor(id, token)`. `token` is the run's token, when the launcher can read it
+   * back from what it started (a container's environment): the agent reports for the run with it.
+   */
+  reconcile?(agentName: string, outputFor: (flowRunId: string, token: string | undefined) => RunOutputSink): Promise<Array<{ flowRunId: string; launched: LaunchedRun; token: string | undefined }>>
   /** Releases what the launcher keeps between runs (a warm process); called when the agent stops. */
   close?(): Promise<void>
 }

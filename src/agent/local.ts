@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import type { ClaimedRun, ExitInfo, LaunchedRun, Launcher } from './launcher.ts'
 import { readLines, type RunOutputSink } from './output.ts'
+import { resolveEntrypoint } from '../entrypoint.ts'
 
 export interface LocalLauncherOptions {
   projectRoot: string
@@ -22,7 +23,9 @@ export class LocalLauncher implements Launcher {
 
   constructor(private readonly options: LocalLauncherOptions) {}
 
-  async launch(_run: ClaimedRun, env: Record<string, string>, output: RunOutputSink): Promise<LaunchedRun> {
+  async launch(run: ClaimedRun, env: Record<string, string>, output: RunOutputSink): Promise<LaunchedRun> {
+    // Checked here, before any process starts, and again by the run process before it imports.
+    resolveEntrypoint(run.entrypoint, this.options.projectRoot)
     let child = this.takeSpare()
     if (child) {
       // the agent's environment as it is now (it may have changed since the spare started), plus the run's

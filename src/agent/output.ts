@@ -13,6 +13,7 @@
  */
 import type { RotaClient } from '../client/index.ts'
 import { ServerReporter } from './reporter.ts'
+import { redactor, secretStrings, type Redactor } from '../core/redact.ts'
 
 /**
  * The longest line kept. Below the reporter's and the server's limits on one log line (60 and 64
@@ -133,10 +134,20 @@ export interface RunOutputOptions {
   onDeliveryError?: ((message: string) => void) | undefined
 }
 
-/** One run's output, forwarded to its logs. Made at launch, closed at settle. */
+/** Lines echoed before the run's secrets are known wait for them, up to this many. */
+const ECHO_HELD = 1000
+
+/**
+ * One run's output, forwarded to its logs. Made at launch, closed at settle. `client` acts for the
+ * run (it carries the run's token). The server hides the run's secrets in what it stores; the echo
+ * on the agent's console hides them too, once it knows them (from the run's execution details):
+ * lines printed before that are held back a moment.
+ */
 export class RunOutput implements RunOutputSink {
   private readonly reporter: ServerReporter
   private closed = false
+  private secrets: Redactor | undefined
+  private held: OutputLine[] = []
 
   constructor(
     client: RotaClient,
@@ -144,19 +155,45 @@ export class RunOutput implements RunOutputSink {
     private readonly options: RunOutputOptions = {},
   ) {
     this.reporter = new ServerReporter(client, flowRunId, options.onDeliveryError)
+    if (options.echo) {
+      void client.execution(flowRunId).then(
+        (exec) => this.knowSecrets(redactor(exec.secretParameters.flatMap((name) => secretStrings(exec.parameters[name])))),
+        (err: Error) => {
+          options.onDeliveryError?.(`cannot read the run's secrets to hide them on this console (${err.message}); its lines are shown as printed`)
+          this.knowSecrets(redactor([]))
+        },
+      )
+    }
   }
 
   line(output: OutputLine): void {
     if (this.closed || output.line.trim() === '') return
     this.reporter.log(output.stream === 'stderr' ? 'warn' : 'info', output.line, undefined)
-    this.options.echo?.({ ...output, flowRunId: this.flowRunId })
+    if (!this.options.echo) return
+    if (this.secrets) this.echo(output)
+    else if (this.held.length < ECHO_HELD) this.held.push(output)
   }
 
-  /** Delivers what is queued (waiting at most `timeoutMs`, so a dead server never holds a run's end). */
+  private knowSecrets(secrets: Redactor): void {
+    this.secrets = secrets
+    for (const line of this.held.splice(0)) this.echo(line)
+  }
+
+  private echo(output: OutputLine): void {
+    this.options.echo?.({ ...output, line: this.secrets?.text(output.line) ?? output.line, flowRunId: this.flowRunId })
+  }
+
+  /**
+   * Delivers what is queued, waiting at most `timeoutMs` (a dead server never holds a run's end).
+   * Past that, a batch still in flight gets one more try and is then dropped, saying so: the run has
+   * ended, and retrying its output for the reporter's give-up time (5 minutes) would only keep the
+   * agent busy.
+   */
   async close(timeoutMs = 10_000): Promise<void> {
     this.closed = true
     let timer: NodeJS.Timeout | undefined
     await Promise.race([this.reporter.flush(), new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))])
     clearTimeout(timer)
+    this.reporter.lastTry(`the run has ended and the server still took no output ${Math.round(timeoutMs / 1000)} s later`)
   }
 }

@@ -43,6 +43,8 @@ export class ServerReporter implements Reporter {
   private readonly giveUpMs: number
   /** Why the reporter gave up; once set, nothing more is sent. */
   failure: string | undefined
+  /** Set by `lastTry`: the next failed delivery gives up at once, saying this. */
+  private ending: string | undefined
 
   constructor(
     private readonly client: RotaClient,
@@ -56,7 +58,8 @@ export class ServerReporter implements Reporter {
   taskState(e: TaskEvent): void {
     if (this.failure) return
     const message = e.message === undefined ? undefined : cutLine(e.message)
-    this.tasks.push({ ...e, message, time: e.time.toISOString() })
+    const stack = e.stack === undefined ? undefined : cutLine(e.stack)
+    this.tasks.push({ ...e, message, stack, time: e.time.toISOString() })
     this.schedule()
   }
 
@@ -79,6 +82,15 @@ export class ServerReporter implements Reporter {
     this.timer = undefined
     this.sending = this.sending.then(() => this.send())
     await this.sending
+  }
+
+  /**
+   * No retries from now on: what is queued is still sent, but the first delivery that fails drops
+   * it and all that follows, saying `why`. For the agent's copy of a run's output once the run has
+   * ended: nothing waits on it, so a server that is away must not keep it retrying for giveUpMs.
+   */
+  lastTry(why: string): void {
+    this.ending = why
   }
 
   private schedule(): void {
@@ -110,6 +122,10 @@ export class ServerReporter implements Reporter {
       } catch (err) {
         if (!retryable(err)) {
           this.onDeliveryError(`dropped ${what}: the server refused it (${(err as ApiError).status}: ${(err as Error).message})`)
+          return
+        }
+        if (this.ending !== undefined) {
+          this.giveUp(`dropped ${what}: ${this.ending} (${(err as Error).message})`)
           return
         }
         const since = (this.failingSince ??= Date.now())

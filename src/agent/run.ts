@@ -14,19 +14,29 @@ import { resolveReportGiveUpMs } from '../config.ts'
 import { retryUntilDelivered } from './delivery.ts'
 import { runFlow } from '../sdk/runtime.ts'
 import type { FlowDefinition } from '../sdk/flow.ts'
-import { redact, type TimeoutWatch } from '../sdk/context.ts'
+import type { TimeoutWatch } from '../sdk/context.ts'
+import { redactor } from '../core/redact.ts'
 import { MAX_LINE, ServerReporter } from './reporter.ts'
 import { cutText } from '../core/text.ts'
 import { isTerminal } from '../core/states.ts'
+import { storableResult } from '../core/flow-control.ts'
+import { RUN_TOKEN_ENV } from '../core/auth.ts'
+import { ServerRunControl } from './run-control.ts'
 
 /** What one run needs from its agent. */
 export interface RunConfig {
   apiUrl: string
   apiKey: string | undefined
   flowRunId: string
+  /**
+   * The run's token (ROTA_RUN_TOKEN): every call the run makes for itself carries it. Per run, also
+   * in a shared worker, where it comes with the message that hands the run over, never from the
+   * worker's environment.
+   */
+  runToken: string
   /** How long reports may fail before the run gives up (ROTA_REPORT_GIVE_UP). */
   giveUpMs: number
-  /** Values that must never reach the logs: those of the variables ROTA_SECRET_ENV names, and the API key. */
+  /** Values that must never reach the logs: those of the variables ROTA_SECRET_ENV names, the API key and the run's token. */
   secrets: string[]
   /**
    * The flow's entrypoint, as the agent claimed the run (ROTA_FLOW_ENTRYPOINT): the run loads its
@@ -45,6 +55,8 @@ export function runConfigFromEnv(env: Readonly<Record<string, string | undefined
   const apiUrl = env.ROTA_API_URL
   const flowRunId = env.ROTA_FLOW_RUN_ID
   if (!apiUrl || !flowRunId) throw new RunConfigError('a flow run needs ROTA_API_URL and ROTA_FLOW_RUN_ID; agents set them')
+  const runToken = env[RUN_TOKEN_ENV]
+  if (!runToken) throw new RunConfigError(`a flow run needs ${RUN_TOKEN_ENV}, the run's token; the agent that claimed the run sets it`)
   let giveUpMs: number
   try {
     giveUpMs = resolveReportGiveUpMs(env)
@@ -57,7 +69,8 @@ export function runConfigFromEnv(env: Readonly<Record<string, string | undefined
     .filter((v): v is string => typeof v === 'string' && v.length >= 4)
   const apiKey = env.ROTA_API_KEY || undefined
   if (apiKey) secrets.push(apiKey)
-  return { apiUrl, apiKey, flowRunId, giveUpMs, secrets, entrypoint: env.ROTA_FLOW_ENTRYPOINT || undefined }
+  secrets.push(runToken)
+  return { apiUrl, apiKey, flowRunId, runToken, giveUpMs, secrets, entrypoint: env.ROTA_FLOW_ENTRYPOINT || undefined }
 }
 
 /** A stop that ends the run as crashed, with this message (a shared worker: the run's uncaught error). */
@@ -97,7 +110,7 @@ const STOP_GRACE_MS = 1000
 
 export async function executeRun(config: RunConfig, host: RunHost): Promise<RunEnd> {
   const { flowRunId, giveUpMs } = config
-  const client = new RotaClient(config.apiUrl, config.apiKey)
+  const client = new RotaClient(config.apiUrl, config.apiKey, { runToken: config.runToken })
   const controller = new AbortController()
   const note = host.note
   /** A control call (execution details, state proposals), retried under delivery.ts's policy until the run is stopped. */
@@ -116,13 +129,13 @@ export async function executeRun(config: RunConfig, host: RunHost): Promise<RunE
   })
   let finishing: Promise<RunEnd> | undefined
   /** Reports the final state (once). */
-  const finish = (state: State, message: string): Promise<RunEnd> =>
+  const finish = (state: State, message: string, result?: unknown): Promise<RunEnd> =>
     (finishing ??= (async () => {
       await reporter.flush()
       // The final state must land even if the server restarts right now; without a signal, so a stop does not cut it short.
       // A flow's error can be longer than the server takes (64 KiB): cut it rather than have it refused.
       const text = cutText(message, MAX_LINE, '… [cut]')
-      const held = await retryUntilDelivered(() => client.proposeState(flowRunId, state, text), { giveUpMs, onRetry: (err) => note(`${err.message}; retrying`) }).then(
+      const held = await retryUntilDelivered(() => client.proposeState(flowRunId, state, text, undefined, { result }), { giveUpMs, onRetry: (err) => note(`${err.message}; retrying`) }).then(
         (result) => (isTerminal(result.run.state) ? result.run.state : undefined),
         (err: Error) => note(`could not report the final state ${state}: ${err.message}`),
       )
@@ -134,7 +147,7 @@ export async function executeRun(config: RunConfig, host: RunHost): Promise<RunE
     if (reason instanceof RunCrash) {
       // The run's own code broke its host's rules (an uncaught error in a shared worker): it ends crashed now.
       controller.abort(reason)
-      void finish('crashed', redact(reason.message, config.secrets)).then(left)
+      void finish('crashed', redactor(config.secrets).text(reason.message)).then(left)
       return
     }
     controller.abort(new Error('stopped by the agent'))
@@ -184,9 +197,17 @@ export async function executeRun(config: RunConfig, host: RunHost): Promise<RunE
       reporter,
       secrets: config.secrets,
       watch: host.watch,
+      control: new ServerRunControl(client, { giveUpMs, note }),
+      expectedTasks: exec.tasks,
     })
     if (reporter.failure) return finish('failed', reporter.failure)
-    return finish(outcome.state, outcome.message)
+    // What the flow returned is kept with the run (JSON, bounded); what cannot be kept is said in its logs.
+    const kept = outcome.state === 'success' ? storableResult(outcome.reportedResult) : {}
+    if (kept.problem) {
+      reporter.log('warn', kept.problem, undefined)
+      await reporter.flush()
+    }
+    return finish(outcome.state, outcome.message, kept.result)
   }
   try {
     // A stop or a give-up aborts the calls in flight: the run then ends as left behind.

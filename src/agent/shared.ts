@@ -28,6 +28,7 @@ import { readLines, type RunOutputSink } from './output.ts'
 import type { FromWorker, ToWorker } from './worker.ts'
 import type { Isolation } from '../core/isolation.ts'
 import { backoffDelay } from '../core/backoff.ts'
+import { resolveEntrypoint } from '../entrypoint.ts'
 
 export interface SharedLauncherOptions {
   projectRoot: string
@@ -97,6 +98,8 @@ export class SharedLauncher implements Launcher {
 
   async launch(run: ClaimedRun, env: Record<string, string>, output: RunOutputSink): Promise<LaunchedRun> {
     if (this.closed) throw new Error('the shared worker pool is closed')
+    // Checked here, before a worker takes the run, and again by the worker before it imports (loader.ts).
+    resolveEntrypoint(run.entrypoint, this.options.projectRoot)
     const worker = this.workerFor(run)
     if (!worker.flows.get(run.entrypoint)) worker.flows.set(run.entrypoint, run.flowVersion ?? '')
     let done!: (exit: ExitInfo) => void
@@ -105,6 +108,7 @@ export class SharedLauncher implements Launcher {
     worker.runs.set(run.id, active)
     await worker.ready
     if (worker.gone) return { exited, stop: async () => undefined } // its exit already ended the run
+    // `env` is this run's alone (its id, its token): it travels with the run, never into the worker's environment.
     this.send(worker, { type: 'run', id: run.id, env })
     return {
       exited,

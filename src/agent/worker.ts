@@ -5,7 +5,9 @@
  * Each run is run.ts's, as in a run process, with what a process of its own would give it made
  * per run here:
  * - its configuration comes in the message that hands it over (never from process.env, which all
- *   runs share: flows read their run from runContext(), not from ROTA_FLOW_RUN_ID);
+ *   runs share: flows read their run from runContext(), not from ROTA_FLOW_RUN_ID); so does its
+ *   run token (ROTA_RUN_TOKEN), which its client sends with every call for the run and which no
+ *   other run's calls carry, and which the programs a flow starts never inherit;
  * - its reporter, its abort signal (cancel), its task timeouts are its own (the SDK keeps a run's
  *   scope in AsyncLocalStorage);
  * - what its code prints outside the SDK's capture (process.stdout.write, console.* at a module's

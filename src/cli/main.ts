@@ -6,10 +6,12 @@ import path from 'node:path'
 import { Command, Option } from 'commander'
 import { ConfigError, resolveConfig, type RotaConfig } from '../config.ts'
 import { ApiError, RotaClient, ServerUnreachableError, type FlowRun } from '../client/index.ts'
-import { ago, clean, paint, state, table } from './output.ts'
+import { clean, indentLines, localTime, paint, state, table, when } from './output.ts'
 import { registerFile } from './register.ts'
 import type { DevServiceSwitch } from './up.ts'
 import { loadPlugins, pluginEnvNames, type LoadedPlugin } from '../plugin.ts'
+import { addControlCommands, signedInt } from './control.ts'
+import { addAutomationCommands } from './automations.ts'
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
 
@@ -135,7 +137,8 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
     .option('--local <file>', 'run the flow in-process, without a server (like Prefect flow.run())')
     .option('--param <name=value>', 'parameter (repeatable)', collect, [])
     .option('--wait', 'follow the run and exit 0 only if it succeeds')
-    .action(async (flowName: string | undefined, opts: { local?: string; param: string[]; wait?: boolean }) => {
+    .option('--priority <n>', 'claimed before due runs of lower priority (higher first; default 0)', signedInt('--priority'))
+    .action(async (flowName: string | undefined, opts: { local?: string; param: string[]; wait?: boolean; priority?: number }) => {
       const params = parseParams(opts.param)
       if (opts.local) {
         const { runLocal } = await import('./run-local.ts')
@@ -148,7 +151,7 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
       const { resolveParameters } = await import('../core/parameters.ts')
       const coerced = resolveParameters(flow.parameters as never, params, { coerce: true })
       const overrides = Object.fromEntries(Object.keys(params).map((k) => [k, coerced[k]]))
-      const run = await api.createRun(flowName, overrides)
+      const run = await api.createRun(flowName, overrides, opts.priority === undefined ? {} : { priority: opts.priority })
       console.log(clean(`created run ${run.name} (${run.id}) of ${run.flowName}`))
       if (opts.wait) process.exitCode = (await follow(api, run.id, true)).state === 'success' ? 0 : 1
     })
@@ -160,7 +163,7 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
       const { items } = await client(resolveConfig()).listFlows()
       console.log(
         table(
-          items.map((f) => [clean(f.name), clean(f.scheduleText), f.scheduleActive ? 'on' : paint('paused', 33), f.lastRun ? state(f.lastRun.state) : '-', f.lastRun ? ago(f.lastRun.scheduledStartTime) : '-', clean(f.version)]),
+          items.map((f) => [clean(f.name), clean(f.scheduleText), f.scheduleActive ? 'on' : paint('paused', 33), f.lastRun ? state(f.lastRun.state) : '-', f.lastRun ? when(f.lastRun.scheduledStartTime) : '-', clean(f.version)]),
           ['FLOW', 'SCHEDULE', 'ACTIVE', 'LAST RUN', 'WHEN', 'VERSION'],
         ),
       )
@@ -168,18 +171,27 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
 
   program
     .command('runs')
-    .description('list flow runs, newest first')
-    .option('--flow <flow>', 'only this flow')
+    .description('list flow runs, newest first (upcoming ones: soonest first)')
+    .option('--flow <flow>', 'only these flows (comma separated)')
     .option('--state <state>', 'only these states (comma separated)')
+    .option('--search <text>', 'only runs whose name contains this text (or the run with this id)')
+    .option('--upcoming', 'only runs scheduled and not yet due')
     .option('--limit <n>', 'how many', int('--limit'), 20)
-    .action(async (opts: { flow?: string; state?: string; limit: number }) => {
-      const { items } = await client(resolveConfig()).listRuns(opts)
+    .action(async (opts: { flow?: string; state?: string; search?: string; upcoming?: boolean; limit: number }) => {
+      const { items } = await client(resolveConfig()).listRuns({
+        flow: opts.flow,
+        state: opts.state,
+        q: opts.search,
+        limit: opts.limit,
+        ...(opts.upcoming ? { when: 'upcoming' as const, order: 'asc' as const } : {}),
+      })
       console.log(
         table(
-          items.map((r) => [clean(r.id), clean(r.name), clean(r.flowName), state(r.state) + (r.late ? paint(' late', 33) : ''), ago(r.scheduledStartTime), r.durationMs === null ? '-' : `${(r.durationMs / 1000).toFixed(1)}s`]),
+          items.map((r) => [clean(r.id), clean(r.name), clean(r.flowName), state(r.state) + (r.late ? paint(' late', 33) : ''), when(r.scheduledStartTime), r.durationMs === null ? '-' : `${(r.durationMs / 1000).toFixed(1)}s`]),
           ['ID', 'NAME', 'FLOW', 'STATE', 'SCHEDULED', 'DURATION'],
         ),
       )
+      for (const r of items) if (r.lateReason) console.log(paint(clean(`${r.name} is late: ${r.lateReason}`), 33))
     })
 
   program
@@ -210,6 +222,9 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
       })
   }
 
+  addControlCommands(program, () => client(resolveConfig()), parseParams)
+  addAutomationCommands(program, () => client(resolveConfig()))
+
   const internal = program.command('internal', { hidden: true })
   internal.command('run-child').action(async () => {
     const { runChild } = await import('../agent/child.ts')
@@ -224,23 +239,32 @@ export async function buildProgram(plugins: readonly LoadedPlugin[]): Promise<Co
   return program
 }
 
-/** Prints logs (and task states) of a run; with `untilDone`, keeps going until the run ends. */
+/**
+ * Prints logs (and task states) of a run; with `untilDone`, keeps going until the run ends. Times
+ * are local with their offset; a failed task's stack comes with its error line (the SDK logs it),
+ * its continuation lines indented.
+ */
 async function follow(api: RotaClient, id: string, untilDone: boolean): Promise<FlowRun> {
   let after = 0
   const seen = new Map<string, string>()
+  let first = true
   for (;;) {
     const run = await api.getRun(id)
+    if (first) {
+      console.log(clean(`run ${run.name} of ${run.flowName}: ${run.state}, scheduled ${localTime(run.scheduledStartTime)}${run.lateReason ? ` (late: ${run.lateReason})` : ''}`))
+      first = false
+    }
     const { items } = await api.logs(id, after)
     for (const l of items) {
       after = l.id
       const level = l.level === 'error' ? paint('ERROR', 31) : l.level === 'warn' ? paint('WARN ', 33) : l.level.toUpperCase().padEnd(5)
-      console.log(`${clean(l.time.slice(11, 23))} ${level} ${l.taskName ? `[${clean(l.taskName)}] ` : ''}${clean(l.message)}`)
+      console.log(`${localTime(l.time, { date: false, ms: true })} ${level} ${l.taskName ? `[${clean(l.taskName)}] ` : ''}${indentLines(clean(l.message))}`)
     }
     if (untilDone) {
       for (const t of (await api.taskRuns(id)).items) {
         if (seen.get(t.id) !== t.state) {
           seen.set(t.id, t.state)
-          if (t.state !== 'running' || !items.length) console.log(`${new Date().toISOString().slice(11, 23)} task ${clean(t.taskName)} ${state(t.state)}${t.message ? ` - ${clean(t.message)}` : ''}`)
+          if (t.state !== 'running' || !items.length) console.log(`${localTime(new Date().toISOString(), { date: false, ms: true })} task ${clean(t.taskName)} ${state(t.state)}${t.message ? ` - ${clean(t.message)}` : ''}`)
         }
       }
     }

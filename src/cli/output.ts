@@ -4,6 +4,9 @@
  * that would recolour, retitle or rewrite the user's terminal.
  */
 import { terminalSafe } from '../core/text.ts'
+import { localTime } from '../core/time.ts'
+
+export { localTime }
 
 export const clean = terminalSafe
 const tty = process.stdout.isTTY === true
@@ -32,4 +35,14 @@ export function ago(iso: string | null): string {
   if (Math.abs(m) < 60) return m >= 0 ? `${m}m ago` : `in ${-m}m`
   const h = Math.round(m / 60)
   return h >= 0 ? `${h}h ago` : `in ${-h}h`
+}
+
+/** `2026-11-25 14:03:05 -03:00 (5m ago)` */
+export function when(iso: string | null): string {
+  return iso ? `${localTime(iso)} (${ago(iso)})` : '-'
+}
+
+/** A multi-line message (a stack trace) with its continuation lines indented under the first. */
+export function indentLines(text: string, indent = '    '): string {
+  return text.replace(/\n/g, `\n${indent}`)
 }

@@ -1,7 +1,8 @@
 /** `rota run --local`: one flow, in this process, no server; the terminal shows tasks and logs. */
 import { randomUUID } from 'node:crypto'
 import { loadFlowModule } from '../sdk/loader.ts'
-import { resolveParameters } from '../core/parameters.ts'
+import { resolveParameters, secretValues } from '../core/parameters.ts'
+import { redactor, type Redactor } from '../core/redact.ts'
 import { runFlow } from '../sdk/runtime.ts'
 import { terminalReporter } from '../sdk/local-reporter.ts'
 import { runName } from '../core/names.ts'
@@ -18,7 +19,27 @@ export async function runLocal(file: string, flowName: string | undefined, param
   const controller = new AbortController()
   process.once('SIGINT', () => controller.abort())
   console.log(`running ${chosen.flow.name} locally as ${name}`)
-  const outcome = await runFlow(chosen.flow, { flowRunId: randomUUID(), flowRunName: name, parameters, reporter: terminalReporter(), signal: controller.signal })
-  console.log(`flow run ${name} ended ${outcome.state}: ${terminalSafe(outcome.message)}`)
-  return outcome.state === 'success' ? 0 : 1
+  // The SDK hides the secrets in what the run reports; what the flow writes to this terminal past
+  // it (process.stdout.write, a library printing) is hidden here.
+  const restore = redactTerminal(redactor(secretValues(chosen.flow.parameters, parameters)))
+  try {
+    const outcome = await runFlow(chosen.flow, { flowRunId: randomUUID(), flowRunName: name, parameters, reporter: terminalReporter(), signal: controller.signal })
+    console.log(`flow run ${name} ended ${outcome.state}: ${terminalSafe(outcome.message)}`)
+    return outcome.state === 'success' ? 0 : 1
+  } finally {
+    restore()
+  }
+}
+
+/** Redacts what is written to stdout and stderr until the returned function is called. */
+function redactTerminal(secrets: Redactor): () => void {
+  if (secrets.empty) return () => undefined
+  const streams = [process.stdout, process.stderr]
+  const originals = streams.map((stream) => stream.write)
+  for (const stream of streams) {
+    const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean
+    stream.write = ((chunk: unknown, ...rest: unknown[]) =>
+      write(typeof chunk === 'string' ? secrets.text(chunk) : chunk instanceof Uint8Array ? secrets.text(Buffer.from(chunk).toString('utf8')) : chunk, ...rest)) as typeof stream.write
+  }
+  return () => streams.forEach((stream, i) => (stream.write = originals[i] as typeof stream.write))
 }

@@ -21,14 +21,27 @@ export class ServerUnreachableError extends Error {
   override name = 'ServerUnreachableError'
 }
 
+import { RUN_TOKEN_HEADER } from '../core/auth.ts'
+
 // Every shape comes from the wire contract; the client imports types only (no zod at run time).
 import type {
   Agent,
   AgentList,
+  Backfill,
+  BackfillRequest,
+  ChildRunRequest,
+  Pool,
+  PoolList,
+  PoolSlotRequest,
+  PoolSlotResult,
+  RunResult,
   Artifact,
   AgentRegistration,
   ArtifactInput,
+  BulkAction,
+  BulkResult,
   ClaimedRunBody,
+  ChildExecution,
   Execution,
   Flow,
   FlowList,
@@ -49,21 +62,37 @@ import type {
   TaskEvent,
   TaskEventResult,
   TaskRunList,
+  Automation,
+  AutomationInput,
+  AutomationList,
+  AutomationPatch,
+  FiringList,
 } from '../core/contract.ts'
 
-export type { Agent, Artifact, ArtifactInput, Flow, FlowRun, LogLine, State, TaskRun, Verdict } from '../core/contract.ts'
+export type { Agent, Artifact, ArtifactInput, Backfill, Flow, FlowRun, LogLine, Pool, PoolSlotResult, State, TaskRun, Verdict } from '../core/contract.ts'
 /** A claimed run as it travels (times are ISO strings). */
 export type ClaimedRunWire = ClaimedRunBody
 export type TaskEventWire = TaskEvent
 export type LogWire = LogInput
+
+export interface RotaClientOptions {
+  /** A run's token (ROTA_RUN_TOKEN): sent with every request, for the routes that act for that run. */
+  runToken?: string | undefined
+}
 
 export class RotaClient {
   readonly baseUrl: string
   constructor(
     baseUrl: string,
     private readonly apiKey?: string,
+    private readonly options: RotaClientOptions = {},
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '')
+  }
+
+  /** The same server and key, acting for one run with its token (the agent has one per run it holds). */
+  forRun(runToken: string): RotaClient {
+    return new RotaClient(this.baseUrl, this.apiKey, { ...this.options, runToken })
   }
 
   async request<T>(method: string, path: string, body?: unknown, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<T> {
@@ -72,6 +101,7 @@ export class RotaClient {
     if (body === undefined && method !== 'GET' && method !== 'HEAD') body = {}
     if (body !== undefined) headers['content-type'] = 'application/json'
     if (this.apiKey) headers['x-api-key'] = this.apiKey
+    if (this.options.runToken) headers[RUN_TOKEN_HEADER] = this.options.runToken
     let res: { status: number; statusText: string; text: string }
     try {
       res = await send(new URL(`${this.baseUrl}${path}`), method, headers, body === undefined ? undefined : JSON.stringify(body), options.timeoutMs ?? 30_000, options.signal)
@@ -108,10 +138,10 @@ export class RotaClient {
   setSchedule(flow: string, active: boolean) {
     return this.request<Flow>('POST', `/api/flows/${encodeURIComponent(flow)}/schedule`, { active })
   }
-  createRun(flow: string, parameters: Record<string, unknown>) {
-    return this.request<FlowRun>('POST', `/api/flows/${encodeURIComponent(flow)}/runs`, { parameters })
+  createRun(flow: string, parameters: Record<string, unknown>, options: { priority?: number } = {}) {
+    return this.request<FlowRun>('POST', `/api/flows/${encodeURIComponent(flow)}/runs`, { parameters, ...options })
   }
-  listRuns(q: Pick<RunListQuery, 'flow' | 'state' | 'limit' | 'cursor'> = {}) {
+  listRuns(q: Pick<RunListQuery, 'flow' | 'state' | 'limit' | 'cursor' | 'parent' | 'q' | 'when' | 'order' | 'before' | 'after'> = {}) {
     const params = new URLSearchParams()
     for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v))
     return this.request<RunPage>('GET', `/api/flow-runs?${params}`)
@@ -125,6 +155,9 @@ export class RotaClient {
   retryRun(id: string) {
     return this.request<FlowRun>('POST', `/api/flow-runs/${encodeURIComponent(id)}/retry`)
   }
+  bulk(action: BulkAction['action'], ids: string[]) {
+    return this.request<BulkResult>('POST', '/api/flow-runs/bulk', { action, ids })
+  }
   taskRuns(id: string) {
     return this.request<TaskRunList>('GET', `/api/flow-runs/${encodeURIComponent(id)}/task-runs`)
   }
@@ -134,8 +167,43 @@ export class RotaClient {
   listAgents() {
     return this.request<AgentList>('GET', '/api/agents')
   }
+  backfill(flow: string, request: BackfillRequest) {
+    return this.request<Backfill>('POST', `/api/flows/${encodeURIComponent(flow)}/backfills`, request)
+  }
+  listPools() {
+    return this.request<PoolList>('GET', '/api/pools')
+  }
+  getPool(name: string) {
+    return this.request<Pool>('GET', `/api/pools/${encodeURIComponent(name)}`)
+  }
+  setPool(name: string, slots: number) {
+    return this.request<Pool>('PUT', `/api/pools/${encodeURIComponent(name)}`, { slots })
+  }
+  runResult(id: string) {
+    return this.request<RunResult>('GET', `/api/flow-runs/${encodeURIComponent(id)}/result`)
+  }
 
-  // --- for agents and flow processes ---
+  // --- automations ---
+  listAutomations() {
+    return this.request<AutomationList>('GET', '/api/automations')
+  }
+  getAutomation(idOrName: string) {
+    return this.request<Automation>('GET', `/api/automations/${encodeURIComponent(idOrName)}`)
+  }
+  createAutomation(input: AutomationInput) {
+    return this.request<Automation>('POST', '/api/automations', input)
+  }
+  updateAutomation(idOrName: string, patch: AutomationPatch) {
+    return this.request<Automation>('PATCH', `/api/automations/${encodeURIComponent(idOrName)}`, patch)
+  }
+  deleteAutomation(idOrName: string) {
+    return this.request<Ok>('DELETE', `/api/automations/${encodeURIComponent(idOrName)}`)
+  }
+  firings(idOrName: string, limit = 50) {
+    return this.request<FiringList>('GET', `/api/automations/${encodeURIComponent(idOrName)}/firings?limit=${limit}`)
+  }
+
+  // --- for agents and flow processes (the run routes need a client made with forRun(token)) ---
   registerAgent(a: AgentRegistration) {
     return this.request<Agent>('POST', '/api/agents', a)
   }
@@ -148,8 +216,11 @@ export class RotaClient {
   stopAgent(agentId: string) {
     return this.request<Ok>('POST', `/api/agents/${agentId}/stop`, {}, { timeoutMs: 3000 })
   }
-  /** `withExecution`: a run proposing running also gets its execution details in the answer (a server older than that omits them). */
-  proposeState(flowRunId: string, state: State, message?: string, agentId?: string, options: { withExecution?: boolean } = {}) {
+  /**
+   * `withExecution`: a run proposing running also gets its execution details in the answer (a server
+   * older than that omits them). `result`: what the flow returned, with its final state.
+   */
+  proposeState(flowRunId: string, state: State, message?: string, agentId?: string, options: { withExecution?: boolean; result?: unknown } = {}) {
     return this.request<StateResult>('POST', `/api/flow-runs/${flowRunId}/state`, { state, message, agentId, ...options })
   }
   execution(flowRunId: string) {
@@ -163,6 +234,26 @@ export class RotaClient {
   }
   postArtifact(flowRunId: string, artifact: ArtifactInput) {
     return this.request<Artifact>('POST', `/api/flow-runs/${flowRunId}/artifacts`, artifact)
+  }
+  /** Long-polls up to `request.waitMs` (default 20 s) for a pool slot. */
+  acquireSlot(flowRunId: string, request: PoolSlotRequest, signal?: AbortSignal) {
+    return this.request<PoolSlotResult>('POST', `/api/flow-runs/${flowRunId}/pool-slots`, request, {
+      timeoutMs: (request.waitMs ?? 20_000) + 15_000,
+      ...(signal ? { signal } : {}),
+    })
+  }
+  releaseSlot(flowRunId: string, slotId: number) {
+    return this.request<Ok>('POST', `/api/flow-runs/${flowRunId}/pool-slots/${slotId}/release`)
+  }
+  startChildRun(parentRunId: string, request: ChildRunRequest) {
+    return this.request<ChildExecution>('POST', `/api/flow-runs/${parentRunId}/children`, request)
+  }
+  /** Long-polls up to `waitMs` for the run to leave `whileState`. */
+  waitRun(flowRunId: string, whileState: State, waitMs = 20_000, signal?: AbortSignal) {
+    return this.request<FlowRun>('GET', `/api/flow-runs/${flowRunId}/wait?whileState=${whileState}&waitMs=${waitMs}`, undefined, {
+      timeoutMs: waitMs + 15_000,
+      ...(signal ? { signal } : {}),
+    })
   }
 }
 

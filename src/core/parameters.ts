@@ -1,4 +1,8 @@
 /** Flow parameters: declared by their defaults, validated on every run request. */
+import { REDACTED, secretStrings } from './redact.ts'
+
+export { REDACTED }
+
 export type ParameterType = 'string' | 'number' | 'boolean' | 'json'
 
 export interface ParameterSpec {
@@ -12,7 +16,29 @@ export class ParameterError extends Error {
   override name = 'ParameterError'
 }
 
-export const REDACTED = '********'
+/** A run's parameters (their JSON) may take at most this many bytes: a run carries references to data, not the data. */
+export const MAX_PARAMETER_BYTES = 256 * 1024
+
+/** Parameters larger than MAX_PARAMETER_BYTES (the API answers 413). */
+export class ParametersTooLargeError extends ParameterError {
+  override name = 'ParametersTooLargeError'
+}
+
+/** Throws ParametersTooLargeError when `values` (a run's, or a flow's defaults) exceed MAX_PARAMETER_BYTES. */
+export function checkParametersSize(values: Record<string, unknown>, what = 'the parameters'): void {
+  const bytes = new TextEncoder().encode(JSON.stringify(values) ?? '').length
+  if (bytes > MAX_PARAMETER_BYTES) {
+    throw new ParametersTooLargeError(
+      `${what} take ${formatBytes(bytes)} as JSON; a run takes at most ${formatBytes(MAX_PARAMETER_BYTES)} of parameters: pass a reference to the data (a path, a URL, a key) instead of the data`,
+    )
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} bytes`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10 * 1024 ? 1 : 0)} KiB`
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`
+}
 
 export function parameterSpecs(defaults: Record<string, unknown>, secret: readonly string[] = []): ParameterSpec[] {
   for (const s of secret) {
@@ -50,8 +76,9 @@ export function resolveParameters(specs: readonly ParameterSpec[], overrides: un
 }
 
 function checkValue(spec: ParameterSpec, raw: unknown, coerce: boolean): unknown {
+  // The message names what came, never its value: the value may be a secret, and error messages are shown and logged.
   const fail = (): never => {
-    throw new ParameterError(`parameter "${spec.name}" must be a ${spec.type}, got ${JSON.stringify(raw)}`)
+    throw new ParameterError(`parameter "${spec.name}" must be a ${spec.type}, got ${describeKind(raw)}`)
   }
   switch (spec.type) {
     case 'number': {
@@ -77,6 +104,19 @@ function checkValue(spec: ParameterSpec, raw: unknown, coerce: boolean): unknown
       return raw
     }
   }
+}
+
+function describeKind(raw: unknown): string {
+  if (raw === null) return 'null'
+  if (Array.isArray(raw)) return 'a list'
+  if (typeof raw === 'string') return raw.trim() === '' ? 'an empty text' : 'a text'
+  if (typeof raw === 'number') return Number.isFinite(raw) ? 'a number' : 'a number out of range'
+  return `a ${typeof raw}`
+}
+
+/** The values of a run's secret parameters, as the strings redaction hides (src/core/redact.ts). */
+export function secretValues(specs: readonly ParameterSpec[], values: Record<string, unknown>): string[] {
+  return specs.filter((s) => s.secret).flatMap((s) => secretStrings(values[s.name]))
 }
 
 export function redactParameters(specs: readonly ParameterSpec[], values: Record<string, unknown>): Record<string, unknown> {

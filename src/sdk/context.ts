@@ -4,6 +4,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { ArtifactKind } from '../core/artifacts.ts'
+import type { RunControl } from './control.ts'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
@@ -12,10 +13,17 @@ export interface TaskEvent {
   taskKey: string
   taskName: string
   position: number
-  state: 'running' | 'retrying' | 'success' | 'failed' | 'skipped' | 'cancelled' | 'crashed'
+  /** pending: waiting for a pool slot (the message says which, and who holds them). */
+  state: 'pending' | 'running' | 'retrying' | 'success' | 'failed' | 'skipped' | 'cancelled' | 'crashed'
   message?: string | undefined
+  /** The stack of the error that failed the attempt (retrying, failed). */
+  stack?: string | undefined
+  /** The task runs whose results this one was called with (sent with its first event). */
+  inputs?: string[] | undefined
   attempts: number
   time: Date
+  /** The item's index when the task run is one of a map(). */
+  mapIndex?: number | undefined
 }
 
 /** An artifact as a flow keeps it: its data has the shape of its kind (src/core/artifacts.ts). */
@@ -61,6 +69,8 @@ export interface RunScope {
   seenTasks: Set<string>
   /** Strings that must never reach the logs (secret parameter values, secret env). */
   secrets: string[]
+  /** Pool slots and child runs, from the server; absent in `rota run --local` (no pools, children inline). */
+  control?: RunControl | undefined
 }
 
 export interface TaskScope {
@@ -79,12 +89,6 @@ export const storage = new AsyncLocalStorage<Scope>()
 
 export function currentScope(): Scope | undefined {
   return storage.getStore()
-}
-
-export function redact(message: string, secrets: readonly string[]): string {
-  let out = message
-  for (const s of secrets) if (s.length >= 4) out = out.split(s).join('********')
-  return out
 }
 
 export interface RunContext extends RunInfo {
@@ -109,7 +113,7 @@ function emit(level: LogLevel, message: string): void {
     originalConsole[level === 'debug' ? 'debug' : level](message)
     return
   }
-  scope.runScope.reporter.log(level, redact(message, scope.runScope.secrets), scope.task?.taskName)
+  scope.runScope.reporter.log(level, message, scope.task?.taskName)
 }
 
 /** The run logger: writes to the current task's logs (or the flow's, outside a task). */
@@ -187,7 +191,7 @@ export function captureConsole(): void {
       const scope = currentScope()
       if (!scope) return original(...args)
       const message = args.map((a) => (typeof a === 'string' ? a : formatValue(a))).join(' ')
-      scope.runScope.reporter.log(level, redact(message, scope.runScope.secrets), scope.task?.taskName)
+      scope.runScope.reporter.log(level, message, scope.task?.taskName)
     }
   console.log = wrap('info', originalConsole.log)
   console.info = wrap('info', originalConsole.info)

@@ -4,6 +4,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { isFlow, type FlowDefinition } from './flow.ts'
+import { confinedPath, resolveEntrypoint } from '../entrypoint.ts'
 
 export class FlowLoadError extends Error {
   override name = 'FlowLoadError'
@@ -17,9 +18,25 @@ export interface LoadedFlow {
   version: string
 }
 
-export async function loadFlowModule(file: string, projectRoot = process.cwd()): Promise<LoadedFlow[]> {
-  const abs = path.resolve(projectRoot, file)
+export interface LoadOptions {
+  /**
+   * The file must be inside the project root (symbolic links followed): for registration, since
+   * agents import flows only from inside their project. `rota run --local` may load any file.
+   */
+  insideProject?: boolean
+}
+
+export async function loadFlowModule(file: string, projectRoot = process.cwd(), options: LoadOptions = {}): Promise<LoadedFlow[]> {
+  let abs = path.resolve(projectRoot, file)
   if (!fs.existsSync(abs)) throw new FlowLoadError(`flow file ${file} does not exist (looked at ${abs})`)
+  if (options.insideProject) {
+    try {
+      abs = confinedPath(abs, projectRoot, `flow file ${file}`)
+    } catch (err) {
+      throw new FlowLoadError(`${(err as Error).message}; move it into the project, or run it here with \`rota run --local ${file}\``)
+    }
+    projectRoot = fs.realpathSync(projectRoot)
+  }
   let mod: Record<string, unknown>
   try {
     mod = (await import(pathToFileURL(abs).href)) as Record<string, unknown>
@@ -45,11 +62,18 @@ export async function loadFlowModule(file: string, projectRoot = process.cwd()):
   return flows
 }
 
-/** Loads the flow an entrypoint (`file.ts:exportName`) names. */
+/**
+ * Loads the flow an entrypoint (`file.ts:exportName`) names, after checking that its file is inside
+ * the project root, symbolic links followed (src/entrypoint.ts): nothing outside it is imported.
+ */
 export async function loadEntrypoint(entrypoint: string, projectRoot = process.cwd()): Promise<FlowDefinition> {
-  const i = entrypoint.lastIndexOf(':')
-  const file = i > 0 ? entrypoint.slice(0, i) : entrypoint
-  const exportName = i > 0 ? entrypoint.slice(i + 1) : 'default'
+  let file: string
+  let exportName: string
+  try {
+    ;({ path: file, exportName } = resolveEntrypoint(entrypoint, projectRoot))
+  } catch (err) {
+    throw new FlowLoadError((err as Error).message)
+  }
   const flows = await loadFlowModule(file, projectRoot)
   const found = flows.find((f) => f.exportName === exportName)
   if (!found) throw new FlowLoadError(`${file} has no flow exported as "${exportName}"`)

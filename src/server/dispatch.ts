@@ -8,6 +8,8 @@
  * 3. redeliver: runs claimed for this agent that it does not hold (the answer that carried them was
  *    lost: the agent aborted the poll, the network dropped it) are handed over again;
  * 4. claim: due runs for its free slots, through the policy (orchestration/transition.ts);
+ *    every run handed over (claimed or redelivered) carries a fresh run token (run-access.ts): the
+ *    agent and the run's process act for the run with it, and nobody else can;
  * 5. wait: with nothing to say, sleep until a run may be due or an event arrives, up to `waitMs`.
  *
  * An agent that goes away in the middle gets nothing claimed for it: what was claimed goes back.
@@ -17,6 +19,7 @@ import type { EventBus } from './events.ts'
 import { getAgent, heartbeat, markAgentStopped, upsertAgent, type AgentRow } from './store/agents.ts'
 import { nextScheduledTime, pendingRunsOfAgent, runStates, undeliveredRuns, type ClaimedRunRow } from './store/queue.ts'
 import { claimRuns, NotFoundError, setFlowRunState } from './orchestration/transition.ts'
+import { issueRunTokens } from './run-access.ts'
 
 export interface DispatchContext {
   db: Db
@@ -37,7 +40,7 @@ export interface PollRequest {
 }
 
 export interface Work {
-  runs: ClaimedRunRow[]
+  runs: (ClaimedRunRow & { token: string })[]
   cancel: string[]
   lost: string[]
 }
@@ -71,7 +74,7 @@ export async function poll(ctx: DispatchContext, agentId: string, request: PollR
       await releaseRuns(ctx, claimed.map((r) => r.id), 'the agent left before receiving the run')
       return NOTHING
     }
-    const runs = [...undelivered, ...claimed]
+    const runs = await issueRunTokens(db, agentId, [...undelivered, ...claimed])
     const remaining = deadline - Date.now()
     if (runs.length > 0 || cancel.length > 0 || lost.length > 0 || remaining <= 0 || ctx.shutdown.aborted) return { runs, cancel, lost }
     // Sleep until something may have changed: a new or cancelled run, or the next run entering the prefetch window.

@@ -9,13 +9,25 @@ import type { Db } from './db/index.ts'
 import type { TaskRunRow } from './store/task-runs.ts'
 import type { LogRow } from './store/logs.ts'
 
+/** What metrics and automations need of a run that changed state, carried with its event (ISO times). */
+export interface RunFacts {
+  flowName: string
+  scheduledStartTime: string
+  startTime: string | null
+  endTime: string | null
+}
+
 /** Events inside the server (and across replicas); /api/events presents them with the contract's shapes. */
 export type RotaEvent =
-  | { type: 'flow-run'; flowRunId: string; flowId: string; state: string }
+  | { type: 'flow-run'; flowRunId: string; flowId: string; state: string; facts?: RunFacts | undefined }
   | { type: 'task-run'; flowRunId: string; taskRun: TaskRunRow | undefined }
   | { type: 'log'; flowRunId: string; log: LogRow | undefined }
   | { type: 'runs-available' }
   | { type: 'agent'; agentId: string }
+  /** A pool's slots changed hands or number: tasks waiting for it ask again. */
+  | { type: 'pool'; pool: string }
+  /** Runs deleted without ending (a paused schedule's upcoming runs): lists drop them at once. */
+  | { type: 'runs-removed'; flowId: string; ids: string[] }
 
 const CHANNEL = 'rota_events'
 // NOTIFY payloads are limited to 8000 bytes: bigger events cross replicas without their body.
@@ -38,7 +50,7 @@ export class EventBus {
     this.unlisten = await this.db.listen(CHANNEL, (payload) => {
       try {
         const { origin, event } = JSON.parse(payload) as { origin: string; event: RotaEvent }
-        if (origin !== this.origin) this.emitter.emit('event', event)
+        if (origin !== this.origin) this.emitter.emit('event', event, false)
       } catch {
         // not ours
       }
@@ -51,11 +63,13 @@ export class EventBus {
   }
 
   publish(event: RotaEvent): void {
-    this.emitter.emit('event', event)
+    this.emitter.emit('event', event, true)
     if (!this.db.notify) return
     let payload = JSON.stringify({ origin: this.origin, event })
     if (Buffer.byteLength(payload) > MAX_NOTIFY_BYTES) {
       if (event.type === 'log' || event.type === 'task-run') payload = JSON.stringify({ origin: this.origin, event: { ...event, log: undefined, taskRun: undefined } })
+      // Too many ids to carry: the other replicas' pages refetch their lists instead.
+      if (event.type === 'runs-removed') payload = JSON.stringify({ origin: this.origin, event: { ...event, ids: [] } })
     }
     this.notify(payload)
   }
@@ -65,7 +79,7 @@ export class EventBus {
    * server's listeners, and other replicas get one bodiless notice to refetch, not one NOTIFY per line.
    */
   publishBatch(events: readonly RotaEvent[], notice: RotaEvent): void {
-    for (const event of events) this.emitter.emit('event', event)
+    for (const event of events) this.emitter.emit('event', event, true)
     if (events.length > 0 && this.db.notify) this.notify(JSON.stringify({ origin: this.origin, event: notice }))
   }
 
@@ -91,7 +105,13 @@ export class EventBus {
     this.sending = false
   }
 
-  subscribe(listener: (event: RotaEvent) => void): () => void {
+  /** How many listeners (event streams, waiting polls) are subscribed now. */
+  get subscribers(): number {
+    return this.emitter.listenerCount('event')
+  }
+
+  /** `local` is false for events that came from another replica (counters count only their own server's). */
+  subscribe(listener: (event: RotaEvent, local: boolean) => void): () => void {
     this.emitter.on('event', listener)
     return () => this.emitter.off('event', listener)
   }

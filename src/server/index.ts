@@ -1,5 +1,5 @@
 /**
- * The Rota server: opens the database, runs the scheduler and the reaper (reaper.ts) loops, serves the API.
+ * The Rota server: opens the database, runs the scheduler, reaper (reaper.ts), retention (retention.ts) and automation (automations/) loops, serves the API and /metrics.
  * Several servers may share one PostgreSQL: every loop is idempotent in the database.
  */
 import fs from 'node:fs'
@@ -12,11 +12,15 @@ import { ConfigError } from '../config.ts'
 import { openDb, type Db } from './db/index.ts'
 import { EventBus } from './events.ts'
 import { createApp } from './api/app.ts'
+import type { EventQueueLimits } from './api/events.ts'
 import { scheduleAll } from './scheduler.ts'
 import { reap } from './reaper.ts'
 import { AGENT_SILENCE_MS } from './store/agents.ts'
 import { loadPlugins, type LoadedPlugin } from '../plugin.ts'
 import { backoffDelay, sleep } from '../core/backoff.ts'
+import { createOps } from './ops.ts'
+import { RetentionSweeper, type RetentionOptions } from './retention.ts'
+import { AutomationEngine, type AutomationOptions } from './automations/engine.ts'
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
@@ -42,6 +46,15 @@ export interface ServerOptions {
   env?: NodeJS.ProcessEnv
   /** The built dashboard; default dist/ui of the project. */
   uiDir?: string
+  /** Where the agents' flows live, for the entrypoint check at registration; default the project this server runs from. */
+  projectRoot?: string
+  /** Bounds of each event-stream subscriber's queue; a slower subscriber is dropped (default EVENT_QUEUE_LIMITS). */
+  eventQueue?: EventQueueLimits
+  /** Retention sweep tick (finished runs past ROTA_RETENTION are deleted); default 30 s. */
+  retentionEveryMs?: number
+  retention?: RetentionOptions
+  /** Automations: how often time-based triggers are judged, delivery retries (tests shorten them). */
+  automations?: Omit<AutomationOptions, 'baseUrl' | 'onSettled' | 'log'>
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1'])
@@ -58,9 +71,11 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
   const shutdown = new AbortController()
   const env = options.env ?? process.env
   let listeningPort = config.port
+  const ops = createOps(db, config)
+  ops.metrics.observe(bus)
   const app = await createApp(
-    { db, bus, config, version: VERSION, shutdown: shutdown.signal, plugins, env },
-    { uiDir: options.uiDir ?? path.join(ROOT, 'dist/ui'), port: () => listeningPort },
+    { db, bus, config, version: VERSION, shutdown: shutdown.signal, plugins, env, projectRoot: options.projectRoot ?? ROOT, ops },
+    { uiDir: options.uiDir ?? path.join(ROOT, 'dist/ui'), port: () => listeningPort, eventQueue: options.eventQueue },
   ).catch(async (err: unknown) => {
     await bus.stop()
     await db.close()
@@ -81,9 +96,19 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
   // judges crashes only after one full heartbeat window from start-up.
   const silenceMs = options.silenceMs ?? AGENT_SILENCE_MS
   const judgeFrom = Date.now() + silenceMs
+  const sweeper = new RetentionSweeper(db, config.retention, options.retention, (flow, n) => ops.metrics.runsDeleted(flow, n))
+  let baseUrl = config.publicUrl ?? `http://127.0.0.1:${config.port}`
+  const automations = new AutomationEngine(db, bus, {
+    ...options.automations,
+    baseUrl: () => baseUrl,
+    onSettled: (automation, status) => ops.metrics.firingSettled(automation, status),
+    log,
+  })
   const loops = [
     loop('scheduler', options.scheduleEveryMs ?? 1000, () => scheduleAll(db, bus), shutdown.signal, log),
     loop('reaper', options.reapEveryMs ?? 2000, () => reap(db, bus, silenceMs, judgeFrom), shutdown.signal, log),
+    loop('retention', options.retentionEveryMs ?? 30_000, () => sweeper.sweep(), shutdown.signal, log),
+    automations.run(shutdown.signal),
   ]
 
   const server: ServerType = await new Promise<ServerType>((resolve, reject) => {
@@ -104,6 +129,7 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
   listeningPort = port
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
   const url = `http://${host}:${port}`
+  baseUrl = config.publicUrl ?? url
   log(`rota server listening on ${url} (database: ${db.kind === 'pglite' ? `PGlite in ${config.home}` : 'PostgreSQL'})`)
   let closed = false
   return {
@@ -121,6 +147,7 @@ export async function startServer(config: RotaConfig, options: ServerOptions = {
         ;(server as { closeAllConnections?: () => void }).closeAllConnections?.()
       })
       for (let waited = 0; inFlight > 0 && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20))
+      ops.metrics.stop()
       await bus.stop()
       await db.close()
     },
@@ -143,6 +170,12 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
         ? [408, 'Request Timeout', 'the request took too long to arrive']
         : [400, 'Bad Request', 'the request is not valid HTTP']
   const body = JSON.stringify({ error: { message } })
+  // Keep reading (and dropping) what the client still sends: closing a socket with unread bytes
+  // makes the kernel answer with a reset, which can reach the client before it has read this answer
+  // (a long request line was still being written when the parser gave up). Closed after 2 s at most.
+  socket.on('error', () => socket.destroy())
+  socket.resume()
+  setTimeout(() => socket.destroy(), 2000).unref()
   socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
 }
 

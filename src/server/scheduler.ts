@@ -8,6 +8,7 @@ import type { EventBus } from './events.ts'
 import { fireTimes, type Schedule } from '../core/schedule.ts'
 import { advanceScheduleCursor, getFlowForUpdate, insertFlow, listScheduledFlows, setScheduleActive, updateFlowDefinition, type FlowRegistration, type FlowRow } from './store/flows.ts'
 import { deleteScheduledRuns, insertScheduledRuns } from './store/runs.ts'
+import { ensurePools } from './store/pools.ts'
 import { runName } from '../core/names.ts'
 
 /** How far ahead runs are created (the dashboard shows them as upcoming). */
@@ -71,22 +72,23 @@ export async function registerFlow(db: Db, bus: EventBus, reg: FlowRegistration)
     const existing = await getFlowForUpdate(tx, reg.name)
     if (!existing) {
       const created = await insertFlow(tx, reg)
-      if (created) return { flow: created, status: 'created' as const }
+      if (created) return { flow: created, status: 'created' as const, removed: [] }
       // Another server registered it between our read and insert: treat as re-registration.
     }
     const current = existing ?? ((await getFlowForUpdate(tx, reg.name)) as FlowRow)
-    if (sameDefinition(current, reg)) return { flow: current, status: 'unchanged' as const }
+    if (sameDefinition(current, reg)) return { flow: current, status: 'unchanged' as const, removed: [] }
     const scheduleChanged = canonical(current.schedule) !== canonical(reg.schedule)
-    if (scheduleChanged) {
-      // Future scheduler-made runs that nobody claimed yet belong to the old schedule.
-      await deleteScheduledRuns(tx, current.id, { futureOnly: true })
-    }
+    // Future scheduler-made runs that nobody claimed yet belong to the old schedule.
+    const removed = scheduleChanged ? await deleteScheduledRuns(tx, current.id, { futureOnly: true }) : []
     const flow = await updateFlowDefinition(tx, reg, scheduleChanged)
-    return { flow, status: 'updated' as const }
+    return { flow, status: 'updated' as const, removed }
   })
+  // The pools the flow and its tasks name exist from now on (1 slot unless `rota pool set` says otherwise).
+  await ensurePools(db, [...(reg.pool ? [reg.pool] : []), ...Object.values(reg.taskPools)])
+  if (result.removed.length) bus.publish({ type: 'runs-removed', flowId: result.flow.id, ids: result.removed })
   if (result.status !== 'unchanged') await scheduleFlow(db, result.flow)
   bus.publish({ type: 'runs-available' })
-  return result
+  return { flow: result.flow, status: result.status }
 }
 
 /** JSON with sorted keys: jsonb does not keep key order, so plain JSON.stringify would see changes that are not. */
@@ -108,6 +110,11 @@ function sameDefinition(row: FlowRow, reg: FlowRegistration): boolean {
     row.catchUp === reg.catchUp &&
     row.retries === reg.retries &&
     row.retryDelaySeconds === reg.retryDelaySeconds &&
+    row.maxActiveRuns === reg.maxActiveRuns &&
+    row.overlap === reg.overlap &&
+    row.pool === reg.pool &&
+    canonical(row.taskPools) === canonical(reg.taskPools) &&
+    canonical(row.retention) === canonical(reg.retention ?? null) &&
     row.isolation === reg.isolation
   )
 }
@@ -117,11 +124,12 @@ function sameDefinition(row: FlowRow, reg: FlowRegistration): boolean {
  * resuming starts from now (the paused gap is not caught up) and makes the upcoming runs at once.
  */
 export async function switchSchedule(db: Db, bus: EventBus, flow: FlowRow, active: boolean): Promise<FlowRow> {
-  const updated = await db.transaction(async (tx) => {
+  const { updated, removed } = await db.transaction(async (tx) => {
     const row = (await setScheduleActive(tx, flow.id, active)) as FlowRow
-    if (!active) await deleteScheduledRuns(tx, flow.id, { futureOnly: false })
-    return row
+    return { updated: row, removed: active ? [] : await deleteScheduledRuns(tx, flow.id, { futureOnly: false }) }
   })
+  // Every open page drops them now, rather than listing runs that no longer exist until its next refresh.
+  if (removed.length) bus.publish({ type: 'runs-removed', flowId: flow.id, ids: removed })
   if (active) await scheduleFlow(db, updated)
   bus.publish({ type: 'runs-available' })
   return updated

@@ -1,4 +1,5 @@
-/** Formatting shared by every page: times, durations, numbers. */
+/** Formatting shared by every page: times, durations, numbers. Times are in the display zone (time.ts). */
+import { clock, fullTime } from './time.ts'
 
 export function parseTime(iso: string | null | undefined): number | null {
   if (!iso) return null
@@ -33,23 +34,17 @@ export function relativeTime(iso: string | null | undefined, now = Date.now()): 
   return diff > 0 ? `in ${text}` : `${text} ago`
 }
 
+/** The full absolute time with its zone, for tooltips (in the display zone, src/ui/time.ts). */
 export function absoluteTime(iso: string | null | undefined): string {
   const t = parseTime(iso)
-  if (t === null) return ''
-  return new Date(t).toLocaleString(undefined, {
-    year: 'numeric',
-    month: 'short',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  })
+  return t === null ? '' : fullTime(t)
 }
 
+/** `14:03:05` in the display zone. */
 export function clockTime(iso: string | number | null | undefined): string {
   const t = typeof iso === 'number' ? iso : parseTime(iso)
   if (t === null) return '—'
-  return new Date(t).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false })
+  return clock(t)
 }
 
 export function formatNumber(n: number | null | undefined, digits = 0): string {

@@ -86,3 +86,11 @@ export function useDebounced(fn: () => void, ms: number): () => void {
     }, ms)
   }, [ms])
 }
+
+/** The window title: `what · Rota` (a run's name and its flow, a flow's name, a page's label). */
+export function useTitle(...parts: (string | null | undefined)[]): void {
+  const title = [...parts.filter((p): p is string => Boolean(p)), 'Rota'].join(' · ')
+  useEffect(() => {
+    document.title = title
+  }, [title])
+}

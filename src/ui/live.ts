@@ -47,9 +47,22 @@ export function toLogEvent(d: unknown): LogLine | null {
   return { ...l, flowRunId: l.flowRunId ?? o.flowRunId }
 }
 
+/** Runs deleted without ending (a paused schedule's upcoming runs); `ids` empty: refetch the lists. */
+export interface RunsRemovedEvent {
+  flowId: string
+  ids: string[]
+}
+
+export function toRunsRemovedEvent(d: unknown): RunsRemovedEvent | null {
+  const o = (d ?? {}) as Partial<RunsRemovedEvent>
+  if (typeof o.flowId !== 'string') return null
+  return { flowId: o.flowId, ids: Array.isArray(o.ids) ? o.ids.filter((x): x is string => typeof x === 'string') : [] }
+}
+
 export interface LiveEvents {
   'flow-run': FlowRunEvent
   agent: AgentEvent
+  'runs-removed': RunsRemovedEvent
   /** Fired on (re)connect: listeners refetch what they may have missed. */
   reconnect: null
 }
@@ -59,6 +72,7 @@ type Handler<N extends Name> = (data: LiveEvents[N]) => void
 const handlers: { [N in Name]: Set<Handler<N>> } = {
   'flow-run': new Set(),
   agent: new Set(),
+  'runs-removed': new Set(),
   reconnect: new Set(),
 }
 const statusListeners = new Set<(live: boolean) => void>()
@@ -83,6 +97,10 @@ export function startLive(): void {
       agent: (d) => {
         const e = toAgentEvent(d)
         if (e) emit('agent', e)
+      },
+      'runs-removed': (d) => {
+        const e = toRunsRemovedEvent(d)
+        if (e) emit('runs-removed', e)
       },
     },
     () => {

@@ -7,6 +7,8 @@ import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { getApiKey, onNeedKey, setApiKey } from './api.ts'
 import { ApiKeyDialog } from './components/dialogs.tsx'
+import { NotFound } from './components/common.tsx'
+import { TimePrefsButton } from './components/TimePrefs.tsx'
 import { startLive, useLiveStatus } from './live.ts'
 import { href, useRoute, type Route } from './router.ts'
 import type { DashboardPage, DashboardPlugin } from './plugins.ts'
@@ -16,6 +18,8 @@ import { FlowPage } from './pages/Flow.tsx'
 import { FlowRunPage } from './pages/FlowRun.tsx'
 import { RunsPage } from './pages/Runs.tsx'
 import { AgentsPage } from './pages/Agents.tsx'
+import { PoolsPage } from './pages/Pools.tsx'
+import { AutomationsPage } from './pages/Automations.tsx'
 
 /** Rota's own pages; plugins' pages follow them in the navigation. */
 const CORE_PAGES: readonly DashboardPage[] = [
@@ -23,29 +27,28 @@ const CORE_PAGES: readonly DashboardPage[] = [
   { path: 'flows', label: 'Flows', icon: '⇶', render: (route) => (route.path[1] ? <FlowPage key={route.path[1]} name={route.path[1]} /> : <FlowsPage />) },
   { path: 'runs', label: 'Runs', icon: '▶', render: (route) => (route.path[1] ? <FlowRunPage key={route.path[1]} id={route.path[1]} /> : <RunsPage route={route} />) },
   { path: 'agents', label: 'Agents', icon: '⚙', render: () => <AgentsPage /> },
+  { path: 'pools', label: 'Pools', icon: '▦', render: () => <PoolsPage /> },
+  { path: 'automations', label: 'Automations', icon: '⚡', render: (route) => <AutomationsPage route={route} /> },
 ]
-
-function NotFound() {
-  return (
-    <div class="page">
-      <h1>Not found</h1>
-      <p>
-        No page at <code>{location.hash}</code>. <a href="#/">Go to the dashboard</a>.
-      </p>
-    </div>
-  )
-}
 
 function Page({ route, pages }: { route: Route; pages: readonly DashboardPage[] }) {
   const page = pages.find((p) => p.path === (route.path[0] ?? ''))
-  return page ? <>{page.render(route)}</> : <NotFound />
+  return page ? (
+    <>{page.render(route)}</>
+  ) : (
+    <NotFound>
+      <p>
+        There is no page at <code>{location.hash || '#/'}</code>. The pages are in the navigation.
+      </p>
+    </NotFound>
+  )
 }
 
 function LiveIndicator() {
   const live = useLiveStatus()
   return (
-    <span class={live ? 'live-status on' : 'live-status'} title={live ? 'Receiving live updates' : 'Live updates disconnected; retrying'} data-testid="live-status">
-      <span class="dot" /> {live ? 'Live' : 'Offline'}
+    <span class={live ? 'live-status on' : 'live-status'} title={live ? 'Receiving live updates' : 'Live updates disconnected; retrying'} data-testid="live-status" role="status">
+      <span class="dot" aria-hidden="true" /> <span class="live-text">{live ? 'Live' : 'Offline'}</span>
     </span>
   )
 }
@@ -62,8 +65,9 @@ function App({ pages }: { pages: readonly DashboardPage[] }) {
     startLive()
   }, [generation])
   useEffect(() => {
-    const label = pages.find((p) => p.path === (route.path[0] ?? ''))?.label ?? 'Rota'
-    document.title = route.path[1] ? `${route.path[1]} · ${label} · Rota` : `${label} · Rota`
+    // A list page is named by its label; a detail page (a run, a flow) names itself (useTitle) once it knows what it shows.
+    const label = pages.find((p) => p.path === (route.path[0] ?? ''))?.label ?? 'Page not found'
+    if (!route.path[1]) document.title = `${label} · Rota`
     window.scrollTo(0, 0)
   }, [route.path.join('/')])
 
@@ -91,6 +95,7 @@ function App({ pages }: { pages: readonly DashboardPage[] }) {
         </ul>
         <div class="sidebar-foot">
           <LiveIndicator />
+          <TimePrefsButton />
           {hasKey ? (
             <button
               type="button"

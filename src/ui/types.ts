@@ -5,8 +5,11 @@
 import { TERMINAL_STATES } from '../core/states.ts'
 import type { LogLevel } from '../core/contract.ts'
 
-export { STATES, type State as RunState } from '../core/states.ts'
+export { STATES, type State as RunState, type State } from '../core/states.ts'
 export type { Agent, Artifact, Flow, FlowRun, Health, LogLevel, LogLine, ParameterSpecBody as FlowParameter, StatsBucket, TaskRun } from '../core/contract.ts'
+// flow control (issue 12)
+export type { Backfill, Pool, PoolHolder } from '../core/contract.ts'
+export type { Automation, AutomationAction, AutomationInput, AutomationTrigger, Firing, Storage } from '../core/contract.ts'
 
 /** States after which nothing changes any more: the run page stops ticking, cancel hides. */
 export const FINAL_STATES: ReadonlySet<string> = TERMINAL_STATES as ReadonlySet<string>

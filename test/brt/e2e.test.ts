@@ -65,6 +65,11 @@ describe('brt-gps through server and agent', { timeout: 600_000 }, () => {
     assert.ok(Number(gold!.n) > 100)
     const buffer = (await (await fetch(`${h.server.url}/api/brt/buffer`)).json()) as { captures: number }
     assert.equal(buffer.captures, 0)
+    // one run at a time, and dbt builds in the warehouse pool, whose slot every run gave back
+    const flow = await h.client.getFlow('brt-gps')
+    assert.deepEqual([flow.maxActiveRuns, flow.overlap, flow.taskPools], [1, 'queue', { dbt: 'warehouse' }])
+    const warehouse = await h.client.getPool('warehouse')
+    assert.deepEqual([warehouse.slots, warehouse.held, warehouse.waiting.length], [1, 0, 0])
   })
 
   test('a run killed between writing the CSV and clearing the buffer is recovered by the next', async () => {

@@ -214,6 +214,8 @@ describe('docker launcher with a real engine', { skip: skipDocker ? 'ROTA_SKIP_D
       const restarted = launcher({ script: 'wait-for-stop.js', agentName: deadAgent }, output)
       const reconciled = await restarted.reconcile(deadAgent)
       assert.deepEqual(reconciled.map((r) => r.flowRunId).sort(), [longRunId, shortRunId].sort())
+      // The agent settles and reports for adopted runs with their tokens, read back from the containers' environment.
+      assert.deepEqual(reconciled.map((r) => [r.flowRunId, r.token]).sort(), [[longRunId, `${longRunId}-token`], [shortRunId, `${shortRunId}-token`]].sort())
 
       const short = reconciled.find((r) => r.flowRunId === shortRunId)!
       assert.deepEqual(await short.launched.exited, { exitCode: 7, signal: null }, 'the ended run comes back with its exit code')

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { resolveConfig, type RotaConfig } from '../../src/config.ts'
-import { startServer, type RunningServer } from '../../src/server/index.ts'
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server/index.ts'
 import { RotaClient, type FlowRun } from '../../src/client/index.ts'
 import { Agent } from '../../src/agent/agent.ts'
 import { LocalLauncher } from '../../src/agent/local.ts'
@@ -70,11 +70,11 @@ export interface Harness {
 }
 
 /** A server in this process plus helpers; close() stops agents, server and drops the database. */
-export async function startHarness(options: { silenceMs?: number; overrides?: Partial<RotaConfig> } = {}): Promise<Harness> {
+export async function startHarness(options: { silenceMs?: number; overrides?: Partial<RotaConfig>; server?: ServerOptions; projectRoot?: string } = {}): Promise<Harness> {
   const db = await freshDatabase()
   const logs: string[] = []
   const config = testConfig(db, options.overrides)
-  const server = await startServer(config, { log: (l) => logs.push(l), ...(options.silenceMs ? { silenceMs: options.silenceMs } : {}) })
+  const server = await startServer(config, { log: (l) => logs.push(l), ...(options.silenceMs ? { silenceMs: options.silenceMs } : {}), ...options.server })
   const client = new RotaClient(server.url, config.apiKey)
   const agents: Agent[] = []
   return {
@@ -87,7 +87,7 @@ export async function startHarness(options: { silenceMs?: number; overrides?: Pa
     async startAgent(o = {}) {
       const agent = new Agent({
         client,
-        launcher: new LocalLauncher({ projectRoot: ROOT }),
+        launcher: new LocalLauncher({ projectRoot: options.projectRoot ?? ROOT }),
         onOutput: (o) => logs.push(`[${o.flowRunId}] ${o.line}`),
         name: o.name ?? `test-agent-${randomUUID().slice(0, 6)}`,
         labels: o.labels ?? [],
@@ -109,6 +109,23 @@ export async function startHarness(options: { silenceMs?: number; overrides?: Pa
       await db.drop()
     },
   }
+}
+
+/**
+ * Claims a due run the way an agent does (a throwaway agent's poll) and answers a client that acts
+ * for it with its run token: for tests that report for a run without starting a process.
+ */
+export async function claimRun(client: RotaClient, flowRunId: string): Promise<RotaClient> {
+  return client.forRun(await claimRunToken(client, flowRunId))
+}
+
+/** Claims a due run (or one due within a minute) with a throwaway agent; answers its run token. */
+export async function claimRunToken(client: RotaClient, flowRunId: string): Promise<string> {
+  const agent = await client.registerAgent({ name: `claimer-${randomUUID().slice(0, 8)}`, type: 'local', labels: [], concurrency: 1000 })
+  const { runs } = await client.poll(agent.id, { slots: 1000, runIds: [], waitMs: 0, prefetchMs: 60_000 })
+  const run = runs.find((r) => r.id === flowRunId)
+  if (!run) throw new Error(`run ${flowRunId} was not claimable (claimed: ${runs.map((r) => r.id).join(', ') || 'none'})`)
+  return run.token
 }
 
 export const TERMINAL = ['success', 'failed', 'skipped', 'cancelled', 'crashed']

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { startHarness, waitFor, waitForRunState, type Harness } from '../helpers/rota.ts'
+import { claimRunToken, startHarness, waitFor, waitForRunState, type Harness } from '../helpers/rota.ts'
+import { RUN_TOKEN_HEADER } from '../../src/core/auth.ts'
 import { MAX_LINE_BYTES } from '../../src/agent/output.ts'
 
 let h: Harness
@@ -158,9 +159,11 @@ describe('Quick Run through server and agent', () => {
 
 describe('artifacts', () => {
   it('keeps each kind, defaults to json, and refuses data that does not fit its kind', async () => {
-    const run = await h.client.createRun('hello', { n: 0 })
+    // Due in 30 s: this test's agent (prefetching 2 s) leaves it to the claim below, which gives its run token.
+    const run = (await raw('POST', '/api/flows/hello/runs', JSON.stringify({ parameters: { n: 0 }, scheduledStartTime: new Date(Date.now() + 30_000).toISOString() }))).json as { id: string }
+    const token = await claimRunToken(h.client, run.id)
     await h.client.cancelRun(run.id)
-    const post = (body: unknown) => raw('POST', `/api/flow-runs/${run.id}/artifacts`, JSON.stringify(body))
+    const post = (body: unknown) => raw('POST', `/api/flow-runs/${run.id}/artifacts`, JSON.stringify(body), { 'content-type': 'application/json', [RUN_TOKEN_HEADER]: token })
     assert.equal((await post({ key: 'plain', data: { a: 1 } })).status, 201)
     assert.equal((await post({ key: 'csv', kind: 'link', data: { url: 'gs://lake/x.csv', text: 'x.csv' }, description: '3 rows' })).status, 201)
     assert.equal((await post({ key: 'rows', kind: 'table', data: { columns: ['a'], rows: [{ a: 1 }] } })).status, 201)

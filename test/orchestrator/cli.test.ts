@@ -1,7 +1,10 @@
 /** End to end through the CLI, as a user types it: server, agent, register, run --wait. */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { cli, freshDatabase, spawnCli, type TestDatabase } from '../helpers/rota.ts'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { cli, freshDatabase, ROOT, spawnCli, type TestDatabase } from '../helpers/rota.ts'
 
 let db: TestDatabase
 let env: Record<string, string | undefined>
@@ -70,5 +73,35 @@ describe('rota CLI', () => {
     assert.equal(local.code, 0, local.stderr)
     assert.match(local.stdout, /task transform SKIPPED - nothing to transform/)
     assert.match(local.stdout, /task load SKIPPED - upstream task "transform" was skipped/)
+  })
+
+  it('prints absolute local times with their offset, and a failed task\'s stack (TypeScript file and line) in run --wait and logs', async () => {
+    const tz = { ...env, TZ: 'America/Sao_Paulo' }
+    await cli(['register', 'test/fixtures/truth-flows.ts'], env)
+    const line = fs.readFileSync(path.join(ROOT, 'test/fixtures/truth-flows.ts'), 'utf8').split('\n').findIndex((l) => l.includes('// THROW-HERE')) + 1
+    const run = await cli(['run', 'ledger', '--wait'], tz)
+    assert.equal(run.code, 1)
+    assert.match(run.stdout, /^\d\d:\d\d:\d\d\.\d{3}-03:00 ERROR \[balance\] failed after 1 attempt: ledger does not balance: off by 7\n\s+LedgerError: ledger does not balance/m)
+    assert.ok(run.stdout.includes(`truth-flows.ts:${line}:`), run.stdout)
+    assert.match(run.stdout, /ended failed: task "balance" failed after 1 attempt/)
+    const id = /\(([0-9a-f-]{36})\)/.exec(run.stdout)?.[1] as string
+    const logs = await cli(['logs', id], tz)
+    assert.ok(logs.stdout.includes(`truth-flows.ts:${line}:`), logs.stdout)
+    assert.match(logs.stdout, /scheduled \d{4}-\d\d-\d\d \d\d:\d\d:\d\d -03:00/)
+    const runs = await cli(['runs', '--flow', 'ledger', '--search', run.stdout.match(/created run ([a-z]+-[a-z]+)/)?.[1] ?? '?'], { ...env, TZ: 'Asia/Kolkata' })
+    assert.match(runs.stdout, new RegExp(`${id}.*ledger\\s+failed\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d \\+05:30 \\(\\d+s ago\\)`))
+  })
+
+  it('refuses to register a flow file outside the project, saying what to do instead', async () => {
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'rota-outside-'))
+    try {
+      fs.writeFileSync(path.join(outside, 'flow.ts'), "import { defineFlow } from 'rota'\nexport default defineFlow({ name: 'outside' }, async () => undefined)\n")
+      const reg = await cli(['register', path.join(outside, 'flow.ts')], env)
+      assert.equal(reg.code, 1)
+      assert.match(reg.stderr, /flow file .*flow\.ts is refused: it is outside the project \(the project root is .*\); agents import flows only from inside the project; move it into the project, or run it here with `rota run --local .*flow\.ts`/)
+      assert.doesNotMatch(reg.stderr, /cycle/)
+    } finally {
+      fs.rmSync(outside, { recursive: true, force: true })
+    }
   })
 })

@@ -66,20 +66,29 @@ describe("a run's start", () => {
       const claimed = await h.client.poll(agent.id, { slots: 2, waitMs: 0 })
       assert.deepEqual(new Set(claimed.runs.map((r) => r.id)), new Set([a.id, b.id]))
       for (const r of claimed.runs) assert.equal(r.entrypoint, 'test/fixtures/hello.ts:default', 'the claim names the entrypoint (the agent hands it to the run)')
+      // each run's process acts for it with its own token (run-access.test.ts: without it, nothing)
+      const forRun = (id: string) => h.client.forRun(claimed.runs.find((r) => r.id === id)?.token as string)
 
-      const started = await h.client.proposeState(a.id, 'running', undefined, undefined, { withExecution: true })
+      const started = await forRun(a.id).proposeState(a.id, 'running', undefined, undefined, { withExecution: true })
       assert.equal(started.verdict.status, 'accept')
-      assert.deepEqual(started.execution && { ...started.execution, run: started.execution.run.id }, { run: a.id, entrypoint: 'test/fixtures/hello.ts:default', flowName: 'hello', parameters: { n: 7 } })
+      assert.deepEqual(started.execution && { ...started.execution, run: started.execution.run.id }, {
+        run: a.id,
+        entrypoint: 'test/fixtures/hello.ts:default',
+        flowName: 'hello',
+        parameters: { n: 7 },
+        secretParameters: [],
+        tasks: [],
+      })
       // the same as GET .../execution, but for the run's duration, which grows meanwhile
       const steady = (e: typeof started.execution) => e && { ...e, run: { ...e.run, durationMs: 0 } }
-      assert.deepEqual(steady(started.execution), steady(await h.client.execution(a.id)))
+      assert.deepEqual(steady(started.execution), steady(await forRun(a.id).execution(a.id)))
 
-      const plain = await h.client.proposeState(b.id, 'running')
+      const plain = await forRun(b.id).proposeState(b.id, 'running')
       assert.equal(plain.verdict.status, 'accept')
       assert.equal(plain.execution, undefined)
       // a proposal that is not accepted carries none either
       await h.client.cancelRun(a.id)
-      const refused = await h.client.proposeState(a.id, 'running', undefined, undefined, { withExecution: true })
+      const refused = await forRun(a.id).proposeState(a.id, 'running', undefined, undefined, { withExecution: true })
       assert.notEqual(refused.verdict.status, 'accept')
       assert.equal(refused.execution, undefined)
     } finally {

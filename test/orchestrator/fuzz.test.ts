@@ -12,15 +12,13 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { randomUUID } from 'node:crypto'
-import { freshDatabase, ROOT, testConfig, type TestDatabase } from '../helpers/rota.ts'
+import { claimRunToken, freshDatabase, ROOT, testConfig, type TestDatabase } from '../helpers/rota.ts'
 import { startServer, type RunningServer } from '../../src/server/index.ts'
 import { RotaClient } from '../../src/client/index.ts'
 import { registerFile } from '../../src/cli/register.ts'
 
 const RUNS = Number(process.env.ROTA_FUZZ_RUNS ?? 2000)
 const SEED = process.env.ROTA_FUZZ_SEED ? Number(process.env.ROTA_FUZZ_SEED) : Date.now() % 2 ** 31
-/** Phase B of issue 9 moves /api/brt onto the common error shape; until then only "no 5xx" is checked there. */
-const OWN_ERROR_SHAPE = (path: string) => !path.startsWith('/api/brt/')
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json }
 interface JsonSchema {
@@ -62,11 +60,15 @@ const known: Record<string, string> = {}
 
 before(async () => {
   db = await freshDatabase()
-  server = await startServer(testConfig(db), { log: () => undefined })
+  // Fuzzed automations may name any URL: they fire and are recorded, but nothing is sent anywhere.
+  server = await startServer(testConfig(db), { log: () => undefined, automations: { deliver: false } })
   const client = new RotaClient(server.url)
   await registerFile(client, 'test/fixtures/flows.ts', ROOT)
   known.flow = 'slow'
   known.run = (await client.createRun('slow', { seconds: 1 })).id
+  // The run's token, from a claim by an agent the fuzzing never polls as (a poll by its claimer
+  // without the run in hand would hand it over again, with a new token).
+  known.token = await claimRunToken(client, known.run)
   known.agent = (await client.registerAgent({ name: 'fuzz-agent', type: 'local', labels: [], concurrency: 1 })).id
   doc = (await (await fetch(`${server.url}/api/openapi.json`)).json()) as OpenApi
   operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
@@ -236,6 +238,8 @@ interface FuzzRequest {
     | { kind: 'raw'; text: string }
   contentType: string | undefined
   headers: [string, string][]
+  /** For operations that take a run token: the known run's, none, another run's, or hostile text. */
+  runToken: string
   method: string | undefined
 }
 
@@ -270,6 +274,7 @@ const fuzzRequest: fc.Arbitrary<FuzzRequest> = fc.record({
   ),
   contentType: contentTypes,
   headers: fc.array(fc.tuple(fc.constantFrom('x-api-key', 'authorization', 'accept', 'origin', 'sec-fetch-site', 'x-forwarded-for', 'cookie', 'accept-language', 'if-none-match'), headerValue), { maxLength: 2 }),
+  runToken: fc.oneof({ weight: 4, arbitrary: fc.constant('@valid') }, { weight: 1, arbitrary: fc.constantFrom('@none', '', 'x'.repeat(43), 'a'.repeat(300)) }, { weight: 1, arbitrary: headerValue }),
   method: fc.oneof({ weight: 19, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom('PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD') }),
 })
 
@@ -278,6 +283,8 @@ interface Sent {
   url: string
   contentType: string | undefined
   body: string | undefined
+  /** Headers the operation declares (the run token). */
+  declared: [string, string][]
 }
 
 function build(r: FuzzRequest): Sent {
@@ -311,12 +318,23 @@ function build(r: FuzzRequest): Sent {
     body = JSON.stringify(op.body ? sample(op.body, '', { ...(text !== undefined ? { text } : {}), ...(date !== undefined ? { date } : {}), ...(integer !== undefined ? { integer } : {}) }) : {})
   } else if (r.body.kind === 'raw') body = r.body.text
   else if (op.body) body = JSON.stringify(sample(op.body))
-  return { method: r.method ?? op.method, url: `${server.url}${path}${query}`, contentType: r.contentType, body }
+  const headers: [string, string][] = op.parameters
+    .filter((p) => p.in === 'header' && r.runToken !== '@none')
+    .map((p) => [p.name, r.runToken === '@valid' ? (known.token as string) : r.runToken])
+  return { method: r.method ?? op.method, url: `${server.url}${path}${query}`, contentType: r.contentType, body, declared: headers }
 }
 
-async function send(s: Sent, headers: [string, string][]): Promise<{ status: number; text: string; timedOut: boolean; error?: string }> {
+/** Requests sent again after a connection closed under them (see send). */
+let resent = 0
+
+/**
+ * Sends one request. A request that finds its kept-alive connection closed by the server (after an
+ * answer that ends the connection, such as a 431) is sent once more on a new connection, as HTTP
+ * clients do: the property is that the server answers every request, and a second failure counts.
+ */
+async function send(s: Sent, headers: [string, string][], again = true): Promise<{ status: number; text: string; timedOut: boolean; error?: string }> {
   const h = new Headers()
-  for (const [k, v] of headers) h.set(k, v)
+  for (const [k, v] of [...s.declared, ...headers]) h.set(k, v)
   if (s.contentType) h.set('content-type', s.contentType)
   const withBody = s.body !== undefined && !['GET', 'HEAD'].includes(s.method)
   try {
@@ -325,6 +343,10 @@ async function send(s: Sent, headers: [string, string][]): Promise<{ status: num
   } catch (err) {
     if ((err as Error).name === 'TimeoutError') return { status: 0, text: '', timedOut: true }
     const cause = (err as { cause?: Error }).cause
+    if (again && /other side closed|ECONNRESET|socket hang up/.test(`${cause?.message} ${(cause as NodeJS.ErrnoException | undefined)?.code}`)) {
+      resent++
+      return send(s, headers, false)
+    }
     return { status: 0, text: '', timedOut: false, error: `${(err as Error).message}${cause ? ` (${cause.message})` : ''}` }
   }
 }
@@ -342,7 +364,6 @@ function judge(s: Sent, status: number, text: string): string | undefined {
   } catch {
     return `a ${status} whose body is not JSON`
   }
-  if (!OWN_ERROR_SHAPE(new URL(s.url).pathname)) return undefined
   const message = (body as { error?: { message?: unknown } } | null)?.error?.message
   if (typeof message !== 'string' || message.length === 0) return `a ${status} not shaped { error: { message } }`
   return undefined
@@ -354,6 +375,7 @@ describe('fuzzing every route of the OpenAPI document', () => {
     const failures = new Map<string, string>()
     const statuses = new Map<number, number>()
     let timeouts = 0
+    const tokenCases = { accepted: 0, refused: 0 }
     await fc.assert(
       fc.asyncProperty(fuzzRequest, async (r) => {
         const s = build(r)
@@ -369,6 +391,13 @@ describe('fuzzing every route of the OpenAPI document', () => {
           return true
         }
         statuses.set(status, (statuses.get(status) ?? 0) + 1)
+        if (operations[r.op % operations.length]?.parameters.some((p) => p.in === 'header')) {
+          const valid = s.declared.length > 0 && s.declared.every(([, v]) => v === known.token)
+          if (valid && status < 300) tokenCases.accepted++
+          if (!valid && (status === 401 || status === 403)) tokenCases.refused++
+          // Another token, none, or a hostile one: never let through.
+          if (!valid && status < 300) failures.set(`${s.method} ${new URL(s.url).pathname}: answered ${status} without the run's token`, show(s))
+        }
         const wrong = judge(s, status, text)
         if (wrong) {
           const op = operations[r.op % operations.length] as Operation
@@ -380,7 +409,8 @@ describe('fuzzing every route of the OpenAPI document', () => {
       { numRuns: RUNS, seed: SEED, endOnFailure: true },
     )
     const summary = [...statuses.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => `${k}: ${v}`).join(', ')
-    console.log(`fuzz: ${RUNS} requests over ${operations.length} operations, seed ${SEED}; statuses ${summary}; long polls held ${timeouts}`)
+    console.log(`fuzz: ${RUNS} requests over ${operations.length} operations, seed ${SEED}; statuses ${summary}; long polls held ${timeouts}; sent again on a new connection ${resent}; run routes: ${tokenCases.accepted} accepted with the run token, ${tokenCases.refused} refused without it`)
+    if (RUNS >= 500) assert.ok(tokenCases.accepted > 0 && tokenCases.refused > 0, `the run routes were exercised with and without the token: ${JSON.stringify(tokenCases)}`)
     assert.equal(failures.size, 0, `${failures.size} distinct failures (replay with ROTA_FUZZ_SEED=${SEED}):\n${[...failures].map(([k, v]) => `- ${k}\n    ${v}`).join('\n')}`)
   })
 

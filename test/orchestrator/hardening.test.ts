@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import fc from 'fast-check'
-import { cli, DB_KIND, freshDatabase, startHarness, testConfig, type Harness, type TestDatabase } from '../helpers/rota.ts'
+import { claimRun, cli, DB_KIND, freshDatabase, startHarness, testConfig, type Harness, type TestDatabase } from '../helpers/rota.ts'
 import { startServer, type RunningServer } from '../../src/server/index.ts'
 import { ConfigError, resolveConfig } from '../../src/config.ts'
 import { RotaClient } from '../../src/client/index.ts'
@@ -166,19 +166,20 @@ describe('API key', () => {
 describe('one input door', () => {
   it('stores NUL and lone surrogates as U+FFFD in logs, task messages, labels and artifacts, instead of answering 500', async () => {
     const run = await h.client.createRun('hello', {})
+    const forRun = await claimRun(h.client, run.id)
     const hostile = ['nul:a\u0000b', `lone:x\ud800y`, `rev:\udc00\ud83d`, `half emoji:${'😀'.slice(0, 1)}`]
-    await h.client.postLogs(run.id, 'test', hostile.map((message, seq) => ({ seq, time: new Date().toISOString(), level: 'info' as const, message, taskName: `t\u0000${seq}` })))
+    await forRun.postLogs(run.id, 'test', hostile.map((message, seq) => ({ seq, time: new Date().toISOString(), level: 'info' as const, message, taskName: `t\u0000${seq}` })))
     const logs = (await h.client.logs(run.id)).items.map((l) => l.message)
     assert.deepEqual(logs, hostile.map(storableText))
     assert.ok(logs.every((l) => !/[\u0000]/.test(l) && storableText(l) === l))
-    const events = await h.client.postTaskEvents(run.id, [
+    const events = await forRun.postTaskEvents(run.id, [
       { taskRunId: crypto.randomUUID(), taskKey: 'k\u0000', taskName: 'extract', position: 0, state: 'running', message: 'go\ud800', attempts: 1, time: new Date().toISOString() },
     ])
     assert.equal(events.applied, 1)
     const agent = await h.client.registerAgent({ name: 'agent-\u0000-\udfff', type: 'local', labels: ['a\u0000b'], concurrency: 1 })
     assert.deepEqual(agent.labels, ['a\ufffdb'])
     assert.equal(agent.name, 'agent-\ufffd-\ufffd')
-    const art = (await h.client.postArtifact(run.id, { key: 'k\u0000', data: { 'key\ud800': ['v\u0000'] } })) as { key: string; data: unknown }
+    const art = (await forRun.postArtifact(run.id, { key: 'k\u0000', data: { 'key\ud800': ['v\u0000'] } })) as { key: string; data: unknown }
     assert.equal(art.key, 'k\ufffd')
     assert.deepEqual(art.data, { 'key\ufffd': ['v\ufffd'] })
   })
@@ -229,7 +230,7 @@ describe('CLI output', () => {
   it('prints logs without terminal control sequences, keeping their text', async () => {
     const run = await h.client.createRun('hello', {})
     const lines = ['\u001b[2J\u001b[Hclear screen', '\u001b]0;evil title\u0007titled', 'bell\u0007 and \r carriage', 'bidi \u202eevil\u202c text', 'c1 \u009b31m csi']
-    await new RotaClient(h.server.url).postLogs(run.id, 'test', lines.map((message, seq) => ({ seq, time: new Date().toISOString(), level: 'info' as const, message })))
+    await (await claimRun(new RotaClient(h.server.url), run.id)).postLogs(run.id, 'test', lines.map((message, seq) => ({ seq, time: new Date().toISOString(), level: 'info' as const, message })))
     const out = await cli(['logs', run.id], { ROTA_API_URL: h.server.url, ROTA_API_KEY: '' })
     assert.equal(out.code, 0, out.stderr)
     assert.doesNotMatch(out.stdout, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/)

@@ -4,9 +4,11 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import http from 'node:http'
 import { PassThrough } from 'node:stream'
 import fc from 'fast-check'
-import { LineSplitter, MAX_LINE_BYTES, readLines, utf8Boundary } from '../../src/agent/output.ts'
+import { LineSplitter, MAX_LINE_BYTES, readLines, RunOutput, utf8Boundary } from '../../src/agent/output.ts'
+import { RotaClient } from '../../src/client/index.ts'
 
 const NOTE = /… \[([\d,]+) more bytes cut\]$/
 
@@ -75,5 +77,34 @@ describe('LineSplitter', () => {
     assert.equal(lines.length, 2)
     assert.equal(lines[0], `${'x'.repeat(MAX_LINE_BYTES)}… [${(64 * 1024 * 1024 - MAX_LINE_BYTES).toLocaleString('en-US')} more bytes cut]`)
     assert.equal(lines[1], 'last line without a newline')
+  })
+})
+
+describe('RunOutput', () => {
+  it('once closed, output the server keeps failing gets one more try and is dropped, saying so, instead of retried for minutes', async () => {
+    // A server that answers every report with 503 (down behind its proxy).
+    let requests = 0
+    const server = http.createServer((req, res) => {
+      req.resume()
+      requests++
+      res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":{"message":"down for the test"}}')
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const messages: string[] = []
+      const client = new RotaClient(`http://127.0.0.1:${(server.address() as { port: number }).port}`).forRun('token')
+      const output = new RunOutput(client, 'run-1', { onDeliveryError: (m) => messages.push(m) })
+      output.line({ stream: 'stdout', line: 'the last words', time: new Date() })
+      await output.close(500)
+      const deadline = Date.now() + 15_000
+      while (!messages.some((m) => m.startsWith('dropped 1 log line (seq 0): the run has ended')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+      assert.ok(messages.some((m) => m.startsWith('dropped 1 log line (seq 0): the run has ended and the server still took no output 1 s later (down for the test)')), messages.join('\n'))
+      const sent = requests
+      assert.ok(sent >= 2, `retried while open, tried again after close (${sent} requests)`)
+      await new Promise((r) => setTimeout(r, 1500))
+      assert.equal(requests, sent, 'nothing is sent after it gave up')
+    } finally {
+      server.close()
+    }
   })
 })

@@ -150,7 +150,7 @@ async function faultyProxy(target: string) {
         }
         try {
           const headers: Record<string, string> = {}
-          for (const name of ['content-type', 'accept', 'x-api-key']) if (typeof req.headers[name] === 'string') headers[name] = req.headers[name] as string
+          for (const name of ['content-type', 'accept', 'x-api-key', 'x-rota-run-token']) if (typeof req.headers[name] === 'string') headers[name] = req.headers[name] as string
           const r = await fetch(`${target}${url}`, { method: req.method, headers, body: ['GET', 'HEAD'].includes(req.method ?? 'GET') ? undefined : Buffer.concat(chunks) })
           res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' }).end(Buffer.from(await r.arrayBuffer()))
         } catch {

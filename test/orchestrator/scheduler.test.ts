@@ -45,7 +45,7 @@ describe('scheduler', () => {
     assert.equal(flow.scheduleText, 'every 1 second')
     // re-registering the same definition, and a changed one with the same schedule
     assert.equal((await registerFile(client, 'test/fixtures/scheduled.ts', ROOT))[0]?.status, 'unchanged')
-    const reg = { name: 'every-second', description: 'changed', version: 'v2', entrypoint: 'test/fixtures/scheduled.ts:everySecond', schedule: { intervalSeconds: 1 }, parameters: [], tasks: ['tick'], labels: [], catchUp: 'latest' as const, retries: 0, retryDelaySeconds: 10, isolation: null }
+    const reg = { name: 'every-second', description: 'changed', version: 'v2', entrypoint: 'test/fixtures/scheduled.ts:everySecond', schedule: { intervalSeconds: 1 }, parameters: [], tasks: ['tick'], labels: [], catchUp: 'latest' as const, retries: 0, retryDelaySeconds: 10, maxActiveRuns: null, overlap: 'queue' as const, pool: null, taskPools: {}, isolation: null }
     assert.equal((await registerFlow(server.db, server.bus, reg)).status, 'updated')
     assert.equal(await duplicates(server), 0)
     const beforeRestart = Math.max(...(await scheduledTimes(server, 'every-second')))

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { artifact, defineFlow, skip, task } from '../../src/sdk/index.ts'
+import { errorStack } from '../../src/sdk/task.ts'
 import { describeSchedule, fireTimes, normalizeSchedule, parseInterval } from '../../src/core/schedule.ts'
 import { ParameterError, parameterSpecs, resolveParameters, redactParameters } from '../../src/core/parameters.ts'
 import { runFlow } from '../../src/sdk/runtime.ts'
@@ -128,6 +129,24 @@ describe('tasks in a flow run', () => {
     assert.ok(r.lines.includes('info|chatty|token is ********'), r.lines.join('\n'))
   })
 
+  it("reports a flow's result with its secrets hidden (a caller in the process gets it whole); a child run inherits its parent's secrets", async () => {
+    const child = defineFlow({ name: 'echo-child', parameters: { text: '' } }, async ({ text }) => {
+      console.log(`child got ${text}`)
+      return text
+    })
+    const parent = defineFlow({ name: 'secret-parent', parameters: { token: 'open-sesame-4321' }, secretParameters: ['token'] }, async ({ token }) => {
+      const echoed = await child({ text: token }) // no server: the child runs inline
+      return { token, echoed }
+    })
+    const r = recorder()
+    const outcome = await runFlow(parent, { flowRunId: randomUUID(), flowRunName: 'x', parameters: { token: 'open-sesame-4321' }, reporter: r })
+    assert.equal(outcome.state, 'success', outcome.message)
+    assert.deepEqual(outcome.result, { token: 'open-sesame-4321', echoed: 'open-sesame-4321' })
+    assert.deepEqual(outcome.reportedResult, { token: '********', echoed: '********' })
+    assert.ok(r.lines.some((l) => l.endsWith('child got ********')), r.lines.join('\n'))
+    assert.ok(!r.lines.join('\n').includes('open-sesame'))
+  })
+
   it('rejects bad flow and task definitions with clear errors', () => {
     assert.throws(() => defineFlow({ name: 'has space' }, async () => undefined), /name of letters/)
     assert.throws(() => task({ name: 'x', retries: -1 }, async () => undefined), /retries must be a number >= 0/)
@@ -175,5 +194,66 @@ describe('artifacts', () => {
       assert.equal(outcome.state, 'failed', which)
       assert.match(outcome.message, /needs/, which)
     }
+  })
+})
+
+describe('data flow, stacks and task lists', () => {
+  it('records which task runs fed each task: results, promises, list items and fields; never primitives', async () => {
+    const list = task('list', async () => [{ id: 1 }, { id: 2 }])
+    const one = task('one', async (item: { id: number }) => ({ done: item.id }))
+    const sum = task('sum', async (parts: { done: number }[]) => parts.length)
+    const twice = task('twice', async (n: number) => n * 2)
+    const both = task('both', async (a: unknown, b: unknown) => [a, b])
+    const flow = defineFlow({ name: 'data-flow' }, async () => {
+      const items = await list()
+      const done = await Promise.all(items.map((i) => one(i)))
+      const n = await sum(done)
+      await twice(n) // a number: no edge
+      const pending = one({ id: 3 })
+      await both(pending, { nested: [done[0]] })
+    })
+    const r = recorder()
+    assert.equal((await runFlow(flow, { flowRunId: randomUUID(), flowRunName: 'x', parameters: {}, reporter: r })).state, 'success')
+    const first = new Map<string, (typeof r.events)[number]>()
+    for (const e of r.events) if (!first.has(e.taskKey)) first.set(e.taskKey, e)
+    const id = (key: string) => first.get(key)?.taskRunId
+    assert.deepEqual(first.get('list')?.inputs, [])
+    assert.deepEqual(first.get('one')?.inputs, [id('list')])
+    assert.deepEqual(first.get('one#2')?.inputs, [id('list')])
+    assert.deepEqual(first.get('sum')?.inputs, [id('one'), id('one#2')])
+    assert.deepEqual(first.get('twice')?.inputs, [])
+    assert.deepEqual(first.get('both')?.inputs, [id('one#3'), id('one')])
+    // Only the first event of a task run carries its inputs.
+    assert.ok(r.events.filter((e) => e.taskKey === 'list' && e.state === 'success').every((e) => e.inputs === undefined))
+  })
+
+  it('keeps the stack of a failed attempt, with its causes, redacted like the logs', async () => {
+    const inner = new Error('socket closed')
+    const err = new Error('upload failed', { cause: inner })
+    assert.match(errorStack(err) ?? '', /^Error: upload failed\n\s+at .*sdk\.test\.ts:\d+:\d+[\s\S]*\nCaused by: Error: socket closed\n\s+at /)
+    assert.equal(errorStack('a string'), undefined)
+    const leak = task({ name: 'leak', retries: 1, retryDelaySeconds: 0 }, async (token: string) => {
+      throw new Error(`refused ${token}`)
+    })
+    const flow = defineFlow({ name: 'leaky', parameters: { token: 'sesame-open-1234' }, secretParameters: ['token'] }, async ({ token }) => {
+      await leak(token)
+    })
+    const r = recorder()
+    await runFlow(flow, { flowRunId: randomUUID(), flowRunName: 'x', parameters: { token: 'sesame-open-1234' }, reporter: r })
+    const failed = r.events.find((e) => e.state === 'failed')
+    assert.match(failed?.stack ?? '', /^Error: refused \*{8}\n\s+at .*sdk\.test\.ts:\d+/)
+    assert.equal(failed?.message, 'refused ********')
+    assert.match(r.events.find((e) => e.state === 'retrying')?.stack ?? '', /refused \*{8}/)
+    assert.ok(r.lines.some((l) => l.startsWith('warn|leak|attempt 1/2 failed: refused ********; retrying in 0s\nError: refused ********')), r.lines.join('\n'))
+    assert.ok(r.lines.some((l) => l.startsWith('error|leak|failed after 2 attempts: refused ********\nError: refused ********')), r.lines.join('\n'))
+    assert.ok(!r.lines.some((l) => l.includes('sesame-open-1234')) && !r.events.some((e) => JSON.stringify(e).includes('sesame-open-1234')))
+  })
+
+  it('a flow lists only the tasks it declares; a declaration that is not a list of tasks is refused', () => {
+    const a = task('a-only', async () => 1)
+    task('b-only', async () => 2)
+    assert.deepEqual(defineFlow({ name: 'first' }, async () => undefined).tasks, [])
+    assert.deepEqual(defineFlow({ name: 'second', tasks: [a] }, async () => undefined).tasks, ['a-only'])
+    assert.throws(() => defineFlow({ name: 'third', tasks: [(() => 1) as never] }, async () => undefined), /tasks must be a list of tasks made with task/)
   })
 })

@@ -4,7 +4,7 @@
  * context), so tests never share storage: the API key lives in localStorage.
  */
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
@@ -32,7 +32,14 @@ export interface BrowserPage {
 }
 
 /** `args`: extra Chromium flags, e.g. `--host-resolver-rules=MAP evil.test 127.0.0.1` to play DNS rebinding. */
-export async function openPage({ width = 1280, height = 860, isMobile = false, args = [] as string[] } = {}): Promise<BrowserPage> {
+export async function openPage({
+  width = 1280,
+  height = 860,
+  isMobile = false,
+  args = [] as string[],
+  timezoneId = undefined as string | undefined,
+  colorScheme = 'light' as 'light' | 'dark',
+} = {}): Promise<BrowserPage> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install it with \`apt-get install -y chromium\` (or set CHROMIUM_PATH)`)
   }
@@ -45,6 +52,9 @@ export async function openPage({ width = 1280, height = 860, isMobile = false, a
     isMobile,
     hasTouch: isMobile,
     deviceScaleFactor: 1,
+    locale: 'en-US',
+    colorScheme,
+    ...(timezoneId ? { timezoneId } : {}),
   })
   const page = context.pages()[0] ?? (await context.newPage())
   page.setDefaultTimeout(15_000)
@@ -74,4 +84,20 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const file = path.join(SCREENSHOT_DIR, `${name}.png`)
   await page.screenshot({ path: file, fullPage: true })
   return file
+}
+
+/**
+ * The accessibility check of a page: axe-core (pinned in package.json) injected into it, run on the
+ * whole document. Returns the serious and critical violations, one line each (rule, impact, where).
+ */
+export async function axeViolations(page: Page): Promise<string[]> {
+  const source = await readFile(path.resolve('node_modules/axe-core/axe.min.js'), 'utf8')
+  await page.addScriptTag({ content: source })
+  const result = (await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: Document, opts: unknown): Promise<{ violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[]; failureSummary?: string }[] }[] }> } }).axe
+    return axe.run(document, { resultTypes: ['violations'] })
+  })) as { violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[]; failureSummary?: string }[] }[] }
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .flatMap((v) => v.nodes.slice(0, 5).map((n) => `${v.id} (${v.impact}): ${v.help} at ${JSON.stringify(n.target)} ${n.failureSummary?.split('\n').slice(0, 2).join(' ') ?? ''}`))
 }

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { startSimulator, type Simulator } from '../../pipelines/brt/simulator.ts'
 import { ROOT, startHarness, waitForRunState, type Harness } from '../helpers/rota.ts'
-import { openPage, screenshot, type BrowserPage } from './browser.ts'
+import { axeViolations, openPage, screenshot, type BrowserPage } from './browser.ts'
 import { buildUi } from './build.ts'
 
 const FLOW = 'brt-gps'
@@ -89,6 +89,24 @@ describe('BRT page (real pipeline with the simulator)', { timeout: 420_000 }, ()
     await page.locator('table.speeds-table tbody tr[data-line]').first().waitFor()
     await page.locator('[data-testid=buffer]', { hasText: /^0\/2$/ }).waitFor()
     assert.ok((await page.locator('table.captures-table tbody tr').count()) >= 2)
+    // Each "Moving" bar is as wide as its share of the track (they were all one width).
+    const bars = await page.locator('table.speeds-table .bar-cell[data-share]').evaluateAll((cells) =>
+      cells.map((c) => ({
+        share: Number(c.getAttribute('data-share')),
+        ratio: (c.querySelector('.bar') as HTMLElement).getBoundingClientRect().width / (c.querySelector('.bar-track') as HTMLElement).getBoundingClientRect().width,
+      })),
+    )
+    assert.ok(bars.length > 0)
+    for (const bar of bars) assert.ok(Math.abs(bar.ratio - bar.share) < 0.02, `a bar for ${bar.share} of vehicles moving is ${bar.ratio.toFixed(3)} of its track`)
+    // Captures: the feed's repeats are drawn as repeats, apart from invalid and stale rows.
+    const caps = (await h.client.request<{ items: { capturedAt: string; vehicles: number; invalidPositions: number; stale: number; duplicates: number }[] }>('GET', '/api/brt/captures?limit=60')).items
+    for (const c of caps) {
+      const g = page.locator(`svg g[data-capture="${c.capturedAt}"]`)
+      assert.equal(await g.locator('rect[data-part=flagged]').count(), c.invalidPositions + c.stale > 0 ? 1 : 0, `flagged rows of ${c.capturedAt}`)
+      assert.equal(await g.locator('rect[data-part=repeated]').count(), c.duplicates > 0 && c.invalidPositions + c.stale < c.vehicles ? 1 : 0, `repeats of ${c.capturedAt}`)
+    }
+    assert.match((await page.locator('.legend-line').textContent()) ?? '', /repeated/)
+    assert.deepEqual(await axeViolations(page), [], 'axe-core: no serious accessibility violation on the BRT page')
     await screenshot(page, 'brt')
 
     // The run that closed the window shows what it produced: lake files and dbt results.
@@ -101,6 +119,10 @@ describe('BRT page (real pipeline with the simulator)', { timeout: 420_000 }, ()
     const tests = (await page.locator('[data-artifact=dbt-results] [data-testid=artifact-description]').textContent()) ?? ''
     const m = /(\d+)\/(\d+) tests passed/.exec(tests)
     assert.ok(m && Number(m[2]) > 0 && m[1] === m[2], `all dbt tests pass: "${tests}"`)
+    // dbt's lines come without dbt's own (UTC) clock: one time per line, in the viewer's zone.
+    const dbtLines = await page.locator('.log-line[data-task=dbt] .log-msg').allTextContents()
+    assert.ok(dbtLines.some((l) => /START|OK|PASS/.test(l)), `dbt's lines are in the log: ${dbtLines.slice(0, 3).join(' | ')}`)
+    assert.deepEqual(dbtLines.filter((l) => /^\s*\d{2}:\d{2}:\d{2}/.test(l)), [])
     await screenshot(page, 'flow-run-brt')
 
     // And the first run, which only buffered, shows its skipped tasks.

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { Page } from 'playwright-core'
 import { ROOT, startHarness, waitForRunState, type Harness } from '../helpers/rota.ts'
-import { openPage, screenshot, type BrowserPage } from './browser.ts'
+import { axeViolations, openPage, screenshot, type BrowserPage } from './browser.ts'
 import { buildUi } from './build.ts'
 
 const FLOW = 'ui-demo'
@@ -72,6 +72,7 @@ describe('dashboard (real browser, server and agent)', { timeout: 240_000 }, () 
     await form.locator('input[name=delayMs]').fill('700')
     await form.locator('input[name=greeting]').fill('bom dia')
     await screenshot(page, 'quick-run-form')
+    assert.deepEqual(await axeViolations(page), [], 'axe-core on the Quick Run dialog')
     await form.locator('button[type=submit]').click()
 
     await page.waitForURL(/#\/runs\/[0-9a-f-]{36}$/)
@@ -147,7 +148,7 @@ describe('dashboard (real browser, server and agent)', { timeout: 240_000 }, () 
     await page.goto(`${h.server.url}/#/flows/${FLOW}`)
     await page.getByRole('heading', { name: FLOW }).waitFor()
     await page.locator('svg[aria-label="Run durations"] rect[fill]').first().waitFor()
-    for (const t of ['fetch-data', 'maybe-export', 'report']) await page.locator(`svg[aria-label="Task graph"] g[data-task="${t}"]`).waitFor()
+    for (const t of ['fetch-data', 'maybe-export', 'report']) await page.locator(`svg[data-testid=task-dag] g[data-task="${t}"]`).waitFor()
     await page.locator(`tr[data-run="${runId}"]`).waitFor()
     await screenshot(page, 'flow')
     assert.deepEqual(b.errors, [])
@@ -179,7 +180,7 @@ describe('dashboard (real browser, server and agent)', { timeout: 240_000 }, () 
 
     await page.goto(`${h.server.url}/#/`)
     await page.locator('[data-testid=runs-24h]', { hasText: /^\s*[2-9]\d* runs/ }).waitFor()
-    await page.locator('svg[aria-label="Flow runs by state per hour"] rect[fill="#16a34a"]').first().waitFor()
+    await page.locator('svg[aria-label^="Flow runs by state per hour"] rect[fill="#16a34a"]').first().waitFor()
     await screenshot(page, 'home')
     assert.deepEqual(b.errors, [])
   })
@@ -201,6 +202,7 @@ describe('dashboard (real browser, server and agent)', { timeout: 240_000 }, () 
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
         assert.ok(overflow <= 1, `${name} is ${overflow}px wider than the phone`)
         await screenshot(page, `phone-${name}`)
+        assert.deepEqual(await axeViolations(page), [], `axe-core on ${name} at phone width`)
       }
       assert.deepEqual(phone.errors, [])
     } finally {
@@ -234,6 +236,7 @@ describe('dashboard with an API key', { timeout: 120_000 }, () => {
     await dialog.getByRole('button', { name: 'Save key' }).click()
     await dialog.locator('.form-error', { hasText: 'refused' }).waitFor()
     await screenshot(page, 'api-key')
+    assert.deepEqual(await axeViolations(page), [], 'axe-core on the API key dialog')
 
     await dialog.locator('input[name=apiKey]').fill(KEY)
     await dialog.getByRole('button', { name: 'Save key' }).click()

@@ -1,11 +1,12 @@
 /** The BRT page of the dashboard: the map of the latest positions, speeds per line, captures and the buffer. */
-import { Card, Empty, ErrorBox, Loading, TimeAgo } from '../../../src/ui/components/common.tsx'
+import { Card, Empty, ErrorBox, Loading, Time } from '../../../src/ui/components/common.tsx'
 import { BrtMap, lineColor } from './BrtMap.tsx'
 import { useWidth } from '../../../src/ui/components/charts.tsx'
 import { ApiError } from '../../../src/ui/api.ts'
 import { useApi, useDebounced, useInterval, useNow } from '../../../src/ui/hooks.ts'
 import { useLiveEvent } from '../../../src/ui/live.ts'
 import { clockTime, formatNumber, parseTime } from '../../../src/ui/format.ts'
+import { fullTime, useTimePrefs } from '../../../src/ui/time.ts'
 import type { BrtBuffer, BrtCapture, BrtLineSpeed, BrtVehicles } from '../contract.ts'
 
 /** The latest window per line: the table shows "now", not history. */
@@ -18,20 +19,36 @@ export function latestPerLine(items: BrtLineSpeed[]): BrtLineSpeed[] {
   return [...byLine.values()].sort((a, b) => a.line.localeCompare(b.line, undefined, { numeric: true }))
 }
 
+/** Colours of the captures chart: new positions, repeats (normal), and rows that are bad data. */
+const CAPTURE_COLORS = { fresh: '#3b82f6', repeated: '#93c5fd', flagged: '#f97316' }
+
+/**
+ * How the rows of one capture split, for the chart. The feed repeats a vehicle's last position
+ * until it sends a new one (parked buses, slow modems): a third of every capture, and normal, so
+ * repeats are drawn as such, apart from the rows that are bad data (invalid position, stale time).
+ * The counts overlap (a stale row is often a repeat too): flagged rows come first, the repeats
+ * drawn are those left, and the rest are new positions.
+ */
+export function captureSplit(c: BrtCapture): { flagged: number; repeated: number; fresh: number } {
+  const flagged = Math.min(c.vehicles, c.invalidPositions + c.stale)
+  const repeated = Math.min(c.vehicles - flagged, c.duplicates)
+  return { flagged, repeated, fresh: c.vehicles - flagged - repeated }
+}
+
 function CapturesChart({ captures }: { captures: BrtCapture[] }) {
   const [ref, width] = useWidth<HTMLDivElement>()
   const ordered = [...captures].sort((a, b) => (parseTime(a.capturedAt) ?? 0) - (parseTime(b.capturedAt) ?? 0))
   const w = Math.max(200, width)
   const height = 120
-  const pad = { l: 34, r: 6, t: 8, b: 20 }
-  const innerH = height - pad.t - pad.b
   const max = Math.max(1, ...ordered.map((c) => c.vehicles))
+  const pad = { l: Math.ceil(String(max).length * 6.2) + 10, r: 6, t: 8, b: 20 }
+  const innerH = height - pad.t - pad.b
   const slot = (w - pad.l - pad.r) / Math.max(1, ordered.length)
   const barW = Math.max(2, Math.min(20, slot * 0.7))
   const every = Math.ceil(ordered.length / Math.max(1, Math.floor((w - pad.l) / 60)))
   return (
     <div ref={ref} class="chart">
-      <svg width={w} height={height} role="img" aria-label="Vehicles per capture">
+      <svg width={w} height={height} role="img" aria-label="Vehicles per capture: new positions, repeats of the previous capture, invalid or stale rows">
         <line x1={pad.l} x2={w - pad.r} y1={pad.t} y2={pad.t} class="gridline" />
         <line x1={pad.l} x2={w - pad.r} y1={pad.t + innerH} y2={pad.t + innerH} class="gridline" />
         <text x={pad.l - 5} y={pad.t + 4} class="axis" text-anchor="end">
@@ -41,15 +58,19 @@ function CapturesChart({ captures }: { captures: BrtCapture[] }) {
           0
         </text>
         {ordered.map((c, i) => {
-          const bad = c.invalidPositions + c.stale + c.duplicates
-          const h = (c.vehicles / max) * innerH
-          const hb = (Math.min(bad, c.vehicles) / max) * innerH
+          const split = captureSplit(c)
           const x = pad.l + i * slot + (slot - barW) / 2
+          const hOf = (n: number) => (n / max) * innerH
+          // Bottom to top: flagged (bad data), then new positions, then repeats.
+          const yFlagged = pad.t + innerH - hOf(split.flagged)
+          const yFresh = yFlagged - hOf(split.fresh)
+          const yRepeated = yFresh - hOf(split.repeated)
           return (
-            <g key={c.capturedAt}>
-              <title>{`${new Date(c.capturedAt).toLocaleString()}\n${c.vehicles} vehicles\n${c.invalidPositions} invalid · ${c.stale} stale · ${c.duplicates} duplicates`}</title>
-              <rect x={x} y={pad.t + innerH - h} width={barW} height={Math.max(1, h)} fill="#3b82f6" rx={1.5} />
-              {hb > 0 ? <rect x={x} y={pad.t + innerH - hb} width={barW} height={hb} fill="#f97316" rx={1.5} /> : null}
+            <g key={c.capturedAt} data-capture={c.capturedAt}>
+              <title>{`${fullTime(Date.parse(c.capturedAt))}\n${c.vehicles} vehicles: ${split.fresh} new positions, ${split.repeated} repeated from the previous capture\n${c.invalidPositions} invalid positions · ${c.stale} stale`}</title>
+              {split.flagged > 0 ? <rect x={x} y={yFlagged} width={barW} height={hOf(split.flagged)} fill={CAPTURE_COLORS.flagged} data-part="flagged" /> : null}
+              {split.fresh > 0 ? <rect x={x} y={yFresh} width={barW} height={hOf(split.fresh)} fill={CAPTURE_COLORS.fresh} data-part="fresh" /> : null}
+              {split.repeated > 0 ? <rect x={x} y={yRepeated} width={barW} height={hOf(split.repeated)} fill={CAPTURE_COLORS.repeated} data-part="repeated" /> : null}
               {i % every === 0 ? (
                 <text x={x + barW / 2} y={height - 5} class="axis" text-anchor="middle">
                   {clockTime(c.capturedAt).slice(0, 5)}
@@ -64,6 +85,7 @@ function CapturesChart({ captures }: { captures: BrtCapture[] }) {
 }
 
 export function BrtPage() {
+  useTimePrefs()
   const vehicles = useApi<BrtVehicles>('/brt/vehicles')
   const speeds = useApi<{ items: BrtLineSpeed[] }>('/brt/line-speeds')
   const captures = useApi<{ items: BrtCapture[] }>('/brt/captures?limit=60')
@@ -106,7 +128,7 @@ export function BrtPage() {
       <div class="page-head">
         <h1>BRT data</h1>
         <span class="muted">
-          positions from gold {vehicles.data?.generatedAt ? <TimeAgo iso={vehicles.data.generatedAt} /> : null}
+          positions from gold {vehicles.data?.generatedAt ? <Time iso={vehicles.data.generatedAt} /> : null}
         </span>
       </div>
       <div class="kpis">
@@ -132,7 +154,7 @@ export function BrtPage() {
           <span class="meter" aria-hidden="true">
             <span style={{ width: `${bufferPct}%` }} />
           </span>
-          <span class="kpi-sub">{b?.oldestCaptureAt ? <>oldest <TimeAgo iso={b.oldestCaptureAt} /></> : 'captures until the next file'}</span>
+          <span class="kpi-sub">{b?.oldestCaptureAt ? <>oldest <Time iso={b.oldestCaptureAt} /></> : 'captures until the next file'}</span>
         </div>
       </div>
       <div class="grid grid-main">
@@ -140,7 +162,7 @@ export function BrtPage() {
           {vehicles.error ? <ErrorBox error={vehicles.error} onRetry={vehicles.reload} /> : !vehicles.data ? <Loading /> : <BrtMap vehicles={vs} now={now} />}
           {vehicles.data && !vs.length ? <Empty>No positions in gold yet: the first file lands when the buffer fills.</Empty> : null}
         </Card>
-        <Card title="Speed per line" class="span-2" actions={lines[0] ? <span class="muted">window from {clockTime(lines[0].windowStart)}</span> : null}>
+        <Card title="Speed per line" class="span-2" actions={lines[0] ? <span class="muted">window from <Time iso={lines[0].windowStart} /></span> : null}>
           {speeds.error ? (
             <ErrorBox error={speeds.error} />
           ) : !speeds.data ? (
@@ -148,7 +170,7 @@ export function BrtPage() {
           ) : !lines.length ? (
             <Empty>No line speeds yet.</Empty>
           ) : (
-            <div class="table-wrap tall">
+            <div class="table-wrap tall" tabIndex={0} role="region" aria-label="Speed per line (scrolls)">
               <table class="table speeds-table">
                 <thead>
                   <tr>
@@ -169,9 +191,11 @@ export function BrtPage() {
                       <td class="num">{formatNumber(l.avgSpeedKmh, 1)}</td>
                       <td class="num hide-sm">{formatNumber(l.p90SpeedKmh, 1)}</td>
                       <td>
-                        <span class="bar-cell">
-                          <span class="bar" style={{ width: `${Math.round((l.shareMoving ?? 0) * 100)}%` }} />
-                          <span>{l.shareMoving === null ? '—' : `${Math.round(l.shareMoving * 100)}%`}</span>
+                        <span class="bar-cell" data-share={l.shareMoving ?? ''}>
+                          <span class="bar-track" aria-hidden="true">
+                            <span class="bar" style={{ width: `${Math.round((l.shareMoving ?? 0) * 100)}%` }} />
+                          </span>
+                          <span class="pct">{l.shareMoving === null ? '—' : `${Math.round(l.shareMoving * 100)}%`}</span>
                         </span>
                       </td>
                     </tr>
@@ -181,7 +205,7 @@ export function BrtPage() {
             </div>
           )}
         </Card>
-        <Card title="Captures" actions={latestCap ? <span class="muted">last <TimeAgo iso={latestCap.capturedAt} /></span> : null}>
+        <Card title="Captures" actions={latestCap ? <span class="muted">last <Time iso={latestCap.capturedAt} /></span> : null}>
           {captures.error ? (
             <ErrorBox error={captures.error} />
           ) : !captures.data ? (
@@ -192,7 +216,8 @@ export function BrtPage() {
             <>
               <CapturesChart captures={caps} />
               <p class="legend-line">
-                <span class="swatch" style={{ background: '#3b82f6' }} /> vehicles <span class="swatch" style={{ background: '#f97316' }} /> invalid + stale + duplicate
+                <span class="swatch" style={{ background: CAPTURE_COLORS.fresh }} /> new positions <span class="swatch" style={{ background: CAPTURE_COLORS.repeated }} /> repeated (normal: the feed repeats a vehicle until it moves){' '}
+                <span class="swatch" style={{ background: CAPTURE_COLORS.flagged }} /> invalid or stale
               </p>
               <div class="table-wrap">
                 <table class="table compact captures-table">
@@ -202,7 +227,7 @@ export function BrtPage() {
                       <th class="num">Vehicles</th>
                       <th class="num" title="Invalid positions">Inv.</th>
                       <th class="num">Stale</th>
-                      <th class="num" title="Duplicates">Dup.</th>
+                      <th class="num" title="Rows that repeat the previous capture (normal)">Rep.</th>
                     </tr>
                   </thead>
                   <tbody>
@@ -211,11 +236,13 @@ export function BrtPage() {
                       .slice(0, 10)
                       .map((c) => (
                         <tr key={c.capturedAt}>
-                          <td>{clockTime(c.capturedAt)}</td>
+                          <td>
+                            <Time iso={c.capturedAt} />
+                          </td>
                           <td class="num">{formatNumber(c.vehicles)}</td>
                           <td class={c.invalidPositions ? 'num warn-text' : 'num'}>{formatNumber(c.invalidPositions)}</td>
                           <td class={c.stale ? 'num warn-text' : 'num'}>{formatNumber(c.stale)}</td>
-                          <td class={c.duplicates ? 'num warn-text' : 'num'}>{formatNumber(c.duplicates)}</td>
+                          <td class="num">{formatNumber(c.duplicates)}</td>
                         </tr>
                       ))}
                   </tbody>

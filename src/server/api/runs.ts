@@ -5,11 +5,15 @@ import { body, errors, json } from './openapi.ts'
 import { HttpError } from './errors.ts'
 import { presentArtifact, presentExecution, presentHistory, presentLog, presentRun, presentStats, presentTaskRun, presentVerdict } from './presenter.ts'
 import {
+  BulkActionSchema,
+  BulkResultSchema,
+  type BulkResult,
   ArtifactInputSchema,
   ArtifactListSchema,
   ArtifactSchema,
   ErrorSchema,
   ExecutionSchema,
+  type FlowRun,
   FlowRunSchema,
   IdParam,
   LogBatchResultSchema,
@@ -20,6 +24,7 @@ import {
   RunPageSchema,
   RunStatsQuerySchema,
   RunStatsSchema,
+  RunTokenHeaders,
   StateHistorySchema,
   StateProposalSchema,
   StateResultSchema,
@@ -28,15 +33,39 @@ import {
   TaskRunListSchema,
 } from '../../core/contract.ts'
 import { STATES, type State } from '../../core/states.ts'
-import { applyTaskEvents, retryFlowRun, setFlowRunState } from '../orchestration/transition.ts'
-import { appendLogs, keepArtifact } from '../reports.ts'
+import { MAX_RESULT_BYTES } from '../../core/flow-control.ts'
+import { NotFoundError, retryFlowRun, setFlowRunState } from '../orchestration/transition.ts'
+import { appendLogs, keepArtifact, reportTaskEvents } from '../reports.ts'
+import { requireRunToken } from './middleware/run-token.ts'
+import { RUN_TOKEN_HEADER } from '../../core/auth.ts'
 import { decodeCursor, getExecution, getFlowRun, listFlowRuns, listStateHistory, runStats, type FlowRunRow } from '../store/runs.ts'
 import { listTaskRuns } from '../store/task-runs.ts'
 import { listLogs } from '../store/logs.ts'
 import { listArtifacts } from '../store/artifacts.ts'
-import { getFlow } from '../store/flows.ts'
+import { getFlows } from '../store/flows.ts'
+import { activeAgentCapacity } from '../store/agents.ts'
+import { lateReason } from '../orchestration/late.ts'
+import type { Queryable } from '../db/index.ts'
+
+/** Runs as the API shows them; a late run says why it waits (the active agents are read once, and only if some run is late). */
+export async function presentRuns(db: Queryable, rows: readonly FlowRunRow[]): Promise<FlowRun[]> {
+  const agents = rows.some((r) => r.late) ? await activeAgentCapacity(db) : []
+  return rows.map((r) => presentRun(r, 'list', lateReason(r, { agents })))
+}
+
+/** Runs a bulk retry may bring back: the ones that did not succeed. */
+const RETRYABLE: ReadonlySet<string> = new Set(['failed', 'crashed', 'cancelled'])
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error']
+/** Answers of the routes that act for a run (its token is checked). */
+const runTokenErrors = { 401: json(ErrorSchema, 'No run token'), 403: json(ErrorSchema, 'Not the run token of this run') }
+
+/** A flow's return value as stored: JSON up to MAX_RESULT_BYTES; a larger one is not kept (the run process says so in its logs). */
+function resultJson(result: unknown): string | undefined {
+  if (result === undefined) return undefined
+  const text = JSON.stringify(result)
+  return Buffer.byteLength(text) <= MAX_RESULT_BYTES ? text : undefined
+}
 
 export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof OpenAPIHono>[0]) {
   const app = new OpenAPIHono(hook)
@@ -59,11 +88,12 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
     }),
     async (c) => {
       const q = c.req.valid('query')
-      let flowId: string | undefined
+      let flowIds: string[] | undefined
       if (q.flow) {
-        const flow = await getFlow(db, q.flow)
-        if (!flow) throw new HttpError(404, `flow "${q.flow}" does not exist`)
-        flowId = flow.id
+        const names = [...new Set(q.flow.split(',').map((f) => f.trim()).filter(Boolean))]
+        const { found, missing } = await getFlows(db, names)
+        if (missing.length) throw new HttpError(404, `flow "${missing[0]}" does not exist; \`rota flows\` lists the registered flows`)
+        flowIds = found.map((f) => f.id)
       }
       const states = q.state ? q.state.split(',').map((s) => s.trim()) : undefined
       const bad = states?.find((s) => !(STATES as readonly string[]).includes(s))
@@ -71,16 +101,19 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       const cursor = q.cursor ? decodeCursor(q.cursor) : undefined
       if (q.cursor && !cursor) throw new HttpError(400, 'cursor is not one this API returned; pass nextCursor from the previous page')
       const page = await listFlowRuns(db, {
-        flowId,
+        flowIds,
         states: states as State[] | undefined,
         late: q.late === undefined ? undefined : q.late === 'true',
+        search: q.q?.trim() || undefined,
+        when: q.when,
         limit: q.limit,
         cursor,
         before: q.before ? new Date(q.before) : undefined,
         after: q.after ? new Date(q.after) : undefined,
         order: q.order,
+        parentRunId: q.parent,
       })
-      return c.json({ items: page.items.map(presentRun), nextCursor: page.nextCursor }, 200)
+      return c.json({ items: await presentRuns(db, page.items), nextCursor: page.nextCursor }, 200)
     },
   )
 
@@ -98,7 +131,39 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
 
   app.openapi(
     createRoute({ method: 'get', path: '/flow-runs/{id}', tags: ['flow runs'], request: { params: IdParam }, responses: { 200: json(FlowRunSchema, 'A run'), ...errors } }),
-    async (c) => c.json(presentRun(await mustGetRun(c.req.valid('param').id)), 200),
+    async (c) => c.json((await presentRuns(db, [await mustGetRun(c.req.valid('param').id)]))[0] as FlowRun, 200),
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/flow-runs/bulk',
+      tags: ['flow runs'],
+      summary: 'Cancel or retry several runs; each is decided by the policy like one, and answered one by one',
+      request: { body: body(BulkActionSchema) },
+      responses: { 200: json(BulkResultSchema, 'One result per run, in order'), ...errors },
+    }),
+    async (c) => {
+      const { action, ids } = c.req.valid('json')
+      const items: BulkResult['items'] = []
+      for (const id of [...new Set(ids)]) {
+        try {
+          if (action === 'cancel') {
+            const { verdict, run } = await setFlowRunState(db, bus, id, { state: 'cancelling', message: 'cancel requested', by: { kind: 'user' } })
+            items.push(verdict.status === 'accept' ? { id, ok: true, run: presentRun(run), error: null } : { id, ok: false, run: null, error: `cannot cancel: ${verdict.reason}` })
+          } else {
+            const run = await getFlowRun(db, id)
+            if (!run) items.push({ id, ok: false, run: null, error: `flow run ${id} does not exist` })
+            else if (!RETRYABLE.has(run.state)) items.push({ id, ok: false, run: null, error: `run ${run.name} is ${run.state}; only failed, crashed or cancelled runs are retried` })
+            else items.push({ id, ok: true, run: presentRun(await retryFlowRun(db, bus, id)), error: null })
+          }
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err
+          items.push({ id, ok: false, run: null, error: err.message })
+        }
+      }
+      return c.json({ items }, 200)
+    },
   )
 
   app.openapi(
@@ -134,19 +199,27 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       method: 'post',
       path: '/flow-runs/{id}/state',
       tags: ['flow runs'],
-      summary: 'Propose a state (agents and flow processes); answers with the orchestration verdict',
-      request: { params: IdParam, body: body(StateProposalSchema) },
-      responses: { 200: json(StateResultSchema, 'Verdict'), ...errors },
+      summary: "Propose a state (the run's process and its agent, with the run token); answers with the orchestration verdict",
+      request: { params: IdParam, headers: RunTokenHeaders, body: body(StateProposalSchema) },
+      responses: { 200: json(StateResultSchema, 'Verdict'), ...errors, ...runTokenErrors },
     }),
     async (c) => {
       const p = c.req.valid('json')
-      const { verdict, run } = await setFlowRunState(db, bus, c.req.valid('param').id, {
-        state: p.state,
-        message: p.message,
-        by: p.agentId ? { kind: 'agent', agentId: p.agentId } : { kind: 'child' },
-      })
-      // A run starting asks for what it executes with the same request.
-      const execution = p.withExecution && verdict.status === 'accept' && run.state === 'running' ? presentExecution(run, run.entrypoint, run.specs, run.overrides) : undefined
+      const id = c.req.valid('param').id
+      // The token is checked before anything else: the execution details a starting run may ask for
+      // (withExecution) carry its secrets, exactly as GET .../execution does.
+      const secrets = await requireRunToken(db, id, c.req.valid('header')[RUN_TOKEN_HEADER])
+      // The result is kept with the run and read back by its parent and the API: secrets hidden like in the logs.
+      const { verdict, run } = await setFlowRunState(
+        db,
+        bus,
+        id,
+        { state: p.state, message: p.message === undefined ? undefined : secrets.text(p.message), by: p.agentId ? { kind: 'agent', agentId: p.agentId } : { kind: 'child' } },
+        { resultJson: resultJson(p.result === undefined ? undefined : secrets.value(p.result)) },
+      )
+      // A run starting asks for what it executes with the same request (the row a written state returns carries the flow's tasks).
+      const execution =
+        p.withExecution && verdict.status === 'accept' && run.state === 'running' && 'flowTasks' in run ? presentExecution(run, run.entrypoint, run.specs, run.overrides, run.flowTasks) : undefined
       return c.json({ verdict: presentVerdict(verdict), run: presentRun(run), ...(execution ? { execution } : {}) }, 200)
     },
   )
@@ -156,15 +229,16 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       method: 'get',
       path: '/flow-runs/{id}/execution',
       tags: ['internal'],
-      summary: "What a flow's process needs to execute the run: entrypoint and effective parameters (secrets included)",
-      request: { params: IdParam },
-      responses: { 200: json(ExecutionSchema, 'Execution details'), ...errors },
+      summary: "What a flow's process needs to execute the run: entrypoint and effective parameters (secrets included); only with the run's token",
+      request: { params: IdParam, headers: RunTokenHeaders },
+      responses: { 200: json(ExecutionSchema, 'Execution details'), ...errors, ...runTokenErrors },
     }),
     async (c) => {
       const id = c.req.valid('param').id
+      await requireRunToken(db, id, c.req.valid('header')[RUN_TOKEN_HEADER])
       const run = await getExecution(db, id)
       if (!run) throw new HttpError(404, `flow run ${id} does not exist`)
-      return c.json(presentExecution(run, run.entrypoint, run.specs, run.overrides), 200)
+      return c.json(presentExecution(run, run.entrypoint, run.specs, run.overrides, run.flowTasks), 200)
     },
   )
 
@@ -187,13 +261,15 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       method: 'post',
       path: '/flow-runs/{id}/task-runs',
       tags: ['internal'],
-      summary: "A batch of task-run state events from the flow's process, applied in order",
-      request: { params: IdParam, body: body(TaskEventBatchSchema) },
-      responses: { 200: json(TaskEventResultSchema, 'Result'), ...errors },
+      summary: "A batch of task-run state events from the flow's process, applied in order (with the run token)",
+      request: { params: IdParam, headers: RunTokenHeaders, body: body(TaskEventBatchSchema) },
+      responses: { 200: json(TaskEventResultSchema, 'Result'), ...errors, ...runTokenErrors },
     }),
     async (c) => {
       const { events } = c.req.valid('json')
-      return c.json(await applyTaskEvents(db, bus, c.req.valid('param').id, events.map((e) => ({ ...e, time: new Date(e.time) }))), 200)
+      const id = c.req.valid('param').id
+      const secrets = await requireRunToken(db, id, c.req.valid('header')[RUN_TOKEN_HEADER])
+      return c.json(await reportTaskEvents(db, bus, id, events.map((e) => ({ ...e, time: new Date(e.time) })), secrets), 200)
     },
   )
 
@@ -222,13 +298,15 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       method: 'post',
       path: '/flow-runs/{id}/logs',
       tags: ['internal'],
-      summary: 'A batch of log lines; (source, seq) makes a resent batch harmless',
-      request: { params: IdParam, body: body(LogBatchSchema) },
-      responses: { 200: json(LogBatchResultSchema, 'Stored'), ...errors },
+      summary: 'A batch of log lines (with the run token); (source, seq) makes a resent batch harmless',
+      request: { params: IdParam, headers: RunTokenHeaders, body: body(LogBatchSchema) },
+      responses: { 200: json(LogBatchResultSchema, 'Stored'), ...errors, ...runTokenErrors },
     }),
     async (c) => {
       const { source, logs } = c.req.valid('json')
-      const rows = await appendLogs(db, bus, c.req.valid('param').id, source, logs.map((l) => ({ ...l, time: new Date(l.time) })))
+      const id = c.req.valid('param').id
+      const secrets = await requireRunToken(db, id, c.req.valid('header')[RUN_TOKEN_HEADER])
+      const rows = await appendLogs(db, bus, id, source, logs.map((l) => ({ ...l, time: new Date(l.time) })), secrets)
       return c.json({ inserted: rows.length }, 200)
     },
   )
@@ -253,10 +331,15 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
       method: 'post',
       path: '/flow-runs/{id}/artifacts',
       tags: ['internal'],
-      request: { params: IdParam, body: body(ArtifactInputSchema) },
-      responses: { 201: json(ArtifactSchema, 'Stored'), ...errors },
+      summary: 'Something the run produced (with the run token)',
+      request: { params: IdParam, headers: RunTokenHeaders, body: body(ArtifactInputSchema) },
+      responses: { 201: json(ArtifactSchema, 'Stored'), ...errors, ...runTokenErrors },
     }),
-    async (c) => c.json(presentArtifact(await keepArtifact(db, c.req.valid('param').id, c.req.valid('json'))), 201),
+    async (c) => {
+      const id = c.req.valid('param').id
+      const secrets = await requireRunToken(db, id, c.req.valid('header')[RUN_TOKEN_HEADER])
+      return c.json(presentArtifact(await keepArtifact(db, id, c.req.valid('json'), secrets)), 201)
+    },
   )
 
   app.openapi(

@@ -13,14 +13,21 @@
  */
 import type { State } from '../../core/states.ts'
 import { isTerminal } from '../../core/states.ts'
+import type { Overlap } from '../../core/flow-control.ts'
 
 /** A side effect the policy asks for with an accepted state: done in the same transaction. */
-export type Effect = { kind: 'retry'; delayMs: number }
+export type Effect =
+  | { kind: 'retry'; delayMs: number }
+  /** Other runs to cancel (overlap 'cancel-running'), each through the policy. */
+  | { kind: 'cancel-runs'; runIds: readonly string[]; message: string }
+  /** The run's unfinished child runs follow it to this state, each through the policy. */
+  | { kind: 'end-children'; state: 'cancelling' | 'cancelled' | 'crashed'; message: string }
 
 export type Verdict =
   | { status: 'accept'; state: State; message?: string | undefined; effects?: readonly Effect[] | undefined }
   | { status: 'reject'; reason: string }
-  | { status: 'wait'; reason: string; retryAfterMs: number }
+  /** effects: done even though the run waits (overlap 'cancel-running' cancels the running run, then waits for it to end). */
+  | { status: 'wait'; reason: string; retryAfterMs: number; effects?: readonly Effect[] | undefined }
   | { status: 'abort'; reason: string }
 
 export interface RunSnapshot {
@@ -33,6 +40,42 @@ export interface RunSnapshot {
   /** The flow's: how many times a crashed or failed run comes back, and after how long. */
   retries: number
   retryDelaySeconds: number
+  /** For messages; optional so a bare snapshot still decides. */
+  name?: string | undefined
+  /** Set for a child flow run: it runs inside its parent's process and its slot. */
+  parentRunId?: string | null | undefined
+  /** Set for a run a backfill made. */
+  backfillId?: string | null | undefined
+  /** Child runs of this run that have not ended. */
+  openChildren?: number | undefined
+  /** What the run would share if it started now; loaded for claims only (see ClaimLimits). */
+  limits?: ClaimLimits | undefined
+}
+
+/** A run that holds a slot: pending, running, retrying or cancelling. */
+export interface ActiveRun {
+  id: string
+  name: string
+  state: State
+}
+
+/** Who holds a slot of a pool: a whole run, or one of its tasks. */
+export interface SlotHolder {
+  flowRunName: string
+  taskName: string | null
+}
+
+/**
+ * The limits a claimed run must fit in, read after the claim locked them (per flow, pool and backfill
+ * advisory locks), so several agents and servers claiming at once never exceed them.
+ */
+export interface ClaimLimits {
+  /** Its flow's maxActiveRuns and the runs of the flow that hold a slot now. */
+  flow?: { name: string; maxActiveRuns: number; overlap: Overlap; active: readonly ActiveRun[] } | undefined
+  /** The pool the whole run takes a slot of (defineFlow({ pool })). */
+  pool?: { name: string; slots: number; holders: readonly SlotHolder[] } | undefined
+  /** Its backfill's maxActive and the backfill's active runs. */
+  backfill?: { id: string; maxActive: number; active: readonly ActiveRun[] } | undefined
 }
 
 export interface Proposal {
@@ -50,6 +93,24 @@ export interface FlowRunRule {
 }
 
 const accept = (p: Proposal): Verdict => ({ status: 'accept', state: p.state, message: p.message })
+/** How long a run waiting for a slot should wait before it is proposed again (claims re-propose on every poll). */
+const SLOT_RETRY_MS = 1000
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
+const listRuns = (runs: readonly ActiveRun[]) =>
+  runs.length === 0 ? 'none' : runs.slice(0, 3).map((r) => `run ${r.name} (${r.state})`).join(', ') + (runs.length > 3 ? ` and ${runs.length - 3} more` : '')
+/** `run calm-otter, task dbt of run brave-fox` */
+export function describeHolders(holders: readonly SlotHolder[]): string {
+  if (holders.length === 0) return 'nobody'
+  const named = holders.slice(0, 3).map((h) => (h.taskName ? `task ${h.taskName} of run ${h.flowRunName}` : `run ${h.flowRunName}`))
+  return named.join(', ') + (holders.length > 3 ? ` and ${holders.length - 3} more` : '')
+}
+/** The message of a task or run waiting for a pool slot: it starts with "waiting", as every waiting reason does. */
+export function poolWaitMessage(pool: { name: string; slots: number; holders: readonly SlotHolder[] }): string {
+  return pool.slots === 0
+    ? `waiting for a slot in pool ${pool.name} (the pool has 0 slots: \`rota pool set ${pool.name} --slots N\` opens it)`
+    : `waiting for a slot in pool ${pool.name} (${pool.holders.length}/${pool.slots} held by ${describeHolders(pool.holders)})`
+}
 
 /** Which states may follow which. Anything not listed is rejected by `allowedTransitions`. */
 export const FLOW_RUN_TRANSITIONS: Readonly<Record<State, readonly State[]>> = {
@@ -115,6 +176,67 @@ export const FLOW_RUN_RULES: readonly FlowRunRule[] = [
     decide: (_run, p) => ({ status: 'accept', state: 'cancelled', message: p.message }),
   },
   {
+    // maxActiveRuns, decided when an agent claims a run (the claim has locked the flow's count):
+    // 'queue' (the default) leaves the run scheduled with a reason until a slot frees; 'skip' ends
+    // it skipped; 'cancel-running' cancels the oldest active runs and waits until they have ended (a
+    // cancelling run's process may still be working: starting now would run two at once). Backfill
+    // runs always queue: dropping them would defeat the backfill.
+    name: 'flow-concurrency-limit',
+    from: ['scheduled'],
+    to: ['pending'],
+    decide: (run, p) => {
+      const flow = run.limits?.flow
+      if (!flow || run.parentRunId) return accept(p)
+      const overlap: Overlap = run.backfillId ? 'queue' : flow.overlap
+      const holding = flow.active
+      if (holding.length < flow.maxActiveRuns) return accept(p)
+      const limit = `flow ${flow.name} allows ${plural(flow.maxActiveRuns, 'active run')}`
+      if (overlap === 'skip') {
+        return { status: 'accept', state: 'skipped', message: `skipped: ${limit} and one is active (${listRuns(holding)}); its overlap policy is 'skip'` }
+      }
+      if (overlap === 'cancel-running') {
+        // enough of the oldest runs to fit, less those already being cancelled
+        const ending = holding.filter((a) => a.state === 'cancelling')
+        const more = holding.length - flow.maxActiveRuns + 1 - ending.length
+        const victims = holding.filter((a) => a.state !== 'cancelling').slice(0, Math.max(0, more))
+        const message = `cancelled: a newer run${run.name ? ` (${run.name})` : ''} of flow ${flow.name} is waiting to start, and its overlap policy is 'cancel-running'`
+        return {
+          status: 'wait',
+          reason: `waiting: ${limit}; cancelling ${listRuns([...ending, ...victims.map((v) => ({ ...v, state: 'cancelling' as const }))])} first (overlap 'cancel-running')`,
+          retryAfterMs: SLOT_RETRY_MS,
+          ...(victims.length ? { effects: [{ kind: 'cancel-runs', runIds: victims.map((a) => a.id), message }] } : {}),
+        }
+      }
+      return { status: 'wait', reason: `waiting: ${limit} (held by ${listRuns(holding)})`, retryAfterMs: SLOT_RETRY_MS }
+    },
+  },
+  {
+    // defineFlow({ pool }): the whole run takes a slot of the pool when it is claimed.
+    name: 'pool-slots',
+    from: ['scheduled'],
+    to: ['pending'],
+    decide: (run, p) => {
+      const pool = run.limits?.pool
+      if (!pool || run.parentRunId || pool.holders.length < pool.slots) return accept(p)
+      return { status: 'wait', reason: poolWaitMessage(pool), retryAfterMs: SLOT_RETRY_MS }
+    },
+  },
+  {
+    // `rota backfill --max-active N`: at most N of the backfill's runs active at once.
+    name: 'backfill-max-active',
+    from: ['scheduled'],
+    to: ['pending'],
+    decide: (run, p) => {
+      const backfill = run.limits?.backfill
+      if (!backfill || backfill.active.length < backfill.maxActive) return accept(p)
+      return {
+        status: 'wait',
+        reason: `waiting: backfill ${backfill.id.slice(0, 8)} runs at most ${plural(backfill.maxActive, 'run')} at once (held by ${listRuns(backfill.active)})`,
+        retryAfterMs: SLOT_RETRY_MS,
+      }
+    },
+  },
+  {
     name: 'allowed-transitions',
     from: '*',
     to: '*',
@@ -127,7 +249,26 @@ export const FLOW_RUN_RULES: readonly FlowRunRule[] = [
     name: 'retry-failed-runs',
     from: '*',
     to: ['crashed', 'failed'],
-    decide: (run, p) => (run.attempt > run.retries ? accept(p) : { ...accept(p), effects: [{ kind: 'retry', delayMs: run.retryDelaySeconds * 1000 }] }),
+    // A child run is not retried on its own: its parent's code decides what a failed child means.
+    decide: (run, p) =>
+      run.attempt > run.retries || run.parentRunId ? accept(p) : { ...accept(p), effects: [{ kind: 'retry', delayMs: run.retryDelaySeconds * 1000 }] },
+  },
+  {
+    // Child runs execute inside their parent's process: when the parent is cancelled they are
+    // cancelled with it, and when it ends (or crashes) before them, they end too. Last, so it fires
+    // only on an accept.
+    name: 'children-follow-their-parent',
+    from: '*',
+    to: ['cancelling', 'cancelled', 'crashed', 'failed', 'success', 'skipped'],
+    decide: (run, p) => {
+      if (!run.openChildren) return accept(p)
+      const state = p.state === 'cancelling' ? 'cancelling' : p.state === 'crashed' ? 'crashed' : 'cancelled'
+      const message =
+        p.state === 'cancelling' || p.state === 'cancelled'
+          ? `cancelled: its parent run${run.name ? ` ${run.name}` : ''} was cancelled`
+          : `${state}: its parent run${run.name ? ` ${run.name}` : ''} ended ${p.state} before it`
+      return { ...accept(p), effects: [{ kind: 'end-children', state, message }] }
+    },
   },
 ]
 
@@ -154,11 +295,12 @@ export function decideFlowRunTransition(run: RunSnapshot, proposal: Proposal, no
 
 /** Task runs follow a simpler table: they live inside one process, which reports them in order. */
 export const TASK_RUN_TRANSITIONS: Readonly<Record<State, readonly State[]>> = {
-  scheduled: ['pending', 'running', 'skipped', 'cancelled'],
-  pending: ['running', 'skipped', 'cancelled', 'crashed', 'failed'],
+  scheduled: ['pending', 'running', 'skipped', 'cancelled', 'failed', 'crashed'],
+  // pending: a task waiting for a pool slot (pending -> pending updates who holds the slots)
+  pending: ['pending', 'running', 'skipped', 'cancelled', 'crashed', 'failed'],
   running: ['success', 'failed', 'skipped', 'retrying', 'cancelled', 'crashed'],
-  retrying: ['running', 'failed', 'cancelled', 'crashed'],
-  cancelling: ['cancelled', 'crashed'],
+  retrying: ['pending', 'running', 'failed', 'skipped', 'cancelled', 'crashed'],
+  cancelling: ['cancelled', 'failed', 'skipped', 'crashed'],
   success: [],
   failed: [],
   skipped: [],
@@ -166,10 +308,41 @@ export const TASK_RUN_TRANSITIONS: Readonly<Record<State, readonly State[]>> = {
   crashed: [],
 }
 
-export function decideTaskRunTransition(from: State | undefined, to: State): Verdict {
+/**
+ * A task event from a run's process. Once the flow run has ended (`flowState` terminal), its task
+ * runs were closed with it (`closeTaskRunsWith`): a late report may still record a task that ended
+ * (a skipped one), never reopen or start one, or a cancelled run would show a task running for ever.
+ */
+export function decideTaskRunTransition(from: State | undefined, to: State, flowState?: State): Verdict {
+  if (flowState !== undefined && isTerminal(flowState) && !isTerminal(to)) {
+    return { status: 'reject', reason: `the flow run already ended as ${flowState}; its task runs cannot become ${to}` }
+  }
   if (from === undefined) return { status: 'accept', state: to }
   if (from === to && to === 'running') return { status: 'accept', state: to } // attempt counter moves
   return TASK_RUN_TRANSITIONS[from].includes(to)
     ? { status: 'accept', state: to }
     : { status: 'reject', reason: `a ${from} task run cannot become ${to}` }
+}
+
+/**
+ * When a flow run ends, the state its unfinished task runs end in, and why, in the transaction that
+ * ends the run (transition.ts). A crash or a cancel stops tasks mid-way; a failed run's other tasks
+ * fail with it; a run that succeeded while a task still ran (a task never awaited) leaves it
+ * cancelled, since nobody will report how it ended.
+ */
+export function closeTaskRunsWith(flowState: State): { state: State; reason: string } | undefined {
+  switch (flowState) {
+    case 'cancelled':
+      return { state: 'cancelled', reason: 'the flow run was cancelled before this task finished' }
+    case 'crashed':
+      return { state: 'crashed', reason: 'the flow run crashed before this task finished' }
+    case 'failed':
+      return { state: 'failed', reason: 'the flow run failed before this task finished' }
+    case 'skipped':
+      return { state: 'skipped', reason: 'the flow run was skipped' }
+    case 'success':
+      return { state: 'cancelled', reason: 'the flow run ended before this task finished (was it awaited?)' }
+    default:
+      return undefined
+  }
 }

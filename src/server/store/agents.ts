@@ -59,3 +59,21 @@ export async function heartbeat(db: Queryable, agentId: string, runIds: readonly
 export async function markAgentStopped(db: Queryable, agentId: string): Promise<boolean> {
   return (await db.query(`update rota_agents set stopped_at = now() where id = $1 returning id`, [agentId])).length > 0
 }
+
+/** An active agent and how many of its slots hold runs (why a due run waits). */
+export interface AgentCapacity {
+  name: string
+  labels: string[]
+  concurrency: number
+  activeRuns: number
+}
+
+export async function activeAgentCapacity(db: Queryable): Promise<AgentCapacity[]> {
+  return db.query<AgentCapacity>(
+    `select a.name, a.labels, a.concurrency,
+       (select count(*)::int from rota_flow_runs r where r.agent_id = a.id and r.state in ('pending', 'running', 'cancelling')) as "activeRuns"
+     from rota_agents a
+     where a.stopped_at is null and a.last_heartbeat > now() - make_interval(secs => ${AGENT_SILENCE_MS / 1000})
+     order by a.name`,
+  )
+}

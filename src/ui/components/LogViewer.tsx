@@ -1,5 +1,5 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { clockTime } from '../format.ts'
+import { clock, useTimePrefs, zoneLabel } from '../time.ts'
 import { LOG_LEVELS, type LogLevel, type LogLine } from '../types.ts'
 
 const LEVEL_RANK: Record<string, number> = { debug: 0, info: 1, warn: 2, error: 3 }
@@ -8,7 +8,39 @@ const FLOW_LEVEL = '\u0000flow'
 /** Rendering every line of a huge run would stall the tab; the newest lines matter most. */
 const MAX_RENDERED = 3000
 
+/**
+ * One log line. The time column is in the display zone, like every time of the dashboard (a tool's
+ * own timestamps inside a message, dbt's UTC ones, are the message's). A line of several lines (a
+ * stack trace) shows its first line and opens on demand.
+ */
+function LogLineView({ line }: { line: LogLine }) {
+  const [open, setOpen] = useState(false)
+  const t = Date.parse(line.time)
+  const cut = line.message.indexOf('\n')
+  const more = cut >= 0 ? line.message.slice(cut + 1).split('\n').length : 0
+  return (
+    <div class={`log-line lvl-${line.level}`} data-level={line.level} data-task={line.taskName ?? ''}>
+      <span class="log-time">
+        <time dateTime={line.time}>{Number.isNaN(t) ? '—' : clock(t)}</time>
+      </span>
+      <span class="log-level">{line.level.toUpperCase()}</span>
+      <span class="log-task" title={line.taskName ?? 'flow'}>
+        {line.taskName ?? 'flow'}
+      </span>
+      <span class="log-msg">
+        {cut < 0 || open ? line.message : line.message.slice(0, cut)}
+        {more > 0 ? (
+          <button type="button" class="log-more" aria-expanded={open} onClick={() => setOpen(!open)} data-testid="log-more">
+            {open ? 'show less' : `show ${more} more line${more === 1 ? '' : 's'}`}
+          </button>
+        ) : null}
+      </span>
+    </div>
+  )
+}
+
 export function LogViewer({ logs, tasks, live }: { logs: LogLine[]; tasks: string[]; live: boolean }) {
+  useTimePrefs()
   const [minLevel, setMinLevel] = useState<LogLevel>('info')
   const [task, setTask] = useState('')
   const [text, setText] = useState('')
@@ -73,7 +105,7 @@ export function LogViewer({ logs, tasks, live }: { logs: LogLine[]; tasks: strin
         <input type="search" class="search" placeholder="Search logs" value={text} onInput={(e) => setText(e.currentTarget.value)} aria-label="Search logs" />
         <span class="grow" />
         <span class="muted log-count">
-          {filtered.length === logs.length ? `${logs.length} lines` : `${filtered.length} of ${logs.length} lines`}
+          {filtered.length === logs.length ? `${logs.length} lines` : `${filtered.length} of ${logs.length} lines`} · times in <span data-testid="log-zone">{zoneLabel()}</span>
         </span>
         {live ? (
           <span class="live-tag" title="Logs stream live from the server">
@@ -81,18 +113,11 @@ export function LogViewer({ logs, tasks, live }: { logs: LogLine[]; tasks: strin
           </span>
         ) : null}
       </div>
-      <div ref={box} class="log-box" role="log" aria-live="polite" data-testid="logs">
+      <div ref={box} class="log-box" role="log" aria-live="polite" aria-label="Run logs" tabIndex={0} data-testid="logs">
         {shown.length === 0 ? <div class="log-empty">{logs.length ? 'No lines match the filters.' : live ? 'Waiting for logs…' : 'No logs.'}</div> : null}
         {filtered.length > shown.length ? <div class="log-empty">… {filtered.length - shown.length} earlier lines hidden</div> : null}
         {shown.map((l) => (
-          <div key={l.id} class={`log-line lvl-${l.level}`} data-level={l.level} data-task={l.taskName ?? ''}>
-            <span class="log-time">{clockTime(l.time)}</span>
-            <span class="log-level">{l.level.toUpperCase()}</span>
-            <span class="log-task" title={l.taskName ?? 'flow'}>
-              {l.taskName ?? 'flow'}
-            </span>
-            <span class="log-msg">{l.message}</span>
-          </div>
+          <LogLineView key={l.id} line={l} />
         ))}
       </div>
       {!follow ? (

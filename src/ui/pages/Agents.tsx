@@ -1,4 +1,4 @@
-import { Card, Empty, ErrorBox, Loading, TimeAgo } from '../components/common.tsx'
+import { Card, Empty, ErrorBox, Loading, Time } from '../components/common.tsx'
 import { useApi, useDebounced, useInterval } from '../hooks.ts'
 import { useLiveEvent } from '../live.ts'
 import { upsert } from './Home.tsx'
@@ -67,7 +67,7 @@ export function AgentsPage() {
                       )}
                     </td>
                     <td data-label="Last heartbeat">
-                      <TimeAgo iso={a.lastHeartbeat} />
+                      <Time iso={a.lastHeartbeat} />
                     </td>
                   </tr>
                 ))}

@@ -1,13 +1,17 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
-import { api, query, subscribe } from '../api.ts'
-import { Card, Empty, ErrorBox, Json, Loading, StateBadge, TimeAgo } from '../components/common.tsx'
+import { api, ApiError, query, subscribe } from '../api.ts'
+import { Card, Empty, ErrorBox, Json, Loading, NotFound, RunBadge, StackTrace, StateBadge, Time } from '../components/common.tsx'
 import { Gantt } from '../components/charts.tsx'
+import { TaskDag } from '../components/TaskDag.tsx'
+import { ConfirmDialog } from '../components/dialogs.tsx'
 import { Artifacts } from '../components/Artifacts.tsx'
 import { LogViewer, mergeLogs } from '../components/LogViewer.tsx'
-import { useApi, useDebounced, useNow } from '../hooks.ts'
-import { toFlowRunEvent, toLogEvent, toTaskRunEvent } from '../live.ts'
+import { ChildRuns, RunControlFacts } from '../components/control.tsx'
+import { useApi, useDebounced, useInterval, useNow, useTitle } from '../hooks.ts'
+import { toFlowRunEvent, toLogEvent, toRunsRemovedEvent, toTaskRunEvent } from '../live.ts'
 import { href, navigate } from '../router.ts'
-import { absoluteTime, formatDuration, runDuration } from '../format.ts'
+import { formatDuration, runDuration } from '../format.ts'
+import { clock, fullTime, useTimePrefs } from '../time.ts'
 import { FINAL_STATES, type Agent, type Artifact, type Flow, type FlowRun, type LogLine, type TaskRun } from '../types.ts'
 
 const LOG_PAGE = 1000
@@ -26,12 +30,19 @@ export function FlowRunPage({ id }: { id: string }) {
   const [logError, setLogError] = useState<Error | null>(null)
   const [streaming, setStreaming] = useState(false)
   const [action, setAction] = useState<{ busy: boolean; error: string | null }>({ busy: false, error: null })
+  const [confirmCancel, setConfirmCancel] = useState(false)
+  const [removed, setRemoved] = useState(false)
+  useTimePrefs()
+  useTitle(run.data?.name, run.data?.flowName, run.error instanceof ApiError && run.error.status === 404 ? 'Run not found' : 'Runs')
   const lastId = useRef(-1)
   const loadingLogs = useRef(false)
   const final = run.data ? FINAL_STATES.has(run.data.state) : false
   const reloadRun = useDebounced(run.reload, 300)
   const reloadTasks = useDebounced(tasks.reload, 300)
   const now = useNow(final ? 60_000 : 500)
+  // A waiting run turns late, and its reason changes (an agent comes or goes), without any event:
+  // while it waits, the page asks again every 10 s.
+  useInterval(() => run.reload(), run.data?.state === 'scheduled' ? 10_000 : null)
 
   const addLogs = useCallback((incoming: LogLine[]) => {
     if (!incoming.length) return
@@ -102,6 +113,12 @@ export function FlowRunPage({ id }: { id: string }) {
           // A notification without its body (it crossed replicas): fetch what we miss.
           else if (!l) void catchUpLogs()
         },
+        // Deleted without ending (its flow's schedule was paused): say so rather than show a run that is gone.
+        'runs-removed': (d) => {
+          const e = toRunsRemovedEvent(d)
+          if (e && e.ids.includes(id)) setRemoved(true)
+          else if (e && e.ids.length === 0) run.reload()
+        },
       },
       () => {
         if (!first) {
@@ -135,13 +152,30 @@ export function FlowRunPage({ id }: { id: string }) {
     try {
       const r = await api<FlowRun>(`${base}/${verb}`, { method: 'POST' })
       setAction({ busy: false, error: null })
+      setConfirmCancel(false)
       if (verb === 'retry' && r.id !== id) navigate(href('runs', r.id))
       else run.setData(() => r)
     } catch (err) {
       setAction({ busy: false, error: (err as Error).message })
+      setConfirmCancel(false)
     }
   }
 
+  if (removed || (run.error instanceof ApiError && run.error.status === 404)) {
+    return (
+      <NotFound title={removed ? 'This run was removed' : 'Run not found'}>
+        <p>
+          {removed ? (
+            <>The run was an upcoming run of a schedule that has been paused (or changed), so it was removed before it started.</>
+          ) : (
+            <>
+              There is no run <code>{id}</code>. Upcoming runs are removed when their flow's schedule is paused or changed; a mistyped or old link leads here too.
+            </>
+          )}
+        </p>
+      </NotFound>
+    )
+  }
   if (run.error) return <ErrorBox error={run.error} onRetry={run.reload} />
   if (!run.data) return <Loading />
   const r = run.data
@@ -149,6 +183,7 @@ export function FlowRunPage({ id }: { id: string }) {
   const declared = flow.data?.tasks ?? []
   const canCancel = !FINAL_STATES.has(r.state) && r.state !== 'cancelling'
   const canRetry = r.state === 'failed' || r.state === 'crashed' || r.state === 'cancelled'
+  const startsAt = r.state === 'pending' && Date.parse(r.scheduledStartTime) > now ? Date.parse(r.scheduledStartTime) : null
 
   return (
     <div class="page flow-run" data-run={r.id} data-state={r.state}>
@@ -158,23 +193,48 @@ export function FlowRunPage({ id }: { id: string }) {
             <a href={href('flows')}>Flows</a> / <a href={href('flows', r.flowName)}>{r.flowName}</a> /
           </div>
           <h1>
-            {r.name} <StateBadge state={r.state} late={r.late} />
+            {r.name} <RunBadge run={r} />
           </h1>
           {r.stateMessage ? <p class={`lead ${r.state === 'failed' || r.state === 'crashed' ? 'error-text' : ''}`}>{r.stateMessage}</p> : null}
         </div>
         <div class="head-actions">
-          {canCancel ? (
-            <button type="button" class="btn danger" disabled={action.busy} onClick={() => void act('cancel')} data-testid="cancel-run">
-              Cancel
-            </button>
-          ) : null}
           {canRetry ? (
             <button type="button" class="btn primary" disabled={action.busy} onClick={() => void act('retry')} data-testid="retry-run">
               ↻ Retry
             </button>
           ) : null}
+          {canCancel ? (
+            <button type="button" class="btn danger small" disabled={action.busy} onClick={() => setConfirmCancel(true)} data-testid="cancel-run">
+              Cancel run…
+            </button>
+          ) : null}
         </div>
       </div>
+      {r.lateReason ? (
+        <div class="notice late" role="status" data-testid="late-reason">
+          <strong>Late:</strong> {r.lateReason}
+        </div>
+      ) : null}
+      {startsAt !== null ? (
+        <div class="notice starting" role="status" data-testid="starting-at">
+          An agent has claimed this run ahead of its time; it starts at <strong>{clock(startsAt)}</strong> ({fullTime(startsAt)}).
+        </div>
+      ) : null}
+      {confirmCancel ? (
+        <ConfirmDialog
+          title={`Cancel ${r.name}?`}
+          confirmLabel="Cancel the run"
+          cancelLabel="Keep it running"
+          danger
+          busy={action.busy}
+          onConfirm={() => void act('cancel')}
+          onClose={() => setConfirmCancel(false)}
+        >
+          <p>
+            The agent stops its process; tasks that have not finished end <strong>cancelled</strong>. A cancelled run can be retried as a new run.
+          </p>
+        </ConfirmDialog>
+      ) : null}
       {action.error ? (
         <div class="error-box" role="alert">
           {action.error}
@@ -186,7 +246,7 @@ export function FlowRunPage({ id }: { id: string }) {
             <div>
               <dt>State</dt>
               <dd data-testid="run-state">
-                <StateBadge state={r.state} late={r.late} />
+                <RunBadge run={r} />
               </dd>
             </div>
             <div>
@@ -195,20 +255,20 @@ export function FlowRunPage({ id }: { id: string }) {
             </div>
             <div>
               <dt>Scheduled</dt>
-              <dd title={absoluteTime(r.scheduledStartTime)}>
-                <TimeAgo iso={r.scheduledStartTime} />
+              <dd>
+                <Time iso={r.scheduledStartTime} />
               </dd>
             </div>
             <div>
               <dt>Started</dt>
               <dd>
-                <TimeAgo iso={r.startTime} />
+                <Time iso={r.startTime} />
               </dd>
             </div>
             <div>
               <dt>Ended</dt>
               <dd>
-                <TimeAgo iso={r.endTime} />
+                <Time iso={r.endTime} />
               </dd>
             </div>
             <div>
@@ -223,14 +283,19 @@ export function FlowRunPage({ id }: { id: string }) {
                 )}
               </dd>
             </div>
+            <RunControlFacts run={r} />
           </dl>
         </Card>
         <Card title="Parameters" class="span-2">
           {Object.keys(r.parameters ?? {}).length ? <Json value={r.parameters} /> : <Empty>No parameters.</Empty>}
         </Card>
-        <Card title="Timeline" class="span-3">
+        <Card title="Task graph" class="span-3" actions={<span class="muted">from the data passed between tasks</span>}>
+          {taskRuns.length || declared.length ? <TaskDag taskRuns={taskRuns} declared={declared} /> : <Empty>{FINAL_STATES.has(r.state) ? 'No task ran.' : 'No task has started yet.'}</Empty>}
+        </Card>
+        <Card title="Timeline" class="span-3" actions={taskRuns.some((t) => t.attemptLog.length > 1) ? <span class="muted">one bar per attempt</span> : null}>
           {taskRuns.length ? <Gantt taskRuns={taskRuns} runStart={r.startTime} runEnd={r.endTime} now={now} /> : <Empty>{FINAL_STATES.has(r.state) ? 'No task ran.' : 'No task has started yet.'}</Empty>}
         </Card>
+        <ChildRuns runId={r.id} parentState={r.state} />
         <Card title="Task runs" class="span-3">
           {tasks.error ? <ErrorBox error={tasks.error} /> : <TaskRunTable taskRuns={taskRuns} declared={declared} now={now} />}
         </Card>
@@ -257,24 +322,27 @@ function TaskRunTable({ taskRuns, declared, now }: { taskRuns: TaskRun[]; declar
           <tr>
             <th>Task</th>
             <th>State</th>
-            <th class="num">Attempts</th>
+            <th class="num hide-sm">Attempts</th>
             <th class="hide-sm">Started</th>
             <th class="num">Duration</th>
           </tr>
         </thead>
         <tbody>
           {taskRuns.map((t) => (
-            <tr key={t.id} data-task={t.taskName} data-state={t.state}>
+            <tr key={t.id} data-task={t.taskName} data-key={t.taskKey} data-state={t.state}>
               <td>
-                <strong>{t.taskName}</strong>
+                <strong>{t.taskKey}</strong>
+                {t.mapIndex !== null && t.mapIndex !== undefined ? <span class="muted" data-testid="map-index"> [{t.mapIndex}]</span> : null}
                 {t.message ? <div class="sub">{t.message}</div> : null}
+                {t.stack ? <StackTrace stack={t.stack} label={t.state === 'failed' || t.state === 'crashed' ? 'Stack trace' : 'Stack trace of the last failed attempt'} /> : null}
               </td>
               <td>
                 <StateBadge state={t.state} />
+                {t.attempts > 1 ? <div class="sub show-sm">{t.attempts} attempts</div> : null}
               </td>
-              <td class="num">{t.attempts}</td>
+              <td class="num hide-sm">{t.attempts}</td>
               <td class="hide-sm">
-                <TimeAgo iso={t.startTime} />
+                <Time iso={t.startTime} />
               </td>
               <td class="num">{formatDuration(runDuration(t, now))}</td>
             </tr>
@@ -285,7 +353,7 @@ function TaskRunTable({ taskRuns, declared, now }: { taskRuns: TaskRun[]; declar
               <td>
                 <span class="muted">not started</span>
               </td>
-              <td class="num">—</td>
+              <td class="num hide-sm">—</td>
               <td class="hide-sm">—</td>
               <td class="num">—</td>
             </tr>

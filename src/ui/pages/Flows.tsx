@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks'
-import { Card, Empty, ErrorBox, Loading, StateBadge, TimeAgo } from '../components/common.tsx'
+import { Card, Empty, ErrorBox, Loading, StateBadge, Time } from '../components/common.tsx'
 import { QuickRunDialog } from '../components/dialogs.tsx'
 import { ScheduleToggle } from '../components/ScheduleToggle.tsx'
 import { useApi, useDebounced, useInterval } from '../hooks.ts'
@@ -70,7 +70,7 @@ export function FlowsPage() {
                     <td data-label="Last run">
                       {f.lastRun ? (
                         <a href={href('runs', f.lastRun.id)} class="last-run">
-                          <StateBadge state={f.lastRun.state} late={f.lastRun.late} /> <TimeAgo iso={f.lastRun.endTime ?? f.lastRun.startTime ?? f.lastRun.createdAt} />
+                          <StateBadge state={f.lastRun.state} late={f.lastRun.late} /> <Time toggle={false} iso={f.lastRun.endTime ?? f.lastRun.startTime ?? f.lastRun.scheduledStartTime} />
                         </a>
                       ) : (
                         <span class="muted">never run</span>

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks'
 import { api, query } from '../api.ts'
-import { Card, Empty, ErrorBox, Legend, Loading, StateBadge, TimeAgo } from '../components/common.tsx'
+import { Card, Empty, ErrorBox, Legend, Loading, StateBadge, Time } from '../components/common.tsx'
 import { RunsByStateChart, STATE_LEGEND } from '../components/charts.tsx'
 import { RunListCompact, RunTable } from '../components/RunTable.tsx'
 import { useApi, useDebounced, useInterval } from '../hooks.ts'
@@ -8,6 +8,7 @@ import { useLiveEvent } from '../live.ts'
 import { href } from '../router.ts'
 import { formatDuration } from '../format.ts'
 import type { Agent, FlowRun, Health, Page, StatsBucket } from '../types.ts'
+import { StorageFacts } from '../components/StorageFacts.tsx'
 
 function HealthCard() {
   const [health, setHealth] = useState<{ data?: Health; error?: Error; latencyMs?: number }>({})
@@ -48,6 +49,7 @@ function HealthCard() {
             <dt>Version</dt>
             <dd>{health.data.version}</dd>
           </div>
+          <StorageFacts storage={health.data.storage} />
         </dl>
       )}
     </Card>
@@ -64,7 +66,7 @@ export function AgentsSummary({ agents }: { agents: Agent[] }) {
           <a href={href('agents')}>{a.name}</a>
           <span class="muted">{a.type}</span>
           <span class="grow" />
-          <TimeAgo iso={a.lastHeartbeat} />
+          <Time iso={a.lastHeartbeat} />
         </li>
       ))}
     </ul>
@@ -74,7 +76,7 @@ export function AgentsSummary({ agents }: { agents: Agent[] }) {
 export function HomePage() {
   const stats = useApi<{ buckets: StatsBucket[] }>('/flow-runs/stats?hours=24')
   // Soonest first: the server orders by scheduled time, `order=asc` turns it around.
-  const upcomingRuns = useApi<Page<FlowRun>>('/flow-runs' + query({ state: 'scheduled', late: 'false', order: 'asc', limit: 8 }))
+  const upcomingRuns = useApi<Page<FlowRun>>('/flow-runs' + query({ when: 'upcoming', order: 'asc', limit: 8 }))
   const lateRuns = useApi<Page<FlowRun>>('/flow-runs' + query({ state: 'scheduled', late: 'true', limit: 8 }))
   const running = useApi<Page<FlowRun>>('/flow-runs' + query({ state: 'pending,running,retrying,cancelling', limit: 10 }))
   const failed = useApi<Page<FlowRun>>('/flow-runs' + query({ state: 'failed,crashed', limit: 8 }))
@@ -89,6 +91,13 @@ export function HomePage() {
   }, 1500)
   useLiveEvent('flow-run', refreshRuns)
   useLiveEvent('reconnect', refreshRuns)
+  // A paused schedule's upcoming runs leave the lists at once (they no longer exist), then the lists refetch.
+  useLiveEvent('runs-removed', (e) => {
+    const drop = (prev: Page<FlowRun> | undefined) => (prev ? { ...prev, items: prev.items.filter((r) => !e.ids.includes(r.id)) } : prev)
+    upcomingRuns.setData(drop)
+    lateRuns.setData(drop)
+    refreshRuns()
+  })
   const reloadAgents = useDebounced(agents.reload, 1000)
   useLiveEvent('agent', (a) => (a.complete ? agents.setData((prev) => (prev ? { ...prev, items: upsert(prev.items, a as Agent) } : prev)) : reloadAgents()))
   useInterval(() => {
@@ -138,13 +147,13 @@ export function HomePage() {
             {agents.error ? <ErrorBox error={agents.error} onRetry={agents.reload} /> : !agents.data ? <Loading /> : <AgentsSummary agents={agents.data.items} />}
           </Card>
         </div>
-        <Card title="Running now" actions={running.data?.items.length ? <a href={href('runs') + query({ state: 'running' })}>All</a> : null}>
+        <Card title="Running now" actions={running.data?.items.length ? <a href={href('runs') + query({ state: 'pending,running,retrying,cancelling' })}>All</a> : null}>
           {running.error ? <ErrorBox error={running.error} /> : !running.data ? <Loading /> : running.data.items.length ? <RunListCompact runs={running.data.items} /> : <Empty>Nothing is running.</Empty>}
         </Card>
         <Card title={late.length ? `Late runs (${late.length})` : 'Late runs'} class={late.length ? 'warn-card' : ''}>
           {lateRuns.error ? <ErrorBox error={lateRuns.error} /> : !lateRuns.data ? <Loading /> : late.length ? <RunListCompact runs={late} when="scheduled" /> : <Empty>No late runs.</Empty>}
         </Card>
-        <Card title="Upcoming runs">
+        <Card title="Upcoming runs" actions={soon.length ? <a href={href('runs') + query({ tab: 'upcoming' })}>All upcoming</a> : null}>
           {upcomingRuns.error ? <ErrorBox error={upcomingRuns.error} /> : !upcomingRuns.data ? <Loading /> : soon.length ? <RunListCompact runs={soon} when="scheduled" /> : <Empty>No runs scheduled.</Empty>}
         </Card>
         <Card title="Recent failures" class="span-3" actions={<a href={href('runs') + query({ state: 'failed' })}>All failed runs</a>}>
