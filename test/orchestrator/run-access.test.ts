@@ -103,6 +103,32 @@ describe('the run token', () => {
     assert.match(stored, /using \*{8}/)
   })
 
+  it("a start that asks for the execution details (withExecution) gets them only with the run's token", async () => {
+    const a = await h.client.createRun('secretive', { token: 'tok-for-run-a-123' })
+    const b = await h.client.createRun('secretive', { token: 'tok-for-run-b-456' })
+    const { tokens } = await claimAll()
+    const [ta, tb] = [tokens.get(a.id) as string, tokens.get(b.id) as string]
+    const state = `/api/flow-runs/${a.id}/state`
+    const start = { state: 'running', withExecution: true }
+    const none = await call('POST', state, undefined, start)
+    assert.equal(none.status, 401)
+    const foreign = await call('POST', state, tb, start)
+    assert.equal(foreign.status, 403)
+    for (const refused of [none, foreign]) assert.ok(!refused.text.includes('tok-for-run'), 'a refusal shows no secret')
+    assert.equal((await h.client.getRun(a.id)).state, 'pending', 'a refused start changed nothing')
+    const ok = await call('POST', state, ta, start)
+    assert.equal(ok.status, 200)
+    const execution = ok.json?.execution as { parameters: Record<string, unknown>; secretParameters: string[]; run: { id: string; parameters: Record<string, unknown> } }
+    assert.equal(execution.parameters.token, 'tok-for-run-a-123', "the run's own secret, for its process")
+    assert.deepEqual(execution.secretParameters, ['token'])
+    assert.equal(execution.run.id, a.id)
+    assert.equal(execution.run.parameters.token, '********', 'hidden in the run as the API shows it')
+    assert.ok(!JSON.stringify(ok.json?.run).includes('tok-for-run'), 'the answer\'s run shows no secret')
+    // the same answer as GET .../execution with the token (but for the run's duration, which grows)
+    const steady = (e: Record<string, unknown>) => ({ ...e, run: { ...(e.run as object), durationMs: 0 } })
+    assert.deepEqual(steady(execution), steady((await call('GET', `/api/flow-runs/${a.id}/execution`, ta)).json as Record<string, unknown>))
+  })
+
   it('a run handed over again gets a new token; a run back in the queue has none', async () => {
     const run = await h.client.createRun('secretive', {})
     const agent = await h.client.registerAgent({ name: `redeliver-${crypto.randomUUID().slice(0, 8)}`, type: 'local', labels: [], concurrency: 10 })

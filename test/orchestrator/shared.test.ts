@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import fs from 'node:fs'
 import { DB_KIND, ROOT, startHarness, waitFor, waitForRunState, type Harness } from '../helpers/rota.ts'
 import { Agent } from '../../src/agent/agent.ts'
 import { LocalLauncher } from '../../src/agent/local.ts'
@@ -110,6 +111,28 @@ describe('shared isolation', { skip: DB_KIND === 'postgres' ? 'runs once, on PGl
       if (text.includes('shared fixture module loaded')) loaders.push(tag)
     }
     assert.equal(loaders.length, 1, `the module's top-level line belongs to the one run that loaded it: ${loaders.join(', ')}`)
+  })
+
+  it("runs of one worker each act with their own run token, which never enters the worker's environment", async () => {
+    const { shared } = await startAgent(h, 'shared', { workers: 1 })
+    const keys = ['key-of-run-0', 'key-of-run-1', 'key-of-run-2', 'key-of-run-3']
+    const ids = await Promise.all(keys.map((key) => run(h, 'shared-token', { key })))
+    const [worker] = shared.workerPids
+    for (const id of ids) {
+      // The server takes a run's start (with its parameters), logs, task states and end only with
+      // that run's token: a run that succeeded with its lines stored acted with its own.
+      const r = await ended(h, id)
+      assert.equal(r.state, 'success', why(h, r))
+      const text = (await logsOf(h, id)).join('\n')
+      assert.match(text, /env token: unset/)
+      assert.match(text, /program sees: none/)
+      assert.match(text, new RegExp(`pid ${worker} key \\*{8}`), 'in the one worker, its secret parameter (from its start) hidden')
+      assert.ok(!text.includes('key-of-run'), text)
+    }
+    // Read from outside: the worker process's own environment holds no run token.
+    const environ = fs.readFileSync(`/proc/${worker}/environ`, 'latin1').split('\0')
+    assert.ok(!environ.some((v) => v.startsWith('ROTA_RUN_TOKEN=')), 'no ROTA_RUN_TOKEN in the worker environment')
+    assert.ok(environ.some((v) => v.startsWith('PATH=')), 'the environment was read')
   })
 
   it('cancelling a shared run ends it cancelled; the other runs of its worker go on', async () => {
