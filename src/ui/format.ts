@@ -1,5 +1,5 @@
 /** Formatting shared by every page: times, durations, numbers. Times are in the display zone (time.ts). */
-import { clock, fullTime } from './time.ts'
+import { clock } from './time.ts'
 
 export function parseTime(iso: string | null | undefined): number | null {
   if (!iso) return null
@@ -32,12 +32,6 @@ export function relativeTime(iso: string | null | undefined, now = Date.now()): 
   else if (abs < 86_400_000) text = `${Math.round(abs / 3_600_000)} h`
   else text = `${Math.round(abs / 86_400_000)} d`
   return diff > 0 ? `in ${text}` : `${text} ago`
-}
-
-/** The full absolute time with its zone, for tooltips (in the display zone, src/ui/time.ts). */
-export function absoluteTime(iso: string | null | undefined): string {
-  const t = parseTime(iso)
-  return t === null ? '' : fullTime(t)
 }
 
 /** `14:03:05` in the display zone. */

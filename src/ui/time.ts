@@ -154,12 +154,6 @@ export function fullTime(t: number, tz = zone): string {
   return `${fmt({ weekday: 'short', year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }, tz).format(t)} ${zoneLabel(t, tz)} (${tz})`
 }
 
-/** `2026-11-25` in the display zone (for date inputs). */
-export function dateInput(t: number, tz = zone): string {
-  const p = Object.fromEntries(fmt({ year: 'numeric', month: '2-digit', day: '2-digit' }, tz).formatToParts(t).map((x) => [x.type, x.value]))
-  return `${p.year}-${p.month}-${p.day}`
-}
-
 /** The instant a wall-clock time (`2026-11-25` or `2026-11-25T14:03`) has in the display zone. */
 export function wallTimeToInstant(wall: string, tz = zone): number | null {
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?$/.exec(wall)

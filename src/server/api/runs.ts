@@ -48,9 +48,9 @@ import { lateReason } from '../orchestration/late.ts'
 import type { Queryable } from '../db/index.ts'
 
 /** Runs as the API shows them; a late run says why it waits (the active agents are read once, and only if some run is late). */
-export async function presentRuns(db: Queryable, rows: readonly FlowRunRow[]): Promise<FlowRun[]> {
+export async function presentRuns(db: Queryable, rows: readonly FlowRunRow[], view: 'detail' | 'list' = 'list'): Promise<FlowRun[]> {
   const agents = rows.some((r) => r.late) ? await activeAgentCapacity(db) : []
-  return rows.map((r) => presentRun(r, 'list', lateReason(r, { agents })))
+  return rows.map((r) => presentRun(r, view, lateReason(r, { agents })))
 }
 
 /** Runs a bulk retry may bring back: the ones that did not succeed. */
@@ -131,7 +131,7 @@ export function runRoutes(ctx: ServerContext, hook: ConstructorParameters<typeof
 
   app.openapi(
     createRoute({ method: 'get', path: '/flow-runs/{id}', tags: ['flow runs'], request: { params: IdParam }, responses: { 200: json(FlowRunSchema, 'A run'), ...errors } }),
-    async (c) => c.json((await presentRuns(db, [await mustGetRun(c.req.valid('param').id)]))[0] as FlowRun, 200),
+    async (c) => c.json((await presentRuns(db, [await mustGetRun(c.req.valid('param').id)], 'detail'))[0] as FlowRun, 200),
   )
 
   app.openapi(

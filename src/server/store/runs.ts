@@ -56,11 +56,6 @@ export async function getFlowRun(db: Queryable, id: string): Promise<FlowRunRow 
   return (await db.query<FlowRunRow>(`select ${RUN_COLUMNS} from ${FROM_RUNS} where r.id = $1`, [id]))[0]
 }
 
-export async function getFlowRuns(db: Queryable, ids: readonly string[]): Promise<FlowRunRow[]> {
-  if (ids.length === 0) return []
-  return db.query<FlowRunRow>(`select ${RUN_COLUMNS} from ${FROM_RUNS} where r.id = any($1::uuid[])`, [ids])
-}
-
 export interface RunFilter {
   flowIds?: readonly string[] | undefined
   states?: readonly State[] | undefined

@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { api, query } from '../api.ts'
 import { Card, ErrorBox } from './common.tsx'
-import { Modal } from './dialogs.tsx'
+import { FormEnd, Modal } from './dialogs.tsx'
 import { RunTable } from './RunTable.tsx'
 import { useApi, useDebounced } from '../hooks.ts'
 import { useLiveEvent } from '../live.ts'
@@ -85,19 +85,7 @@ export function BackfillDialog({ flow, onClose }: { flow: Flow; onClose: () => v
               <input name="maxActive" inputMode="numeric" autocomplete="off" placeholder="no limit" value={maxActive} onInput={(e) => setMaxActive(e.currentTarget.value)} />
             </label>
           </div>
-          {error ? (
-            <p class="form-error" role="alert">
-              {error}
-            </p>
-          ) : null}
-          <div class="form-actions">
-            <button type="button" class="btn" onClick={onClose}>
-              Cancel
-            </button>
-            <button type="submit" class="btn primary" disabled={busy}>
-              {busy ? 'Creating…' : 'Backfill'}
-            </button>
-          </div>
+          <FormEnd error={error} busy={busy} submit="Backfill" busyLabel="Creating…" onCancel={onClose} />
         </form>
       )}
     </Modal>

@@ -74,6 +74,27 @@ export function Modal({ title, onClose, children, initialFocus }: { title: strin
  * Asks before an action that cannot be undone (cancel runs, retry many). The safe choice has the
  * focus, so Enter never confirms by accident; the action button says exactly what it does.
  */
+/** The end of a dialog's form: its error (if any), Cancel, and the submit button (disabled while busy). */
+export function FormEnd({ error, busy, submit, busyLabel, onCancel }: { error: string | null | undefined; busy: boolean; submit: string; busyLabel: string; onCancel: () => void }) {
+  return (
+    <>
+      {error ? (
+        <p class="form-error" role="alert">
+          {error}
+        </p>
+      ) : null}
+      <div class="form-actions">
+        <button type="button" class="btn" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" class="btn primary" disabled={busy}>
+          {busy ? busyLabel : submit}
+        </button>
+      </div>
+    </>
+  )
+}
+
 export function ConfirmDialog({
   title,
   children,
@@ -279,19 +300,7 @@ export function QuickRunDialog({ flow, onClose, onStarted }: { flow: Flow; onClo
           </label>
           {errors['(priority)'] ? <small class="form-error">{errors['(priority)']}</small> : null}
         </div>
-        {formError ? (
-          <p class="form-error" role="alert">
-            {formError}
-          </p>
-        ) : null}
-        <div class="form-actions">
-          <button type="button" class="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn primary" disabled={busy}>
-            {busy ? 'Starting…' : 'Run now'}
-          </button>
-        </div>
+        <FormEnd error={formError} busy={busy} submit="Run now" busyLabel="Starting…" onCancel={onClose} />
       </form>
     </Modal>
   )

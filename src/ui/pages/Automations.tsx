@@ -6,7 +6,7 @@
 import { useState } from 'preact/hooks'
 import { api } from '../api.ts'
 import { Card, Empty, ErrorBox, Loading, TimeAgo } from '../components/common.tsx'
-import { Modal } from '../components/dialogs.tsx'
+import { FormEnd, Modal } from '../components/dialogs.tsx'
 import { useApi, useInterval } from '../hooks.ts'
 import { href, navigate, type Route } from '../router.ts'
 import { describeAction, describeTrigger } from '../../core/automations.ts'
@@ -507,19 +507,7 @@ function AutomationDialog({ onClose, onCreated }: { onClose: () => void; onCreat
           <input type="checkbox" name="enabled" checked={form.enabled} onChange={(e) => set('enabled', e.currentTarget.checked)} />
           Enabled
         </label>
-        {error ? (
-          <p class="form-error" role="alert">
-            {error}
-          </p>
-        ) : null}
-        <div class="form-actions">
-          <button type="button" class="btn" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn primary" disabled={busy}>
-            {busy ? 'Saving…' : 'Create'}
-          </button>
-        </div>
+        <FormEnd error={error} busy={busy} submit="Create" busyLabel="Saving…" onCancel={onClose} />
       </form>
     </Modal>
   )
