@@ -16,7 +16,7 @@
  * the figure that does not depend on what else the machine runs. 2 cores / (CPU per run) is the
  * rate this machine could reach if the benchmark had it to itself.
  *
- * ROTA_BENCH_DATABASES: `pglite,postgres` (default; postgres needs ROTA_BENCH_PG_URL, which
+ * ROTA_BENCH_PARTS: `shared,process` (default) or one of them. ROTA_BENCH_DATABASES: `pglite,postgres` (default; postgres needs ROTA_BENCH_PG_URL, which
  * scripts/bench.sh sets). ROTA_BENCH_PROFILE=dir writes CPU profiles of every Rota process.
  * Prints a table; exits 1 when a run does not succeed.
  */
@@ -36,6 +36,8 @@ const SECONDS = Number(process.env.ROTA_BENCH_SECONDS ?? 10)
 const SHARED_RATE = Number(process.env.ROTA_BENCH_SHARED_RATE ?? 100)
 const PROCESS_RATE = Number(process.env.ROTA_BENCH_PROCESS_RATE ?? 10)
 const BURST = Number(process.env.ROTA_BENCH_BURST ?? 200)
+/** ROTA_BENCH_PARTS: `shared,process` (default), or one of them. */
+const PARTS = new Set((process.env.ROTA_BENCH_PARTS ?? 'shared,process').split(',').map((p) => p.trim()))
 const DATABASES = (process.env.ROTA_BENCH_DATABASES ?? (PG_URL ? 'pglite,postgres' : 'pglite')).split(',').map((d) => d.trim())
 const CLOCK_TICK_MS = 1000 / 100 // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
 /** ROTA_BENCH_PROFILE=dir: CPU profiles of the server, the agents and their workers go there (node --cpu-prof). */
@@ -296,34 +298,38 @@ async function bench(database: string): Promise<{ rows: [string, string][]; fail
     }
 
     // 1, 2. shared
-    agent = await startAgent(server.url, ['--isolation', 'shared'])
-    await phase(client, 'throughput-warm-up', 50, 50, meters(), sample) // loads the flow in the workers
-    const shared = await phase(client, 'throughput-shared', SHARED_RATE * SECONDS, SHARED_RATE, meters(), sample)
-    check('shared', shared)
-    rows.push([
-      `shared: runs created at ${SHARED_RATE}/s for ${SECONDS} s`,
-      `${shared.steadyRate.toFixed(0)} runs/s finished while created (${shared.rate.toFixed(0)}/s overall, created at ${shared.createRate.toFixed(0)}/s); latency p50 ${shared.p50.toFixed(0)} ms, p99 ${shared.p99.toFixed(0)} ms; ${cpuText(shared)}`,
-    ])
-    await sleep(1000)
-    const burst = await phase(client, 'throughput-burst', BURST, Infinity, meters(), sample)
-    check('burst', burst)
-    rows.push([`shared: ${BURST} runs created at once`, `all finished in ${(burst.spanMs / 1000).toFixed(2)} s; latency p50 ${burst.p50.toFixed(0)} ms, p99 ${burst.p99.toFixed(0)} ms; ${cpuText(burst)}`])
-    rows.push(['  agent RSS peak (agent and its shared workers)', `${watch.agentPeakMb.toFixed(0)} MB`])
-    await stop(agent)
+    if (PARTS.has('shared')) {
+      agent = await startAgent(server.url, ['--isolation', 'shared'])
+      await phase(client, 'throughput-warm-up', 50, 50, meters(), sample) // loads the flow in the workers
+      const shared = await phase(client, 'throughput-shared', SHARED_RATE * SECONDS, SHARED_RATE, meters(), sample)
+      check('shared', shared)
+      rows.push([
+        `shared: runs created at ${SHARED_RATE}/s for ${SECONDS} s`,
+        `${shared.steadyRate.toFixed(0)} runs/s finished while created (${shared.rate.toFixed(0)}/s overall, created at ${shared.createRate.toFixed(0)}/s); latency p50 ${shared.p50.toFixed(0)} ms, p99 ${shared.p99.toFixed(0)} ms; ${cpuText(shared)}`,
+      ])
+      await sleep(1000)
+      const burst = await phase(client, 'throughput-burst', BURST, Infinity, meters(), sample)
+      check('burst', burst)
+      rows.push([`shared: ${BURST} runs created at once`, `all finished in ${(burst.spanMs / 1000).toFixed(2)} s; latency p50 ${burst.p50.toFixed(0)} ms, p99 ${burst.p99.toFixed(0)} ms; ${cpuText(burst)}`])
+      rows.push(['  agent RSS peak (agent and its shared workers)', `${watch.agentPeakMb.toFixed(0)} MB`])
+      await stop(agent)
+    }
 
     // 3. process
-    watch.agentPeakMb = 0
-    agent = await startAgent(server.url, ['--isolation', 'process', '--concurrency', '32', '--spares', '4'])
-    await phase(client, 'throughput-warm-up', 5, 5, meters(), sample)
-    const proc = await phase(client, 'throughput-process', PROCESS_RATE * SECONDS, PROCESS_RATE, meters(), sample)
-    check('process', proc)
-    rows.push([
-      `process: runs created at ${PROCESS_RATE}/s for ${SECONDS} s (4 warm spares)`,
-      `${proc.steadyRate.toFixed(1)} runs/s finished while created (${proc.rate.toFixed(1)}/s overall); latency p50 ${proc.p50.toFixed(0)} ms, p99 ${proc.p99.toFixed(0)} ms; ${cpuText(proc)}`,
-    ])
-    rows.push(['  agent RSS peak (agent and its run processes)', `${watch.agentPeakMb.toFixed(0)} MB`])
-    await stop(agent)
-    agent = undefined
+    if (PARTS.has('process')) {
+      watch.agentPeakMb = 0
+      agent = await startAgent(server.url, ['--isolation', 'process', '--concurrency', '32', '--spares', '4'])
+      await phase(client, 'throughput-warm-up', 5, 5, meters(), sample)
+      const proc = await phase(client, 'throughput-process', PROCESS_RATE * SECONDS, PROCESS_RATE, meters(), sample)
+      check('process', proc)
+      rows.push([
+        `process: runs created at ${PROCESS_RATE}/s for ${SECONDS} s (4 warm spares)`,
+        `${proc.steadyRate.toFixed(1)} runs/s finished while created (${proc.rate.toFixed(1)}/s overall); latency p50 ${proc.p50.toFixed(0)} ms, p99 ${proc.p99.toFixed(0)} ms; ${cpuText(proc)}`,
+      ])
+      rows.push(['  agent RSS peak (agent and its run processes)', `${watch.agentPeakMb.toFixed(0)} MB`])
+      await stop(agent)
+      agent = undefined
+    }
     rows.push(['server RSS peak, whole process tree, during all of the above', `${watch.serverPeakMb.toFixed(0)} MB`])
   } finally {
     await stop(agent)

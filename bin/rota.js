@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The `rota` command. Flows are TypeScript: tsx loads them (and Rota itself) without a build step.
+// The `rota` command. Flows are TypeScript: tsx loads them (and Rota itself) without a build step;
+// run processes use a lighter loader of their own.
 import v8 from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { register } from 'tsx/esm/api'
 
 const [command, subcommand] = process.argv.slice(2)
 const serves = command === 'up' || (command === 'server' && subcommand === 'start')
@@ -15,19 +15,31 @@ if (serves && !process.env.DATABASE_URL?.trim()) {
   // map, and keeps the result for the life of the process; for PGlite's bundle that is ~40 MB.
   await import('@electric-sql/pglite')
 }
-register()
 if (command === 'internal' && subcommand === 'run-child') {
-  // The hot path of every flow run: skip the CLI's own imports.
+  // The hot path of every flow run: a loader of its own (src/agent/ts-hooks.mjs says why not tsx's),
+  // and none of the CLI's imports.
+  const { register: registerHooks } = await import('node:module')
+  const { readFileSync } = await import('node:fs')
+  let tsconfig
+  try {
+    tsconfig = readFileSync('tsconfig.json', 'utf8')
+  } catch {
+    // esbuild's defaults
+  }
+  registerHooks('../src/agent/ts-hooks.mjs', import.meta.url, { data: { cacheDir: process.env.ROTA_TS_CACHE, tsconfig } })
+  process.setSourceMapsEnabled(true)
   const { runChild, waitForRun } = await import('../src/agent/child.ts')
   // A warm spare (ROTA_WARM=1) has loaded everything and waits for its run over IPC.
   const env = process.env.ROTA_WARM === '1' ? await waitForRun() : process.env
   process.exitCode = await runChild(env, process.cwd())
   process.disconnect?.()
 } else if (command === 'internal' && subcommand === 'shared-worker') {
+  ;(await import('tsx/esm/api')).register()
   // One of a shared agent's warm workers: many flow runs at once, until the agent goes away.
   const { startWorker } = await import('../src/agent/worker.ts')
   startWorker(process.cwd())
 } else {
+  ;(await import('tsx/esm/api')).register()
   const { main } = await import('../src/cli/main.ts')
   await main(process.argv)
   if (serves) {

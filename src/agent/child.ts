@@ -12,8 +12,6 @@ import { RUN_TOKEN_ENV } from '../core/auth.ts'
 
 /** A warm spare waits here for the agent to hand it a run; it exits if the agent goes away. */
 export async function waitForRun(): Promise<NodeJS.ProcessEnv> {
-  // Node loads its HTTP client (undici) on the first fetch, ~50 ms: pay that while idle.
-  await fetch('data:,warm').catch(() => undefined)
   // The agent may have gone while this process was loading: its IPC channel is then already closed,
   // and neither the 'disconnect' event nor a change of parent would ever come.
   if (!process.connected) process.exit(0)

@@ -4,6 +4,7 @@ import path from 'node:path'
 import type { ClaimedRun, ExitInfo, LaunchedRun, Launcher } from './launcher.ts'
 import { readLines, type RunOutputSink } from './output.ts'
 import { resolveEntrypoint } from '../entrypoint.ts'
+import { makePrivateDir, privateCacheDir } from '../private-files.ts'
 
 export interface LocalLauncherOptions {
   projectRoot: string
@@ -20,8 +21,14 @@ export class LocalLauncher implements Launcher {
   /** Processes started ahead of need, Rota already loaded, waiting for their run: a run starts in ms, not in ~0.5 s. */
   private spares: ChildProcess[] = []
   private closed = false
+  /** Where run processes keep the JavaScript they compiled from TypeScript (src/agent/ts-hooks.mjs); none if no private folder. */
+  private readonly tsCache: Record<string, string>
 
-  constructor(private readonly options: LocalLauncherOptions) {}
+  constructor(private readonly options: LocalLauncherOptions) {
+    const cache = privateCacheDir()
+    if (cache.dir) makePrivateDir(path.join(cache.dir, 'ts'))
+    this.tsCache = cache.dir ? { ROTA_TS_CACHE: path.join(cache.dir, 'ts') } : {}
+  }
 
   async launch(run: ClaimedRun, env: Record<string, string>, output: RunOutputSink): Promise<LaunchedRun> {
     // Checked here, before any process starts, and again by the run process before it imports.
@@ -70,7 +77,7 @@ export class LocalLauncher implements Launcher {
     const bin = path.join(this.options.projectRoot, 'bin/rota.js')
     return spawn(process.execPath, [bin, 'internal', 'run-child'], {
       cwd: this.options.projectRoot,
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...this.tsCache, ...env },
       stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
       // its own process group, so stopping the run also stops what it started (dbt, python)
       detached: true,

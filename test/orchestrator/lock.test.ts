@@ -17,7 +17,7 @@ import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { DB_KIND, ROOT, testConfig, freshDatabase } from '../helpers/rota.ts'
 import { acquireDirLock, DatabaseLockedError, processStart } from '../../src/server/db/lock.ts'
-import { privateCacheDir, readPrivateFile } from '../../src/server/db/files.ts'
+import { privateCacheDir, readPrivateFile } from '../../src/private-files.ts'
 import { startServer } from '../../src/server/index.ts'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rota-lock-'))

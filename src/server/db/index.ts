@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process'
 import type { PGlite } from '@electric-sql/pglite'
 import type { Pool, PoolClient } from 'pg'
 import { acquireDirLock } from './lock.ts'
-import { makePrivateDir, privateCacheDir, readPrivateFile, restrictTree, writePrivateFile } from './files.ts'
+import { makePrivateDir, privateCacheDir, readPrivateFile, restrictTree, writePrivateFile } from '../../private-files.ts'
 
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>
