@@ -293,4 +293,10 @@ describe('why a late run waits (lateReason)', () => {
     assert.match(lateReason({ late: true, flowLabels: ['gpu'] }, { agents: [agent('g1', ['gpu'], 2), agent('g2', ['gpu', 'x'], 3, 3), agent('c1', [])] }) ?? '', /every agent that can run it is busy \(5 of 5 slots in use on g1, g2\)/)
     assert.match(lateReason({ late: true, flowLabels: [] }, { agents: [agent('a1', [], 1)] }) ?? '', /agent a1 has a free slot/)
   })
+  it('names the flow control that holds it back, before what the agents have free', () => {
+    const waiting = 'waiting: flow hourly allows 1 active run (held by run calm-otter)'
+    assert.equal(lateReason({ late: true, flowLabels: [], stateMessage: waiting }, { agents: [agent('a1', [], 0)] }), waiting)
+    // another message (a retry's, say) is not a limit's
+    assert.match(lateReason({ late: true, flowLabels: [], stateMessage: 'retry 2 of 3' }, { agents: [agent('a1', [], 0)] }) ?? '', /agent a1 has a free slot/)
+  })
 })

@@ -1,7 +1,8 @@
 /**
  * Why a late run is still waiting, in words a person can act on. One function, so that every
- * reason lives in one place: agents with the flow's labels, free slots on them. (Work pools and a
- * flow's maxActiveRuns add their reasons here, in front of the agents' ones.) Pure: the caller
+ * reason lives in one place: a flow control that holds it back (maxActiveRuns, a pool, a backfill's
+ * limit: the claim wrote why, a message starting with "waiting"), else agents with the flow's
+ * labels and free slots on them. Pure: the caller
  * reads the active agents once per page of runs (store/agents.ts `activeAgentCapacity`).
  */
 import type { AgentCapacity } from '../store/agents.ts'
@@ -10,6 +11,8 @@ export interface WaitingRun {
   late: boolean
   /** The flow's labels: only an agent with all of them claims the run. */
   flowLabels: readonly string[]
+  /** What the last claim said of it: "waiting for …" when a flow control holds it back. */
+  stateMessage?: string | null | undefined
 }
 
 export interface LateContext {
@@ -19,6 +22,8 @@ export interface LateContext {
 
 export function lateReason(run: WaitingRun, ctx: LateContext): string | null {
   if (!run.late) return null
+  // An agent saw it and a limit said no: that is the reason, whatever the agents' slots say.
+  if (run.stateMessage?.startsWith('waiting')) return run.stateMessage
   const labels = [...run.flowLabels]
   const labelFlags = labels.map((l) => ` --label ${l}`).join('')
   if (ctx.agents.length === 0) return `no agent is running: start one with \`rota agent start${labelFlags}\``
