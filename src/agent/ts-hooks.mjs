@@ -15,10 +15,11 @@
  */
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
+import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-/** Bumped when the compiled form changes (options, this file), so old entries are not reused. */
+/** Bumped when the compiled form changes (options, this file), so old entries are not reused; esbuild's version is added. */
 const FORMAT = 'rota-ts-1'
 const TYPESCRIPT = /\.(m?ts|tsx)$/
 
@@ -29,10 +30,20 @@ let tsconfig
 /** @type {Promise<typeof import('esbuild')> | undefined} */
 let esbuild
 
+/** @type {string} What compiled an entry: this file's format and esbuild's version (another esbuild may compile differently). */
+let compiler = FORMAT
+
 /** @param {{ cacheDir?: string, tsconfig?: string } | undefined} data */
 export function initialize(data) {
   cacheDir = data?.cacheDir || undefined
   tsconfig = data?.tsconfig || undefined
+  if (!cacheDir) return
+  try {
+    const main = createRequire(import.meta.url).resolve('esbuild')
+    compiler = `${FORMAT} esbuild ${JSON.parse(fs.readFileSync(path.join(path.dirname(main), '..', 'package.json'), 'utf8')).version}`
+  } catch {
+    cacheDir = undefined // no way to tell which esbuild compiled an entry: do not keep any
+  }
 }
 
 /**
@@ -87,7 +98,7 @@ export async function load(url, context, nextLoad) {
  * @param {string} file @param {string} source @param {'ts' | 'tsx'} loader
  */
 async function compile(file, source, loader) {
-  const stamp = `//${createHash('sha256').update(FORMAT).update('\0').update(tsconfig ?? '').update('\0').update(source).digest('base64url')}\n`
+  const stamp = `//${createHash('sha256').update(compiler).update('\0').update(tsconfig ?? '').update('\0').update(source).digest('base64url')}\n`
   const entry = cacheDir && path.join(cacheDir, `${createHash('sha256').update(file).digest('base64url')}.js`)
   if (entry) {
     try {
