@@ -9,7 +9,8 @@
  * retention deletes old runs, and a count of rows would go down, which a counter must never do.
  * Gauges (agents, database size, runs kept) are read from the database when scraped.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { createRequire } from 'node:module'
+import type * as Prom from 'prom-client'
 import type { Db } from './db/index.ts'
 import type { EventBus, RotaEvent } from './events.ts'
 import type { StorageProbe } from './retention.ts'
@@ -20,13 +21,45 @@ import { listFlows } from './store/flows.ts'
 const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300]
 const DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200]
 
+// prom-client's parts, not its index: the index loads every part, and its default metrics load
+// OpenTelemetry's API (for CPU exemplars, which Rota does not use), ~7 MB of an idle server's
+// 150 MB. Its classes and metric modules are the same ones the index exports.
+const require = createRequire(import.meta.url)
+const Registry = require('prom-client/lib/registry') as typeof Prom.Registry
+const Counter = require('prom-client/lib/counter') as typeof Prom.Counter
+const Gauge = require('prom-client/lib/gauge') as typeof Prom.Gauge
+const Histogram = require('prom-client/lib/histogram') as typeof Prom.Histogram
+type Registry = Prom.Registry
+type Counter<T extends string> = Prom.Counter<T>
+type Histogram<T extends string = string> = Prom.Histogram<T>
+
+/** prom-client's default metrics (lib/defaultMetrics.js), all but processCpuTotal: its CPU counters are made below. */
+const DEFAULT_METRICS = ['processStartTime', 'osMemoryHeap', 'processOpenFileDescriptors', 'processMaxFileDescriptors', 'eventLoopLag', 'processResources', 'processHandles', 'processRequests', 'heapSizeAndUsed', 'heapSpacesSizeAndUsed', 'version', 'gc']
+
 // The process's own metrics (CPU, memory, event loop, GC) exist once per process, however many
 // servers it runs (the tests run several): one registry for them, merged into every scrape.
 let processRegistry: Registry | undefined
 function processMetrics(): Registry {
   if (!processRegistry) {
-    processRegistry = new Registry()
-    collectDefaultMetrics({ register: processRegistry })
+    const registry = (processRegistry = new Registry())
+    for (const name of DEFAULT_METRICS) {
+      const metric = require(`prom-client/lib/metrics/${name}`) as (registry: Registry, config: object) => void
+      metric(registry, { eventLoopMonitoringPrecision: 10 })
+    }
+    // the names and help of prom-client's processCpuTotal
+    const cpu = (name: string, help: string, seconds: (u: NodeJS.CpuUsage) => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset()
+          this.inc(seconds(process.cpuUsage()))
+        },
+      })
+    cpu('process_cpu_user_seconds_total', 'Total user CPU time spent in seconds.', (u) => u.user / 1e6)
+    cpu('process_cpu_system_seconds_total', 'Total system CPU time spent in seconds.', (u) => u.system / 1e6)
+    cpu('process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', (u) => (u.user + u.system) / 1e6)
   }
   return processRegistry
 }

@@ -69,6 +69,9 @@ describe('/metrics', () => {
     assert.ok(first.get('rota_flow_runs')?.samples.some((s) => s.labels.flow === 'hello' && s.labels.state === 'success' && s.value === 0))
     assert.equal(value(first, 'rota_agents', { status: 'active' }), 1)
     assert.ok(value(first, 'rota_database_bytes') > 100_000)
+    // the CPU counters are Rota's own (prom-client's come with OpenTelemetry): they count, and only up
+    assert.ok(value(first, 'process_cpu_user_seconds_total') > 0)
+    assert.ok(value(first, 'process_cpu_seconds_total') >= value(first, 'process_cpu_user_seconds_total'))
 
     await h.client.createAutomation({ name: 'metered', trigger: { type: 'flow-run-state', flow: 'ops-flaky', states: ['failed'] }, action: { type: 'webhook', url: hook }, minGapSeconds: 0 })
     for (const id of [(await h.client.createRun('hello', { n: 2 })).id, (await h.client.createRun('hello', { n: 3 })).id]) {
@@ -78,6 +81,7 @@ describe('/metrics', () => {
     await waitFor('the firing delivered', async () => ((await h.client.firings('metered')).items[0]?.status === 'delivered' ? true : undefined))
 
     const second = await scrape()
+    assert.ok(value(second, 'process_cpu_seconds_total') >= value(first, 'process_cpu_seconds_total'))
     const moved = (name: string, labels: Record<string, string>, by: number) =>
       assert.equal(value(second, name, labels) - value(first, name, labels), by, `${name}${JSON.stringify(labels)} moved by ${by}`)
     moved('rota_flow_runs_total', { flow: 'hello', state: 'success' }, 2)
