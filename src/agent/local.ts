@@ -18,7 +18,7 @@ export interface LocalLauncherOptions {
 
 export class LocalLauncher implements Launcher {
   readonly type = 'local' as const
-  /** Processes started ahead of need, Rota already loaded, waiting for their run: a run starts in ms, not in ~0.5 s. */
+  /** Processes started ahead of need, Rota already loaded, waiting for their run: a run starts in ms, not in ~0.2 s. */
   private spares: ChildProcess[] = []
   private closed = false
   /** Where run processes keep the JavaScript they compiled from TypeScript (src/agent/ts-hooks.mjs); none if no private folder. */

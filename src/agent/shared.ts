@@ -1,7 +1,7 @@
 /**
  * The `shared` isolation: flow runs executed inside a pool of long-lived, warm worker processes
  * (worker.ts), many runs at once in each, the flow modules loaded once per worker. A run starts in
- * about a millisecond instead of paying a process start (~0.3 s of CPU with tsx), so an agent on 2
+ * about a millisecond instead of paying a process start (~0.2 s of CPU), so an agent on 2
  * cores runs over a hundred short runs a second where one process per run manages a few.
  *
  * Glossary: the pool is `workers` processes, each a WorkerProcess here; a run is handed to the
