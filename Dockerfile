@@ -82,7 +82,9 @@ RUN for target in $DBT_TARGETS; do \
   && mkdir /venvs && mv .venv-dbt-* /venvs/ && rm -rf /root/.cache
 
 FROM base
+# NODE_OPTIONS: the young-generation cap of bin/rota.js's first line, for every role (its commands start `node bin/rota.js`).
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=4 \
     ROTA_HOME=/var/lib/rota \
     ROTA_PORT=4200 \
     DBT_SEND_ANONYMOUS_USAGE_STATS=false

@@ -16,7 +16,7 @@ import { RotaClient } from '../src/client/index.ts'
 import { Agent } from '../src/agent/agent.ts'
 import { LocalLauncher } from '../src/agent/local.ts'
 import { registerFile } from '../src/cli/register.ts'
-import { rssBreakdown, treeMemory, type TreeMemory } from './proc.ts'
+import { rssBreakdown, treeMemory, type TreeMemory, rotaNodeFlags } from './proc.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const IDLE_SECONDS = Number(process.env.ROTA_BENCH_IDLE_SECONDS ?? 60)
@@ -78,7 +78,7 @@ interface Server {
 
 async function startServer(home: string): Promise<Server> {
   const t0 = performance.now()
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/rota.js'), 'server', 'start', '--port', '0'], {
+  const proc = spawn(process.execPath, [...rotaNodeFlags(), path.join(ROOT, 'bin/rota.js'), 'server', 'start', '--port', '0'], {
     cwd: ROOT,
     env: { ...process.env, ROTA_HOME: home, DATABASE_URL, ROTA_API_KEY: '' },
     stdio: ['ignore', 'pipe', 'inherit'],

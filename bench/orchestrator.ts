@@ -13,6 +13,7 @@ import { RotaClient } from '../src/client/index.ts'
 import { Agent } from '../src/agent/agent.ts'
 import { LocalLauncher } from '../src/agent/local.ts'
 import { registerFile } from '../src/cli/register.ts'
+import { rotaNodeFlags } from './proc.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const PG_URL = process.env.ROTA_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:54329/postgres'
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
   url.pathname = `/${dbName}`
   const port = 46000 + Math.floor(Math.random() * 1000)
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rota-bench-'))
-  const server = spawn(process.execPath, [path.join(ROOT, 'bin/rota.js'), 'server', 'start', '--port', String(port)], {
+  const server = spawn(process.execPath, [...rotaNodeFlags(), path.join(ROOT, 'bin/rota.js'), 'server', 'start', '--port', String(port)], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: url.toString(), ROTA_HOME: home, ROTA_API_KEY: '' },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -4,6 +4,13 @@
  * children, so only the whole tree compares fairly.
  */
 import fs from 'node:fs'
+import path from 'node:path'
+
+/** The Node flags of bin/rota.js's first line (`#!/usr/bin/env -S node FLAGS`): a benchmark starts Rota as the `rota` command does. */
+export function rotaNodeFlags(): string[] {
+  const first = fs.readFileSync(path.join(import.meta.dirname, '..', 'bin', 'rota.js'), 'utf8').split('\n')[0] ?? ''
+  return first.replace(/^#!\/usr\/bin\/env (-S )?node/, '').trim().split(/\s+/).filter(Boolean)
+}
 
 /** The pid and every descendant of it that is alive now. */
 export function processTree(root: number): number[] {

@@ -22,6 +22,7 @@ import pg from 'pg'
 import { RotaClient } from '../src/client/index.ts'
 import { registerFile } from '../src/cli/register.ts'
 import { parseDurationSeconds } from '../src/core/duration.ts'
+import { rotaNodeFlags } from './proc.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const PG_URL = process.env.ROTA_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:54329/postgres'
@@ -61,7 +62,7 @@ interface Proc {
 }
 
 function startProcess(argv: string[], env: Record<string, string>, ready?: RegExp): Promise<Proc> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/rota.js'), ...argv], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...rotaNodeFlags(), path.join(ROOT, 'bin/rota.js'), ...argv], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   let out = ''
   const keep = (d: Buffer) => {

@@ -28,7 +28,7 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { RotaClient, type FlowRun } from '../src/client/index.ts'
 import { registerFile } from '../src/cli/register.ts'
-import { processTree, treeMemory } from './proc.ts'
+import { processTree, rssBreakdown, treeMemory, rotaNodeFlags } from './proc.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const PG_URL = process.env.ROTA_BENCH_PG_URL
@@ -94,7 +94,7 @@ interface Server {
 }
 
 async function startServer(home: string, databaseUrl: string | undefined): Promise<Server> {
-  const proc = spawn(process.execPath, [...PROFILE, path.join(ROOT, 'bin/rota.js'), 'server', 'start', '--port', '0'], {
+  const proc = spawn(process.execPath, [...rotaNodeFlags(), ...PROFILE, path.join(ROOT, 'bin/rota.js'), 'server', 'start', '--port', '0'], {
     cwd: ROOT,
     env: { ...process.env, ROTA_HOME: home, DATABASE_URL: databaseUrl ?? '', ROTA_API_KEY: '' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -114,7 +114,7 @@ async function startServer(home: string, databaseUrl: string | undefined): Promi
 }
 
 async function startAgent(url: string, args: string[]): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, [...PROFILE, path.join(ROOT, 'bin/rota.js'), 'agent', 'start', '--name', `bench-${randomUUID().slice(0, 6)}`, ...args], {
+  const proc = spawn(process.execPath, [...rotaNodeFlags(), ...PROFILE, path.join(ROOT, 'bin/rota.js'), 'agent', 'start', '--name', `bench-${randomUUID().slice(0, 6)}`, ...args], {
     cwd: ROOT,
     env: { ...process.env, ROTA_API_URL: url, ROTA_API_KEY: '' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -163,6 +163,9 @@ async function runsOf(client: RotaClient, flow: string): Promise<FlowRun[]> {
 interface Watch {
   serverPeakMb: number
   agentPeakMb: number
+  /** Where the server process was resident near its peak (read at most once a second). */
+  serverPeakParts: Record<string, number>
+  partsAt: number
 }
 
 interface PhaseResult {
@@ -280,9 +283,14 @@ async function bench(database: string): Promise<{ rows: [string, string][]; fail
     const serverPid = server.proc.pid as number
     const client = new RotaClient(server.url)
     await registerFile(client, 'bench/throughput-flows.ts', ROOT)
-    const watch: Watch = { serverPeakMb: 0, agentPeakMb: 0 }
+    const watch: Watch = { serverPeakMb: 0, agentPeakMb: 0, serverPeakParts: {}, partsAt: 0 }
     const sample = () => {
-      watch.serverPeakMb = Math.max(watch.serverPeakMb, treeMemory(serverPid).rssMb)
+      const serverMb = treeMemory(serverPid).rssMb
+      if (serverMb > watch.serverPeakMb && Date.now() - watch.partsAt > 1000) {
+        watch.serverPeakParts = rssBreakdown(serverPid)
+        watch.partsAt = Date.now()
+      }
+      watch.serverPeakMb = Math.max(watch.serverPeakMb, serverMb)
       if (agent?.pid) watch.agentPeakMb = Math.max(watch.agentPeakMb, treeMemory(agent.pid).rssMb)
     }
     const pgPid = database === 'postgres' ? postmasterPid(PG_URL) : undefined
@@ -331,6 +339,8 @@ async function bench(database: string): Promise<{ rows: [string, string][]; fail
       agent = undefined
     }
     rows.push(['server RSS peak, whole process tree, during all of the above', `${watch.serverPeakMb.toFixed(0)} MB`])
+    const parts = Object.entries(watch.serverPeakParts).sort((a, b) => b[1] - a[1])
+    rows.push(['  where the server process was resident near its peak (MB)', parts.map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')])
   } finally {
     await stop(agent)
     await stop(server?.proc)

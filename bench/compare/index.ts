@@ -20,7 +20,7 @@ import { createHash, randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { RotaClient } from '../../src/client/index.ts'
 import { registerFile } from '../../src/cli/register.ts'
-import { treeMemory } from '../proc.ts'
+import { rotaNodeFlags, treeMemory } from '../proc.ts'
 
 const HERE = import.meta.dirname
 const ROOT = path.resolve(HERE, '../..')
@@ -216,14 +216,14 @@ async function measureRota(database: 'postgres' | 'pglite', m: Measures): Promis
   let agent: ChildProcess | undefined
   try {
     const t0 = performance.now()
-    server = startProcess(`rota-${database}-server`, process.execPath, ['bin/rota.js', 'server', 'start', '--port', String(port)], env)
+    server = startProcess(`rota-${database}-server`, process.execPath, [...rotaNodeFlags(), 'bin/rota.js', 'server', 'start', '--port', String(port)], env)
     m.coldStartMs = await healthyAfter(server, `${apiUrl}/api/health`, t0)
     await sleep(IDLE_SECONDS * 1000 - m.coldStartMs)
     m.idleServerMb = treeMemory(server.pid as number).rssMb
 
     const client = new RotaClient(apiUrl)
     await registerFile(client, 'bench/compare/rota_flows.ts', ROOT)
-    agent = startProcess(`rota-${database}-agent`, process.execPath, ['bin/rota.js', 'agent', 'start', '--concurrency', String(CONCURRENCY)], env)
+    agent = startProcess(`rota-${database}-agent`, process.execPath, [...rotaNodeFlags(), 'bin/rota.js', 'agent', 'start', '--concurrency', String(CONCURRENCY)], env)
     await sleep(15_000)
     m.idleWorkerMb = treeMemory(agent.pid as number).rssMb
 
