@@ -117,7 +117,8 @@ export class LocalLauncher implements Launcher {
     }
   }
 }
-function killGroup(pid: number, signal: NodeJS.Signals): void {
+/** Signals a process and its group (launchers start runs and workers as group leaders, so what they start goes too). */
+export function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal)
   } catch {

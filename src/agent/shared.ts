@@ -29,6 +29,7 @@ import type { FromWorker, ToWorker } from './worker.ts'
 import type { Isolation } from '../core/isolation.ts'
 import { backoffDelay } from '../core/backoff.ts'
 import { resolveEntrypoint } from '../entrypoint.ts'
+import { killGroup } from './local.ts'
 
 export interface SharedLauncherOptions {
   projectRoot: string
@@ -134,8 +135,8 @@ export class SharedLauncher implements Launcher {
           new Promise<void>((resolve) => {
             if (w.gone) return resolve()
             w.proc.once('exit', () => resolve())
-            killGroup(w.proc, 'SIGTERM')
-            setTimeout(() => killGroup(w.proc, 'SIGKILL'), 3000).unref()
+            stopWorker(w.proc, 'SIGTERM')
+            setTimeout(() => stopWorker(w.proc, 'SIGKILL'), 3000).unref()
           }),
       ),
     )
@@ -233,7 +234,7 @@ export class SharedLauncher implements Launcher {
         worker.runs.delete(message.id)
         clearTimeout(active.stopTimer)
         active.done({ exitCode: message.code, signal: null, state: message.state, reason: message.reason })
-        if (worker.retiring && worker.runs.size === 0) killGroup(worker.proc, 'SIGTERM')
+        if (worker.retiring && worker.runs.size === 0) stopWorker(worker.proc, 'SIGTERM')
         return
       }
       case 'deadline': {
@@ -283,14 +284,14 @@ export class SharedLauncher implements Launcher {
   private retire(worker: WorkerProcess, why: string): void {
     worker.retiring = true
     this.log(`[shared worker ${worker.n}] retiring: ${why}`)
-    if (worker.runs.size === 0) killGroup(worker.proc, 'SIGTERM')
+    if (worker.runs.size === 0) stopWorker(worker.proc, 'SIGTERM')
   }
 
   private kill(worker: WorkerProcess, why: string): void {
     if (worker.gone || worker.killedFor) return
     worker.killedFor = why
     this.log(`[shared worker ${worker.n}] ${why}`)
-    killGroup(worker.proc, 'SIGKILL')
+    stopWorker(worker.proc, 'SIGKILL')
   }
 
   private send(worker: WorkerProcess, message: ToWorker): void {
@@ -320,15 +321,8 @@ export class IsolationLauncher implements Launcher {
   }
 }
 
-function killGroup(proc: ChildProcess, signal: NodeJS.Signals): void {
+/** Signals a worker and its group, unless it has already exited. */
+function stopWorker(proc: ChildProcess, signal: NodeJS.Signals): void {
   if (proc.pid === undefined || proc.exitCode !== null || proc.signalCode !== null) return
-  try {
-    process.kill(-proc.pid, signal)
-  } catch {
-    try {
-      proc.kill(signal)
-    } catch {
-      // already gone
-    }
-  }
+  killGroup(proc.pid, signal)
 }
